@@ -1,0 +1,1 @@
+"""Reference stores, one module each; each implements `harness.contract.EventStore`."""

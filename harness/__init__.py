@@ -1,0 +1,1 @@
+"""eventbench's machinery: the contract, the conformance suite, the runner, statistics."""

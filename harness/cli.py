@@ -1,0 +1,91 @@
+"""The ``eventbench`` command line: a thin shell over the library.
+
+Each subcommand lives beside the code it drives and is imported only when it is run,
+so ``eventbench --help`` stays fast and a missing optional dependency breaks only the
+command that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.registry import REFERENCE_BACKENDS, backend_info
+
+# name -> "module:attribute" of a click.Command; listed in this order in --help.
+SUBCOMMANDS: dict[str, str] = {
+    "backends": "harness.cli:backends_command",
+    "check": "harness.conformance.cli:check_command",
+    "run": "harness.runner_cli:run_command",
+    "report": "harness.report_cli:report_command",
+    "compare": "harness.report_cli:compare_command",
+}
+
+
+def package_version() -> str:
+    try:
+        return version("eventbench")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0+unknown"
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in SUBCOMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # the command is not built yet
+                return None
+            raise
+        command: Any = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_version(), prog_name="eventbench")
+def main() -> None:
+    """Benchmark and check event-store backends: streamed vs collected reads.
+
+    \b
+    Quick start:
+      eventbench run              measure SQLite and memory, write a report
+      eventbench check sqlite     run the conformance suite against a store
+      eventbench backends         which stores can run here
+    """
+
+
+@click.command("backends")
+def backends_command() -> None:
+    """List the reference backends and whether each can run here."""
+    table = Table(title="eventbench backends")
+    table.add_column("backend", style="bold")
+    table.add_column("available")
+    table.add_column("what it is / why not")
+    for name in REFERENCE_BACKENDS:
+        info = backend_info(name)
+        mark = "[green]yes[/]" if info.available else "[red]no[/]"
+        table.add_row(name, mark, info.summary if info.available else (info.reason or ""))
+    Console().print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""The conformance suite: checks every EventStore must pass (pytest plugin and CLI)."""

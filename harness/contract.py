@@ -1,0 +1,635 @@
+"""The EventStore contract: the one door through which eventbench talks to a store.
+
+Everything a backend must do is written down here, once: the event types, the
+expected-version rules, the stream id rules, the typed errors, and the
+`EventStream` that gives every read both a streamed form (``async for``) and a
+collected form (``await stream.collect()``).
+
+This module imports no concrete store. Backends import it; it never imports them.
+
+Numbering, in one place:
+
+* A stream's *version* is its number of events; a new stream has version 0.
+  A stream exists once it holds at least one event (there are no empty streams).
+* ``RecordedEvent.stream_version`` is the stream's version once that event was
+  appended: 1 for a stream's first event.
+* ``read_stream(s, from_version=v)`` yields the events with ``stream_version > v``,
+  i.e. it skips the first ``v`` events. Pass the version you have seen to resume.
+* Global positions start at 1 and strictly increase in commit order (they need
+  not be contiguous). ``read_all(after_position=p)`` yields positions ``> p``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Protocol, Self, TypeAlias, runtime_checkable
+
+import orjson
+
+__all__ = [
+    "ANY",
+    "DEFAULT_BATCH_SIZE",
+    "MAX_EVENT_TYPE_LENGTH",
+    "MAX_STREAM_ID_LENGTH",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "BulkLoader",
+    "Capabilities",
+    "DuplicateEventId",
+    "EventStore",
+    "EventStoreError",
+    "EventStream",
+    "ExpectedVersion",
+    "InvalidAppend",
+    "InvalidEvent",
+    "InvalidStreamId",
+    "JsonObject",
+    "NewEvent",
+    "ReadInterrupted",
+    "RecordedEvent",
+    "StoreUnavailable",
+    "StreamAlreadyConsumed",
+    "StreamState",
+    "StreamWrite",
+    "SupportsConnectionCut",
+    "WrongExpectedVersion",
+    "check_expected_version",
+    "encode_json",
+    "validate_batch_size",
+    "validate_stream_id",
+    "validate_writes",
+]
+
+JsonObject: TypeAlias = dict[str, Any]
+"""Event data and metadata: a JSON object (str keys; values of JSON types)."""
+
+MAX_STREAM_ID_LENGTH: Final = 255
+MAX_EVENT_TYPE_LENGTH: Final = 255
+DEFAULT_BATCH_SIZE: Final = 500
+"""Batch size of a streamed read when the caller gives none and the backend has no
+measured default of its own."""
+
+# Control characters (C0, DEL, C1) and lone surrogates cannot be stored faithfully
+# by every backend (NUL ends C strings; surrogates have no UTF-8 form), so they are
+# refused everywhere, up front, rather than differently by each store.
+_FORBIDDEN_ID_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class EventStoreError(Exception):
+    """Base class of every error a store raises through the contract."""
+
+
+class WrongExpectedVersion(EventStoreError):
+    """An append's expected version did not hold; nothing was written anywhere."""
+
+    def __init__(self, stream_id: str, expected: ExpectedVersion, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream_id!r}: expected version {describe_expected(expected)}, "
+            f"actual version {actual}; nothing was written. Read the stream again and "
+            "retry with its current version."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stream_id, self.expected, self.actual))
+
+
+class InvalidStreamId(EventStoreError, ValueError):
+    """A stream id breaks the contract's rules (see `validate_stream_id`)."""
+
+
+class InvalidEvent(EventStoreError, ValueError):
+    """An event cannot be stored: not JSON, too large, or a value the backend refuses."""
+
+
+class InvalidAppend(EventStoreError, ValueError):
+    """The shape of an append request is wrong (for example a stream named twice)."""
+
+
+class DuplicateEventId(EventStoreError):
+    """An event id is already stored (event ids are unique across the store)."""
+
+    def __init__(self, event_id: uuid.UUID) -> None:
+        self.event_id = event_id
+        super().__init__(
+            f"event id {event_id} is already stored; nothing was written. "
+            "Give every NewEvent a fresh id (the default does)."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.event_id,))
+
+
+class StoreUnavailable(EventStoreError):
+    """The store cannot be reached or was closed."""
+
+
+class ReadInterrupted(EventStoreError):
+    """A read lost its connection part way; the events seen so far are not the whole stream."""
+
+
+class StreamAlreadyConsumed(EventStoreError, RuntimeError):
+    """An `EventStream` was used twice; each read is single-use. Call read_* again."""
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _new_event_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. ``data`` and ``metadata`` are JSON objects."""
+
+    type: str
+    data: JsonObject = field(default_factory=dict)
+    metadata: JsonObject = field(default_factory=dict)
+    id: uuid.UUID = field(default_factory=_new_event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: where it is (stream, version, position) and when it was written."""
+
+    stream_id: str
+    stream_version: int
+    position: int
+    type: str
+    data: JsonObject
+    metadata: JsonObject
+    id: uuid.UUID
+    recorded_at: datetime
+
+
+class StreamState(enum.Enum):
+    """The expected versions that are not an exact number."""
+
+    ANY = "any"
+    """No condition."""
+    NO_STREAM = "no_stream"
+    """The stream must have no events."""
+    STREAM_EXISTS = "stream_exists"
+    """The stream must have at least one event."""
+
+
+ANY: Final = StreamState.ANY
+NO_STREAM: Final = StreamState.NO_STREAM
+STREAM_EXISTS: Final = StreamState.STREAM_EXISTS
+
+ExpectedVersion: TypeAlias = int | StreamState
+"""An exact version (the stream's event count; 0 for an empty or new stream) or a `StreamState`."""
+
+
+def describe_expected(expected: ExpectedVersion) -> str:
+    return expected.name if isinstance(expected, StreamState) else str(expected)
+
+
+def check_expected_version(stream_id: str, expected: ExpectedVersion, actual: int) -> None:
+    """Raise `WrongExpectedVersion` unless a stream at version ``actual`` meets ``expected``.
+
+    Backends call this so that every store judges conditions by the same rule.
+    """
+    if expected is StreamState.ANY:
+        return
+    if expected is StreamState.NO_STREAM:
+        ok = actual == 0
+    elif expected is StreamState.STREAM_EXISTS:
+        ok = actual > 0
+    else:
+        ok = actual == expected
+    if not ok:
+        raise WrongExpectedVersion(stream_id, expected, actual)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWrite:
+    """One stream's part of an append: a condition and the events to add (maybe none).
+
+    A write with no events is a pure condition: the append fails unless it holds.
+    """
+
+    stream_id: str
+    expected: ExpectedVersion
+    events: Sequence[NewEvent] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did.
+
+    ``versions`` holds every stream named in the append (conditions included) with its
+    version after the append; ``positions`` holds one global position per appended
+    event, in the order the events were given (streams in the order they were given).
+    """
+
+    versions: Mapping[str, int]
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Optional behaviours a backend declares; checks that need one are skipped without it."""
+
+    persistent: bool = False
+    """Events survive closing the store and opening it again at the same location."""
+    immutable: bool = False
+    """The storage itself refuses updates and deletes of stored events (e.g. triggers)."""
+    multi_process: bool = False
+    """Several processes (or store instances) may append to one location safely."""
+    max_event_bytes: int = 8 * 1024 * 1024
+    """The largest encoded event (data plus metadata, in bytes) the store accepts."""
+    nul_in_strings: bool = True
+    """Strings containing U+0000 are stored exactly (False: refused with InvalidEvent)."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_stream_id(stream_id: object) -> str:
+    """Return ``stream_id`` if it obeys the contract's rules, else raise `InvalidStreamId`.
+
+    A stream id is a str of 1 to 255 characters, with no control characters (U+0000 to
+    U+001F, U+007F to U+009F) and no lone surrogates. It is compared exactly: case,
+    whitespace and Unicode normalization all count.
+    """
+    if not isinstance(stream_id, str):
+        raise InvalidStreamId(f"a stream id must be a str, not {type(stream_id).__name__}")
+    if not stream_id:
+        raise InvalidStreamId("a stream id must not be empty")
+    if len(stream_id) > MAX_STREAM_ID_LENGTH:
+        raise InvalidStreamId(
+            f"a stream id has at most {MAX_STREAM_ID_LENGTH} characters, got {len(stream_id)}"
+        )
+    bad = _FORBIDDEN_ID_CHARS.search(stream_id)
+    if bad:
+        raise InvalidStreamId(
+            f"stream id {stream_id!r} contains the forbidden character "
+            f"U+{ord(bad.group()):04X} (control characters and lone surrogates are refused)"
+        )
+    return stream_id
+
+
+def _check_json(value: Any, where: str) -> None:
+    # orjson turns NaN and infinities into null without a word; a store must not
+    # change data silently, so they are refused here before encoding.
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEvent(f"{where}: {value!r} is not a JSON number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEvent(f"{where}: object key {key!r} is not a str")
+            _check_json(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_json(item, where)
+
+
+def encode_json(value: Any, where: str = "value") -> bytes:
+    """Encode a JSON object exactly, or raise `InvalidEvent` saying why it cannot be."""
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{where} must be a JSON object (dict), not {type(value).__name__}")
+    _check_json(value, where)
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidEvent(f"{where} is not JSON-serializable: {exc}") from exc
+
+
+def validate_event(event: object, max_event_bytes: int) -> tuple[bytes, bytes]:
+    """Check one `NewEvent` and return its encoded (data, metadata)."""
+    if not isinstance(event, NewEvent):
+        raise InvalidEvent(f"expected a NewEvent, got {type(event).__name__}")
+    if not isinstance(event.type, str) or not event.type:
+        raise InvalidEvent("an event type must be a non-empty str")
+    if len(event.type) > MAX_EVENT_TYPE_LENGTH or _FORBIDDEN_ID_CHARS.search(event.type):
+        raise InvalidEvent(
+            f"event type {event.type[:40]!r} must have at most {MAX_EVENT_TYPE_LENGTH} "
+            "characters and no control characters"
+        )
+    if not isinstance(event.id, uuid.UUID):
+        raise InvalidEvent(f"an event id must be a uuid.UUID, not {type(event.id).__name__}")
+    data = encode_json(event.data, f"event {event.id} data")
+    metadata = encode_json(event.metadata, f"event {event.id} metadata")
+    size = len(data) + len(metadata)
+    if size > max_event_bytes:
+        raise InvalidEvent(
+            f"event {event.id} is {size} bytes encoded; this store accepts at most "
+            f"{max_event_bytes}. Store large blobs elsewhere and keep a reference."
+        )
+    return data, metadata
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedWrite:
+    """A `StreamWrite` that passed validation, with each event's encoded JSON."""
+
+    stream_id: str
+    expected: ExpectedVersion
+    events: tuple[NewEvent, ...]
+    encoded: tuple[tuple[bytes, bytes], ...]
+
+
+def validate_writes(writes: Sequence[StreamWrite], max_event_bytes: int) -> list[ValidatedWrite]:
+    """Check a whole append before anything is written, so a bad request writes nothing.
+
+    Raises `InvalidAppend`, `InvalidStreamId` or `InvalidEvent`.
+    """
+    seen_streams: set[str] = set()
+    seen_ids: set[uuid.UUID] = set()
+    out: list[ValidatedWrite] = []
+    for write in writes:
+        if not isinstance(write, StreamWrite):
+            raise InvalidAppend(f"append takes StreamWrite values, got {type(write).__name__}")
+        stream_id = validate_stream_id(write.stream_id)
+        if stream_id in seen_streams:
+            raise InvalidAppend(
+                f"stream {stream_id!r} is named twice in one append; merge its events "
+                "into one StreamWrite"
+            )
+        seen_streams.add(stream_id)
+        expected = write.expected
+        if isinstance(expected, bool) or not isinstance(expected, int | StreamState):
+            raise InvalidAppend(
+                f"stream {stream_id!r}: expected version must be an int or a StreamState, "
+                f"not {expected!r}"
+            )
+        if isinstance(expected, int) and expected < 0:
+            raise InvalidAppend(f"stream {stream_id!r}: expected version {expected} is negative")
+        events = tuple(write.events)
+        encoded = []
+        for event in events:
+            encoded.append(validate_event(event, max_event_bytes))
+            if event.id in seen_ids:
+                raise InvalidAppend(f"event id {event.id} appears twice in one append")
+            seen_ids.add(event.id)
+        out.append(ValidatedWrite(stream_id, expected, events, tuple(encoded)))
+    return out
+
+
+def validate_batch_size(batch_size: int | None, default: int) -> int:
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+    return batch_size
+
+
+def validate_from(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- reads
+
+BatchOpener: TypeAlias = Callable[[], AsyncIterator[Sequence[RecordedEvent]]]
+"""Opens a streamed read: an async generator of non-empty batches. Its ``finally``
+releases the cursor, transaction and connection it holds."""
+
+Collector: TypeAlias = Callable[[], Awaitable[list[RecordedEvent]]]
+"""The backend's native collected read: every event in one fetch."""
+
+
+class EventStream:
+    """One read of a stream (or of all streams): streamed or collected, used once.
+
+    Streamed::
+
+        async with store.read_stream("order-1") as events:
+            async for event in events:
+                ...
+
+    Collected::
+
+        events = await store.read_stream("order-1").collect()
+
+    The read begins (and takes its snapshot) at the first of: entering ``async with``,
+    the first ``__anext__``, ``batches()`` or ``collect()``. It returns exactly the
+    events that existed then. Leaving early releases what the read holds: at once with
+    ``async with`` or ``aclose()``; on the next loop turn when a bare ``async for`` is
+    left (the generator is finalized as soon as the stream is garbage).
+
+    If the read fails part way (for example `ReadInterrupted`), the error is raised
+    again on every later use: a failed read never looks like a shorter stream.
+
+    Backends build one from two callables; they never subclass it.
+    """
+
+    __slots__ = ("_batch", "_batches", "_collect", "_error", "_index", "_open", "_state")
+
+    def __init__(self, open_batches: BatchOpener, collect: Collector) -> None:
+        self._open = open_batches
+        self._collect = collect
+        self._batches: AsyncIterator[Sequence[RecordedEvent]] | None = None
+        self._batch: Sequence[RecordedEvent] = ()
+        self._index = 0
+        self._error: BaseException | None = None
+        # "new": nothing read yet; "open": the read began; "ended": the consumer saw
+        # the end, collected, or closed it.
+        self._state = "new"
+
+    def _used(self) -> StreamAlreadyConsumed:
+        return StreamAlreadyConsumed(
+            "this EventStream was already read to its end, collected or closed; "
+            "each read is single-use: call read_stream/read_all again"
+        )
+
+    def _start(self) -> None:
+        self._state = "open"
+        self._batches = self._open()
+
+    async def _next_batch(self) -> Sequence[RecordedEvent] | None:
+        """The next non-empty batch, or None at the end (the read is released by then)."""
+        if self._error is not None:
+            raise self._error
+        batches = self._batches
+        if batches is None:
+            return None
+        try:
+            return await anext(batches)
+        except StopAsyncIteration:
+            self._batches = None
+            return None
+        except BaseException as exc:
+            # The generator is finished now; remember why, so that no later call can
+            # mistake the dead read for the end of the stream.
+            self._batches = None
+            self._error = exc
+            raise
+
+    async def __aenter__(self) -> Self:
+        if self._state == "new":
+            # Open now so that the snapshot is taken on entry, not on first use.
+            self._start()
+            self._batch = await self._next_batch() or ()
+            self._index = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        if self._state == "ended" and self._error is None:
+            raise self._used()
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        index = self._index
+        batch = self._batch
+        if index < len(batch):
+            self._index = index + 1
+            return batch[index]
+        if self._state == "new":
+            self._start()
+        elif self._state == "ended":
+            if self._error is not None:
+                raise self._error
+            raise StopAsyncIteration
+        next_batch = await self._next_batch()
+        if next_batch:
+            self._batch = next_batch
+            self._index = 1
+            return next_batch[0]
+        self._batch = ()
+        self._state = "ended"
+        raise StopAsyncIteration
+
+    async def batches(self) -> AsyncIterator[Sequence[RecordedEvent]]:
+        """Yield the read batch by batch (what is left of it, if iteration began)."""
+        if self._state == "ended":
+            raise self._error or self._used()
+        if self._state == "new":
+            self._start()
+        if self._index < len(self._batch):
+            rest = self._batch[self._index :]
+            self._batch = ()
+            self._index = 0
+            yield rest
+        while (batch := await self._next_batch()) is not None:
+            yield batch
+        self._state = "ended"
+
+    async def collect(self) -> list[RecordedEvent]:
+        """Return the events as a list.
+
+        On a fresh stream this is the backend's native collected read (one fetch);
+        after iteration began it returns the events not yet yielded.
+        """
+        if self._state == "new":
+            self._state = "ended"
+            return await self._collect()
+        if self._state == "ended":
+            raise self._error or self._used()
+        rest = list(self._batch[self._index :])
+        self._batch = ()
+        while (batch := await self._next_batch()) is not None:
+            rest.extend(batch)
+        self._state = "ended"
+        return rest
+
+    async def aclose(self) -> None:
+        """Release the read's cursor, transaction and connection now. Safe to call twice."""
+        batches, self._batches = self._batches, None
+        self._batch = ()
+        self._state = "ended"
+        if batches is not None:
+            aclose = getattr(batches, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """An event store, as eventbench drives it. See the module docstring for numbering.
+
+    Lifecycle: ``async with store:`` opens it (connects, creates the schema) and closes
+    it; ``open()`` and ``aclose()`` do the same by hand and are safe to call twice.
+    """
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def append(self, *writes: StreamWrite) -> AppendResult:
+        """Append to one or more streams atomically, under optimistic concurrency.
+
+        Every write's expected version is checked; if any fails, nothing is written
+        anywhere and `WrongExpectedVersion` names the first failing stream (in the
+        order given). Invalid requests raise `InvalidAppend`, `InvalidStreamId` or
+        `InvalidEvent`, also with nothing written.
+        """
+        ...
+
+    def read_stream(
+        self, stream_id: str, *, from_version: int = 0, batch_size: int | None = None
+    ) -> EventStream:
+        """Read one stream's events with ``stream_version > from_version``, in order.
+
+        A stream with no events reads as empty. An invalid id raises `InvalidStreamId`
+        at once.
+        """
+        ...
+
+    def read_all(self, *, after_position: int = 0, batch_size: int | None = None) -> EventStream:
+        """Read every stream's events with ``position > after_position``, in position order."""
+        ...
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (its number of events; 0 if it has none)."""
+        ...
+
+
+@runtime_checkable
+class BulkLoader(Protocol):
+    """Optional: a fast path for seeding benchmark data, used by the runner only.
+
+    ``bulk_load`` appends the events in the order given, each to its stream, as if by
+    ``append`` with ``ANY``, but without per-append overhead (``COPY``, one transaction).
+    """
+
+    async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None: ...
+
+
+@runtime_checkable
+class SupportsConnectionCut(Protocol):
+    """Optional, for fault checks: cut every connection the store holds, as a network
+    failure would. Reads in flight must then raise `ReadInterrupted`; the store must
+    work again afterwards (reconnecting as needed)."""
+
+    async def cut_connections(self) -> None: ...

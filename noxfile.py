@@ -1,0 +1,42 @@
+"""Sessions for CI and maintainers: ``nox -l`` lists them.
+
+Every session installs the project into its own virtualenv (with uv when it is
+available), so each works from a fresh clone.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TYPED_PACKAGES = ["harness", "backends", "scenarios", "eventbench"]
+
+
+def install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (PostgreSQL tests need a server; see README)."""
+    install(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library packages."""
+    install(session)
+    session.run("mypy", "--strict", *[arg for pkg in TYPED_PACKAGES for arg in ("-p", pkg)])

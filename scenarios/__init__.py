@@ -1,0 +1,1 @@
+"""Workload definitions: what the runner measures, as data."""
