@@ -60,6 +60,7 @@ __all__ = [
     "StreamState",
     "StreamWrite",
     "SupportsConnectionCut",
+    "SupportsRawScan",
     "WrongExpectedVersion",
     "check_expected_version",
     "encode_json",
@@ -633,3 +634,15 @@ class SupportsConnectionCut(Protocol):
     work again afterwards (reconnecting as needed)."""
 
     async def cut_connections(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsRawScan(Protocol):
+    """Optional, for benchmarks: the floor a streamed read is measured against.
+
+    ``raw_scan`` fetches the same rows ``read_stream(stream_id)`` would, in batches
+    through the same driver, but decodes no JSON and builds no events; it yields the
+    number of rows in each batch.
+    """
+
+    def raw_scan(self, stream_id: str, *, batch_size: int | None = None) -> AsyncIterator[int]: ...

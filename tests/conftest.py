@@ -1,0 +1,44 @@
+"""Fixtures shared by the test suite.
+
+``store`` is parametrized over every reference backend, so each test that takes it
+runs against memory, SQLite and PostgreSQL alike ("run the same tests against both").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from harness.contract import EventStore
+from harness.registry import REFERENCE_BACKENDS, backend_info, reference_factory
+
+BACKENDS = list(REFERENCE_BACKENDS)
+
+
+def require_backend(name: str) -> None:
+    """Skip (or, where the backend is required, fail) when it cannot run here."""
+    info = backend_info(name)
+    if info.available:
+        return
+    required = name != "postgres" or os.environ.get("EVENTBENCH_REQUIRE_POSTGRES") == "1"
+    if required and name != "postgres" and "No module named" in (info.reason or ""):
+        pytest.skip(f"{name}: not built yet ({info.reason})")
+    if required:
+        pytest.fail(f"backend {name} is required here but unavailable: {info.reason}")
+    pytest.skip(f"backend {name} unavailable: {info.reason}")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    require_backend(name)
+    return name
+
+
+@pytest.fixture
+async def store(backend_name: str) -> AsyncIterator[EventStore]:
+    """A fresh, empty, open store of each reference backend."""
+    async with reference_factory(backend_name)() as opened:
+        yield opened
