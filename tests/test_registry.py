@@ -60,7 +60,7 @@ async def test_reference_names_resolve() -> None:
 async def test_bad_factories_say_what_is_wrong(plugin_module: types.ModuleType) -> None:
     with pytest.raises(UnknownBackend, match="known: memory"):
         load_factory("nosuch")
-    with pytest.raises(UnknownBackend, match="sys.path"):
+    with pytest.raises(UnknownBackend, match=r"sys\.path"):
         load_factory("no_such_module_here:make")
     with pytest.raises(UnknownBackend, match="no attribute"):
         load_factory("third_party_store:missing")
