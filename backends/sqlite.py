@@ -1,0 +1,917 @@
+"""The SQLite reference store: embedded, no server, from a file or in memory.
+
+Layout
+------
+One ``events`` table holds everything: ``position`` (the global position, the rowid),
+``stream_id``, ``stream_version``, ``event_id``, ``type``, ``data`` and ``metadata``
+(JSON text) and ``recorded_at`` (ISO-8601, UTC). ``UNIQUE (stream_id, stream_version)``
+is the index a stream read walks (an index range scan, in version order) and
+``UNIQUE (event_id)`` refuses duplicate ids. Triggers refuse UPDATE and DELETE. The
+schema is versioned with ``PRAGMA user_version`` and marked with ``PRAGMA
+application_id``, so opening an existing file is safe and opening someone else's
+database is refused instead of altered.
+
+Connections
+-----------
+A store holds one writer connection and a small pool of reader connections, each an
+aiosqlite connection (one thread each). Every ``append`` is one ``BEGIN IMMEDIATE``
+transaction on the writer; the file is in WAL mode with a busy timeout, so two store
+instances or processes on one file queue for the write lock and then either succeed
+or get `WrongExpectedVersion`, never "database is locked".
+
+A streamed read borrows a reader connection for its whole life and holds a read
+transaction on it: the cursor is read with ``fetchmany(batch_size)`` (never relying on
+aiosqlite's ``arraysize`` of 1 or its ``iter_chunk_size`` of 64), so the read returns
+the snapshot taken when it opened. In WAL mode readers never block the writer, so an
+undrained stream and an append in the same task cannot deadlock. Leaving a read early
+closes its cursor and ends its transaction at once; the connection goes back to the
+pool (or is closed if the pool is full or the cleanup itself was interrupted).
+
+``sqlite::memory:`` is an in-memory database (SQLite's ``memdb`` VFS) shared by the
+store's own connections. ``memdb`` has no WAL, so there a pending read *would* block
+commits; an in-memory streamed read therefore pages through its snapshot instead, one
+short statement per batch, bounded by the stream version (or global position) seen when
+it opened. Events are immutable and positions only grow, so the pages are exactly the
+snapshot.
+
+Default batch size
+------------------
+Measured by streaming one stream of ~250-byte events (see ``DEFAULT_BATCH_SIZE_SQLITE``
+for the figures); the same batch size serves ``raw_scan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, Self, TypeAlias, TypeVar
+
+import aiosqlite
+import orjson
+
+from harness.contract import (
+    AppendResult,
+    Capabilities,
+    DuplicateEventId,
+    EventStream,
+    NewEvent,
+    ReadInterrupted,
+    RecordedEvent,
+    StoreUnavailable,
+    StreamWrite,
+    ValidatedWrite,
+    check_expected_version,
+    validate_batch_size,
+    validate_event,
+    validate_from,
+    validate_stream_id,
+    validate_writes,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE_SQLITE",
+    "SCHEMA_VERSION",
+    "SqliteStore",
+    "availability",
+    "open_store",
+    "temporary_store",
+]
+
+DEFAULT_BATCH_SIZE_SQLITE: Final = 500
+"""Rows per ``fetchmany`` in a streamed read when the caller gives no batch size."""
+
+SCHEMA_VERSION: Final = 1
+"""The layout this module writes (``PRAGMA user_version``)."""
+
+APPLICATION_ID: Final = 0x45564E42  # "EVNB": marks a file as an eventbench event store
+MEMORY: Final = ":memory:"
+
+Synchronous: TypeAlias = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+_SCHEMA: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        position       INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL CHECK (stream_version >= 1),
+        event_id       TEXT    NOT NULL UNIQUE,
+        type           TEXT    NOT NULL,
+        data           TEXT    NOT NULL,
+        metadata       TEXT    NOT NULL,
+        recorded_at    TEXT    NOT NULL,
+        UNIQUE (stream_id, stream_version)
+    )
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
+    BEGIN
+        SELECT RAISE(ABORT, 'eventbench events are immutable: UPDATE is refused');
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
+    BEGIN
+        SELECT RAISE(ABORT, 'eventbench events are immutable: DELETE is refused');
+    END
+    """,
+)
+"""Run one statement at a time inside the schema transaction (``executescript`` would
+commit the transaction first)."""
+
+_INSERT: Final = (
+    "INSERT INTO events (position, stream_id, stream_version, event_id, type, data, "
+    "metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# The first row is the last position ever given (NULL stream id); then one row per
+# named stream that has events. json_each keeps it one statement for any stream count.
+_VERSIONS: Final = """
+SELECT NULL, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)
+UNION ALL
+SELECT stream_id, max(stream_version) FROM events
+WHERE stream_id IN (SELECT value FROM json_each(?))
+GROUP BY stream_id
+"""
+
+_STREAM_COLUMNS: Final = "stream_version, position, type, data, metadata, event_id, recorded_at"
+_ALL_COLUMNS: Final = f"stream_id, {_STREAM_COLUMNS}"
+_READ_STREAM: Final = (
+    f"SELECT {_STREAM_COLUMNS} FROM events "
+    "WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version"
+)
+_READ_ALL: Final = f"SELECT {_ALL_COLUMNS} FROM events WHERE position > ? ORDER BY position"
+# In-memory pages: bounded by the snapshot seen at open (see the module docstring).
+_PAGE_STREAM: Final = (
+    f"SELECT {_STREAM_COLUMNS} FROM events WHERE stream_id = ? AND stream_version > ? "
+    "AND stream_version <= ? ORDER BY stream_version LIMIT ?"
+)
+_PAGE_ALL: Final = (
+    f"SELECT {_ALL_COLUMNS} FROM events WHERE position > ? AND position <= ? "
+    "ORDER BY position LIMIT ?"
+)
+_STREAM_VERSION: Final = "SELECT max(stream_version) FROM events WHERE stream_id = ?"
+_LAST_POSITION: Final = "SELECT max(position) FROM events"
+
+_Row: TypeAlias = tuple[Any, ...]
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _Decoder:
+    """Turns rows into `RecordedEvent` values, reusing what repeats from row to row.
+
+    Events appended together share one ``recorded_at`` and metadata is usually empty,
+    so those are parsed once per distinct value rather than once per row.
+    """
+
+    __slots__ = ("_at", "_at_raw")
+
+    def __init__(self) -> None:
+        self._at_raw: str | None = None
+        self._at = datetime.min.replace(tzinfo=UTC)
+
+    def _time(self, raw: str) -> datetime:
+        if raw != self._at_raw:
+            self._at = datetime.fromisoformat(raw)
+            self._at_raw = raw
+        return self._at
+
+    def stream_rows(self, stream_id: str, rows: Iterable[_Row]) -> list[RecordedEvent]:
+        loads = orjson.loads
+        make_uuid = uuid.UUID
+        when = self._time
+        return [
+            RecordedEvent(
+                stream_id,
+                version,
+                position,
+                type_,
+                loads(data),
+                {} if metadata == "{}" else loads(metadata),
+                make_uuid(event_id),
+                when(at),
+            )
+            for version, position, type_, data, metadata, event_id, at in rows
+        ]
+
+    def all_rows(self, rows: Iterable[_Row]) -> list[RecordedEvent]:
+        loads = orjson.loads
+        make_uuid = uuid.UUID
+        when = self._time
+        return [
+            RecordedEvent(
+                stream_id,
+                version,
+                position,
+                type_,
+                loads(data),
+                {} if metadata == "{}" else loads(metadata),
+                make_uuid(event_id),
+                when(at),
+            )
+            for stream_id, version, position, type_, data, metadata, event_id, at in rows
+        ]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@dataclass(eq=False)
+class _Lease:
+    """A reader connection lent to one read; ``cut`` is set when the store cuts it."""
+
+    conn: aiosqlite.Connection
+    cut: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What a read asks for: its SQL (full and paged), parameters and row decoder."""
+
+    full_sql: str
+    full_params: tuple[Any, ...]
+    decode: Callable[[_Decoder, Sequence[_Row]], list[RecordedEvent]]
+    # In-memory paging: the snapshot bound, then each page's SQL and parameters.
+    bound_sql: str
+    bound_params: tuple[Any, ...]
+    page_sql: str
+    page_params: Callable[[int, int, int], tuple[Any, ...]]  # (after, bound, limit)
+    key_of: Callable[[Sequence[_Row]], int]  # the paging key of a page's last row
+    start: int
+
+
+def _interrupted(what: str, exc: BaseException | None = None) -> ReadInterrupted:
+    detail = f" ({exc})" if exc is not None else ""
+    return ReadInterrupted(
+        f"{what} lost its SQLite connection part way{detail}; the events seen so far "
+        "are not the whole result. Start the read again (resume from the last version "
+        "or position you processed)."
+    )
+
+
+def _unavailable(path: str, exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"SQLite database {path!r} cannot be used: {exc}. Check that the directory "
+        "exists and is writable, that the file is a SQLite database, and that no other "
+        "program holds it locked."
+    )
+
+
+@dataclass(eq=False)
+class _Pool:
+    """Reader connections: idle ones ready for the next read, and every open one."""
+
+    idle: list[aiosqlite.Connection] = field(default_factory=list)
+    leased: set[_Lease] = field(default_factory=set)
+
+
+class SqliteStore:
+    """An `EventStore` in one SQLite file (or in memory), read and written via aiosqlite.
+
+    ``SqliteStore("events.db")`` or ``SqliteStore(":memory:")``; open it with
+    ``async with``. ``synchronous`` is SQLite's durability setting: ``"FULL"`` (the
+    default) survives power loss; ``"NORMAL"`` is faster and survives a crash of the
+    program but may lose the last appends on power loss.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        default_batch_size: int = DEFAULT_BATCH_SIZE_SQLITE,
+        busy_timeout: float = 30.0,
+        synchronous: Synchronous = "FULL",
+        max_idle_readers: int = 4,
+    ) -> None:
+        raw = os.fspath(path)
+        if not isinstance(raw, str) or not raw:
+            raise ValueError(f"a SQLite path must be a non-empty str or path, not {path!r}")
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(
+                f"synchronous must be one of OFF, NORMAL, FULL, EXTRA, not {synchronous!r}"
+            )
+        if busy_timeout <= 0:
+            raise ValueError(
+                f"busy_timeout must be a positive number of seconds, not {busy_timeout!r}"
+            )
+        self._memory = raw == MEMORY
+        self.path = raw if self._memory else str(Path(raw).expanduser())
+        self._default_batch_size = validate_batch_size(
+            default_batch_size, DEFAULT_BATCH_SIZE_SQLITE
+        )
+        self._busy_timeout = float(busy_timeout)
+        self._synchronous = synchronous
+        self._max_idle = max(0, max_idle_readers)
+        # A memdb database lives while a connection to it is open; the anchor (which
+        # is never used for I/O and never cut) keeps it alive across cut_connections.
+        self._target = (
+            f"file:/eventbench-{uuid.uuid4().hex}?vfs=memdb" if self._memory else self.path
+        )
+        self._anchor: sqlite3.Connection | None = None
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._open_lock = asyncio.Lock()
+        self._pool = _Pool()
+        self._background: set[asyncio.Task[None]] = set()
+        self._is_open = False
+
+    def __repr__(self) -> str:
+        state = "open" if self._is_open else "closed"
+        return f"SqliteStore({self.path!r}, {state})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            persistent=not self._memory,
+            immutable=True,
+            multi_process=not self._memory,
+            # JSON escapes U+0000 as \\u0000, so NUL in data round-trips exactly.
+            nul_in_strings=True,
+        )
+
+    @property
+    def default_batch_size(self) -> int:
+        return self._default_batch_size
+
+    # lifecycle ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and create (or check) the schema. Safe to call twice."""
+        async with self._open_lock:
+            if self._is_open:
+                return
+            if self._memory:
+                self._anchor = sqlite3.connect(self._target, uri=True, check_same_thread=False)
+            try:
+                self._writer = await self._connect(writer=True)
+                await self._create_schema(self._writer)
+            except BaseException:
+                await self._close_all()
+                raise
+            self._is_open = True
+
+    async def aclose(self) -> None:
+        """Close every connection (reads in flight then fail). Safe to call twice."""
+        async with self._open_lock:
+            self._is_open = False
+            await self._close_all()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if not self._is_open:
+            raise StoreUnavailable(
+                f"this SqliteStore ({self.path}) is not open; use `async with store:` "
+                "or `await store.open()` first"
+            )
+
+    async def _connect(self, *, writer: bool) -> aiosqlite.Connection:
+        try:
+            conn = await aiosqlite.connect(
+                self._target,
+                uri=self._memory,
+                isolation_level=None,  # autocommit: this module issues BEGIN itself
+                timeout=self._busy_timeout,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from exc
+        try:
+            if writer:
+                if not self._memory:
+                    async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                        row = await cursor.fetchone()
+                    if row is None or str(row[0]).lower() != "wal":
+                        raise StoreUnavailable(
+                            f"SQLite database {self.path!r} cannot use WAL mode (got "
+                            f"{row!r}); put it on a local file system"
+                        )
+                await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            else:
+                await conn.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise _unavailable(self.path, exc) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _create_schema(self, conn: aiosqlite.Connection) -> None:
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = await _scalar(conn, "PRAGMA user_version")
+                app_id = await _scalar(conn, "PRAGMA application_id")
+                tables = await _scalar(
+                    conn, "SELECT count(*) FROM sqlite_master WHERE name = 'events'"
+                )
+                if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+                    raise StoreUnavailable(
+                        f"{self.path!r} is a SQLite database that eventbench did not "
+                        "create; refusing to change it. Give a new file name."
+                    )
+                if version > SCHEMA_VERSION:
+                    raise StoreUnavailable(
+                        f"{self.path!r} has eventbench schema version {version}, newer "
+                        f"than this eventbench understands ({SCHEMA_VERSION}); upgrade "
+                        "eventbench"
+                    )
+                if version < SCHEMA_VERSION:
+                    for statement in _SCHEMA:
+                        await conn.execute(statement)
+                    await conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from exc
+
+    async def _close_all(self) -> None:
+        writer, self._writer = self._writer, None
+        idle, self._pool.idle = self._pool.idle, []
+        for lease in self._pool.leased:
+            lease.cut = True
+        conns = [lease.conn for lease in self._pool.leased]
+        self._pool.leased = set()
+        for conn in [*([writer] if writer else []), *idle, *conns]:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
+
+    async def cut_connections(self) -> None:
+        """Close every connection as a failure would; reads in flight raise ReadInterrupted.
+
+        An append in flight fails with `StoreUnavailable` and writes nothing (or, if its
+        COMMIT got there first, succeeds). The store stays open: the next append or read
+        connects again.
+        """
+        writer, self._writer = self._writer, None
+        idle, self._pool.idle = self._pool.idle, []
+        leased = list(self._pool.leased)
+        for lease in leased:
+            lease.cut = True
+        for conn in [*([writer] if writer else []), *idle, *(lease.conn for lease in leased)]:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(Exception):
+                await work
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # reader pool -------------------------------------------------------------------
+
+    async def _lease(self) -> _Lease:
+        self._check_open()
+        conn = self._pool.idle.pop() if self._pool.idle else await self._connect(writer=False)
+        lease = _Lease(conn)
+        self._pool.leased.add(lease)
+        return lease
+
+    def _give_back(self, lease: _Lease, *, clean: bool) -> None:
+        """Return a reader to the pool, or close it if it is dirty, cut or surplus."""
+        owned = lease in self._pool.leased
+        self._pool.leased.discard(lease)
+        if lease.cut:
+            return  # whoever cut it closes it
+        if owned and clean and self._is_open and len(self._pool.idle) < self._max_idle:
+            self._pool.idle.append(lease.conn)
+        else:
+            # Closing a connection also ends whatever transaction it still holds.
+            self._in_background(lease.conn.close())
+
+    async def _end_read(self, lease: _Lease, cursor: aiosqlite.Cursor | None) -> None:
+        """Close the cursor and end the read transaction now, then give the reader back."""
+        clean = False
+        try:
+            if not lease.cut:
+                if cursor is not None:
+                    await cursor.close()
+                await lease.conn.rollback()
+                clean = True
+        except Exception:
+            pass  # a reader that cannot be cleaned is closed instead
+        finally:
+            # Runs on cancellation too: an interrupted cleanup closes the connection.
+            self._give_back(lease, clean=clean)
+
+    # writes ------------------------------------------------------------------------
+
+    async def _writer_conn(self) -> aiosqlite.Connection:
+        """The writer connection (reconnecting after a cut); the caller holds the write lock."""
+        self._check_open()
+        if self._writer is None:
+            self._writer = await self._connect(writer=True)
+        return self._writer
+
+    async def append(self, *writes: StreamWrite) -> AppendResult:
+        self._check_open()
+        checked = validate_writes(writes, self.capabilities.max_event_bytes)
+        if not checked:
+            return AppendResult(versions={}, positions=())
+        recorded_at = datetime.now(UTC).isoformat()
+        async with self._write_lock:
+            conn = await self._writer_conn()
+            return await self._transaction(
+                conn, lambda: self._append_in(conn, checked, recorded_at)
+            )
+
+    async def _append_in(
+        self, conn: aiosqlite.Connection, checked: list[ValidatedWrite], recorded_at: str
+    ) -> AppendResult:
+        last_position, current = await _versions(conn, [w.stream_id for w in checked])
+        for write in checked:
+            check_expected_version(write.stream_id, write.expected, current.get(write.stream_id, 0))
+        rows: list[_Row] = []
+        versions: dict[str, int] = {}
+        position = last_position
+        for write in checked:
+            version = current.get(write.stream_id, 0)
+            for event, (data, metadata) in zip(write.events, write.encoded, strict=True):
+                position += 1
+                version += 1
+                rows.append(
+                    _row(position, write.stream_id, version, event, data, metadata, recorded_at)
+                )
+            versions[write.stream_id] = version
+        if rows:
+            await _insert(conn, iter(rows))
+        return AppendResult(
+            versions=versions, positions=tuple(range(last_position + 1, position + 1))
+        )
+
+    async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None:
+        """Seed data fast: like `append` with ANY for each event, in one transaction.
+
+        Events are checked and encoded as SQLite consumes them, so memory stays flat
+        however many there are; a bad event rolls the whole load back.
+        """
+        self._check_open()
+        streams = {validate_stream_id(stream_id) for stream_id, _ in events}
+        max_bytes = self.capabilities.max_event_bytes
+        recorded_at = datetime.now(UTC).isoformat()
+
+        async def load(conn: aiosqlite.Connection) -> None:
+            last_position, versions = await _versions(conn, list(streams))
+
+            def rows() -> Iterator[_Row]:
+                position = last_position
+                for stream_id, event in events:
+                    data, metadata = validate_event(event, max_bytes)
+                    position += 1
+                    version = versions[stream_id] = versions.get(stream_id, 0) + 1
+                    yield _row(position, stream_id, version, event, data, metadata, recorded_at)
+
+            await _insert(conn, rows())
+
+        async with self._write_lock:
+            conn = await self._writer_conn()
+            await self._transaction(conn, lambda: load(conn))
+
+    async def _transaction(
+        self, conn: aiosqlite.Connection, body: Callable[[], Awaitable[_T]]
+    ) -> _T:
+        """Run ``body`` inside BEGIN IMMEDIATE ... COMMIT; any failure writes nothing."""
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_failed(exc) from exc
+        except ValueError as exc:  # aiosqlite: the connection was closed (cut)
+            self._writer = None
+            raise StoreUnavailable(
+                "the SQLite connection was closed during an append; nothing was written. "
+                "Retry the append."
+            ) from exc
+        try:
+            result = await body()
+            await conn.commit()
+        except (sqlite3.Error, ValueError) as exc:
+            await self._abandon(conn)
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.ProgrammingError):
+                raise self._write_failed(exc) from exc
+            raise StoreUnavailable(
+                "the SQLite connection was closed during an append; nothing was written. "
+                "Retry the append."
+            ) from exc
+        except Exception:
+            await self._abandon(conn)
+            raise
+        except BaseException:
+            # Cancelled part way: the transaction may still be open on the writer, so
+            # the writer is dropped; closing it rolls the transaction back.
+            self._writer = None
+            self._in_background(conn.close())
+            raise
+        return result
+
+    async def _abandon(self, conn: aiosqlite.Connection) -> None:
+        """Roll back after a failed append (or drop the writer if even that fails)."""
+        try:
+            await conn.rollback()
+        except Exception:
+            self._writer = None
+            self._in_background(conn.close())
+
+    def _write_failed(self, exc: sqlite3.Error) -> StoreUnavailable:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return StoreUnavailable(
+                f"another connection held the write lock on {self.path!r} for more than "
+                f"{self._busy_timeout:g} s; nothing was written. Retry, or raise "
+                "busy_timeout if long writes are expected."
+            )
+        return StoreUnavailable(
+            f"SQLite refused the append on {self.path!r}: {exc}; nothing was written. "
+            "Check free disk space and file permissions, then retry."
+        )
+
+    # reads -------------------------------------------------------------------------
+
+    async def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        lease = await self._lease()
+        clean = False
+        try:
+            async with lease.conn.execute(_STREAM_VERSION, (stream_id,)) as cursor:
+                row = await cursor.fetchone()
+            clean = True
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreUnavailable(
+                f"could not read the version of stream {stream_id!r}: {exc}. Retry."
+            ) from exc
+        finally:
+            self._give_back(lease, clean=clean)
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def read_stream(
+        self, stream_id: str, *, from_version: int = 0, batch_size: int | None = None
+    ) -> EventStream:
+        validate_stream_id(stream_id)
+        start = validate_from(from_version, "from_version")
+        size = validate_batch_size(batch_size, self._default_batch_size)
+        query = _Query(
+            full_sql=_READ_STREAM,
+            full_params=(stream_id, start),
+            decode=lambda decoder, rows: decoder.stream_rows(stream_id, rows),
+            bound_sql=_STREAM_VERSION,
+            bound_params=(stream_id,),
+            page_sql=_PAGE_STREAM,
+            page_params=lambda after, bound, limit: (stream_id, after, bound, limit),
+            key_of=lambda rows: int(rows[-1][0]),
+            start=start,
+        )
+        return self._read(query, size, f"read_stream({stream_id!r})")
+
+    def read_all(self, *, after_position: int = 0, batch_size: int | None = None) -> EventStream:
+        start = validate_from(after_position, "after_position")
+        size = validate_batch_size(batch_size, self._default_batch_size)
+        query = _Query(
+            full_sql=_READ_ALL,
+            full_params=(start,),
+            decode=lambda decoder, rows: decoder.all_rows(rows),
+            bound_sql=_LAST_POSITION,
+            bound_params=(),
+            page_sql=_PAGE_ALL,
+            page_params=lambda after, bound, limit: (after, bound, limit),
+            key_of=lambda rows: int(rows[-1][2]),
+            start=start,
+        )
+        return self._read(query, size, "read_all()")
+
+    def _read(self, query: _Query, size: int, what: str) -> EventStream:
+        async def batches() -> AsyncIterator[Sequence[RecordedEvent]]:
+            decoder = _Decoder()
+            async for rows in self._row_batches(query, size, what):
+                yield query.decode(decoder, rows)
+
+        async def collect() -> list[RecordedEvent]:
+            lease = await self._lease()
+            clean = False
+            try:
+                rows = await lease.conn.execute_fetchall(query.full_sql, query.full_params)
+                clean = not lease.cut
+            except (sqlite3.Error, ValueError) as exc:
+                raise _interrupted(what, exc) from exc
+            finally:
+                self._give_back(lease, clean=clean)
+            return query.decode(_Decoder(), list(rows))  # type: ignore[arg-type]
+
+        return EventStream(batches, collect)
+
+    def _row_batches(self, query: _Query, size: int, what: str) -> AsyncIterator[Sequence[_Row]]:
+        if self._memory:
+            return self._paged_rows(query, size, what)
+        return self._cursor_rows(query, size, what)
+
+    async def _cursor_rows(
+        self, query: _Query, size: int, what: str
+    ) -> AsyncIterator[Sequence[_Row]]:
+        """One cursor in one read transaction, fetched ``size`` rows at a time."""
+        lease = await self._lease()
+        cursor: aiosqlite.Cursor | None = None
+        try:
+            try:
+                await lease.conn.execute("BEGIN")
+                cursor = await lease.conn.execute(query.full_sql, query.full_params)
+            except (sqlite3.Error, ValueError) as exc:
+                raise _interrupted(what, exc) from exc
+            while True:
+                try:
+                    rows = await cursor.fetchmany(size)
+                except (sqlite3.Error, ValueError) as exc:
+                    raise _interrupted(what, exc) from exc
+                if lease.cut:  # even an empty batch may be short: never end quietly
+                    raise _interrupted(what)
+                if not rows:
+                    return
+                yield rows  # type: ignore[misc]
+        finally:
+            await self._end_read(lease, cursor)
+
+    async def _paged_rows(
+        self, query: _Query, size: int, what: str
+    ) -> AsyncIterator[Sequence[_Row]]:
+        """In memory: short statements, each a page below the bound seen at open."""
+        lease = await self._lease()
+
+        async def fetch(sql: str, params: tuple[Any, ...]) -> list[_Row]:
+            try:
+                rows = await lease.conn.execute_fetchall(sql, params)
+            except (sqlite3.Error, ValueError) as exc:
+                raise _interrupted(what, exc) from exc
+            if lease.cut:
+                raise _interrupted(what)
+            return list(rows)  # type: ignore[arg-type]
+
+        try:
+            bound_rows = await fetch(query.bound_sql, query.bound_params)
+            bound = int(bound_rows[0][0] or 0) if bound_rows else 0
+            after = query.start
+            while after < bound:
+                rows = await fetch(query.page_sql, query.page_params(after, bound, size))
+                if not rows:
+                    # Below the bound every row is committed and immutable: a missing
+                    # page means the read was cut, not that the stream is shorter.
+                    raise _interrupted(what)
+                after = query.key_of(rows)
+                yield rows
+        finally:
+            self._give_back(lease, clean=not lease.cut)
+
+    async def raw_scan(
+        self, stream_id: str, *, batch_size: int | None = None
+    ) -> AsyncIterator[int]:
+        """The benchmark floor: the rows `read_stream` fetches, counted, never decoded."""
+        validate_stream_id(stream_id)
+        size = validate_batch_size(batch_size, self._default_batch_size)
+        query = _Query(
+            full_sql=_READ_STREAM,
+            full_params=(stream_id, 0),
+            decode=lambda decoder, rows: [],
+            bound_sql=_STREAM_VERSION,
+            bound_params=(stream_id,),
+            page_sql=_PAGE_STREAM,
+            page_params=lambda after, bound, limit: (stream_id, after, bound, limit),
+            key_of=lambda rows: int(rows[-1][0]),
+            start=0,
+        )
+        async for rows in self._row_batches(query, size, f"raw_scan({stream_id!r})"):
+            yield len(rows)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def _versions(conn: aiosqlite.Connection, streams: list[str]) -> tuple[int, dict[str, int]]:
+    """The last position given so far and the current version of each stream named."""
+    rows = await conn.execute_fetchall(_VERSIONS, (orjson.dumps(streams).decode(),))
+    last_position = 0
+    versions: dict[str, int] = {}
+    for stream_id, value in rows:
+        if stream_id is None:
+            last_position = int(value)
+        else:
+            versions[stream_id] = int(value)
+    return last_position, versions
+
+
+def _row(
+    position: int,
+    stream_id: str,
+    version: int,
+    event: NewEvent,
+    data: bytes,
+    metadata: bytes,
+    recorded_at: str,
+) -> _Row:
+    return (
+        position,
+        stream_id,
+        version,
+        str(event.id),
+        event.type,
+        data.decode(),
+        metadata.decode(),
+        recorded_at,
+    )
+
+
+async def _insert(conn: aiosqlite.Connection, rows: Iterator[_Row]) -> None:
+    """Insert rows with one executemany; a duplicate event id raises `DuplicateEventId`."""
+    last: list[_Row] = []
+
+    def tracked() -> Iterator[_Row]:
+        # executemany steps each row as soon as it is drawn, so the last row drawn is
+        # the one a constraint refused.
+        for row in rows:
+            last[:] = [row]
+            yield row
+
+    try:
+        await conn.executemany(_INSERT, tracked())
+    except sqlite3.IntegrityError as exc:
+        if "event_id" in str(exc) and last:
+            raise DuplicateEventId(uuid.UUID(last[0][3])) from None
+        raise
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def open_store(url: str) -> SqliteStore:
+    """A store at ``sqlite:PATH`` (relative or absolute) or ``sqlite::memory:``; not yet opened."""
+    if not isinstance(url, str) or not url.startswith("sqlite:"):
+        raise ValueError(
+            f"a SQLite store URL looks like 'sqlite:events.db', 'sqlite:/abs/path.db' or "
+            f"'sqlite::memory:', not {url!r}"
+        )
+    location = url.removeprefix("sqlite:")
+    if location.startswith("//"):
+        raise ValueError(
+            f"{url!r}: write 'sqlite:PATH' (e.g. 'sqlite:events.db' or 'sqlite:/abs/path.db'), "
+            "without '//'"
+        )
+    if not location:
+        raise ValueError(
+            f"{url!r} names no file; write e.g. 'sqlite:events.db' or 'sqlite::memory:'"
+        )
+    return SqliteStore(location)
+
+
+@contextlib.asynccontextmanager
+async def temporary_store() -> AsyncIterator[SqliteStore]:
+    """A fresh, empty, open store in a temporary file, deleted on exit.
+
+    Durability against power loss means nothing for a file deleted on exit, so it runs
+    with ``synchronous=NORMAL``.
+    """
+    with tempfile.TemporaryDirectory(prefix="eventbench-sqlite-") as directory:
+        async with SqliteStore(Path(directory) / "events.db", synchronous="NORMAL") as store:
+            yield store
+
+
+def availability() -> str | None:
+    """None: SQLite ships with Python and aiosqlite is a dependency of eventbench."""
+    if sqlite3.sqlite_version_info < (3, 36, 0):
+        return (
+            f"SQLite {sqlite3.sqlite_version} is too old (3.36 or newer is needed); "
+            "use a Python built with a newer SQLite"
+        )
+    return None
