@@ -1,0 +1,306 @@
+"""The report of one run: the answer first, then the tables, then where it was measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.report import html as h
+from harness.report.charts import Chart, append_chart, first_event_chart, growth_chart
+from harness.report.format import (
+    backend_name,
+    fmt_bytes,
+    fmt_count,
+    fmt_rate,
+    fmt_ratio,
+    fmt_seconds,
+    fmt_size,
+    md_escape,
+    md_table,
+    write_atomic,
+)
+from harness.report.summary import CellSummary, RunSummary, append_series, mode_pair, summarize
+from harness.results import Environment, RunResults
+
+__all__ = ["render_html", "render_markdown", "summary_document", "write_reports"]
+
+CELL_HEADERS = [
+    "backend",
+    "mode",
+    "N",
+    "total time",
+    "min-max",
+    "first event",
+    "events/s",
+    "peak memory",
+    "allocations",
+    "runs (time/memory)",
+]
+PAIR_HEADERS = [
+    "scenario",
+    "backend",
+    "N",
+    "memory: collected / streamed",
+    "time: streamed / collected",
+    "first event: collected / streamed",
+    "peak memory (streamed vs collected)",
+]
+FIT_HEADERS = ["scenario", "backend", "mode", "metric", "slope", "R²", "sizes"]
+
+
+def _cell_row(c: CellSummary) -> list[str]:
+    spread = (
+        f"{fmt_seconds(c.total_s_min)}-{fmt_seconds(c.total_s_max)}"
+        if c.total_s_min is not None
+        else "-"
+    )
+    return [
+        c.backend,
+        c.mode,
+        fmt_size(c.size),
+        fmt_seconds(c.total_s),
+        spread,
+        fmt_seconds(c.first_event_s),
+        fmt_rate(c.events_per_s),
+        fmt_bytes(c.peak_bytes),
+        fmt_count(c.allocations),
+        f"{c.time_runs}/{c.memory_runs}",
+    ]
+
+
+def _pair_rows(summary: RunSummary) -> list[list[str]]:
+    return [
+        [
+            p.scenario,
+            backend_name(p.backend),
+            fmt_size(p.size),
+            fmt_ratio(p.memory_saving),
+            fmt_ratio(p.time_ratio),
+            fmt_ratio(p.first_event_speedup),
+            f"{fmt_bytes(p.streamed_peak)} vs {fmt_bytes(p.collected_peak)}",
+        ]
+        for p in summary.pairs
+    ]
+
+
+def _fit_rows(summary: RunSummary) -> list[list[str]]:
+    return [
+        [
+            f.scenario,
+            backend_name(f.backend),
+            f.mode,
+            "peak memory" if f.metric == "peak_bytes" else "total time",
+            f"{f.slope:.2f}",
+            f"{f.r_squared:.2f}",
+            ", ".join(fmt_size(n) for n in f.sizes),
+        ]
+        for f in summary.fits
+    ]
+
+
+def _scenario_cells(summary: RunSummary, scenario: str) -> list[CellSummary]:
+    order = {b: i for i, b in enumerate(summary.backends)}
+    return sorted(
+        (c for c in summary.cells if c.scenario == scenario),
+        key=lambda c: (order[c.backend], c.mode, c.size),
+    )
+
+
+def _environment_rows(results: RunResults) -> list[list[str]]:
+    env: Environment = results.environment
+    commit = env.git_commit or "unknown"
+    if env.git_dirty:
+        commit += " (with uncommitted changes)"
+    rows = [
+        ["machine", f"{env.hostname}: {env.cpu_model}, {env.cpu_count} CPUs, {env.machine}"],
+        ["memory", fmt_bytes(env.memory_bytes)],
+        ["platform", env.platform],
+        ["Python", env.python],
+        ["git commit", commit],
+        ["started", results.started_at or "-"],
+        ["finished", results.finished_at or "-"],
+        ["duration", fmt_seconds(results.duration_s)],
+        ["schema version", str(results.schema_version)],
+    ]
+    rows += [[f"server: {backend_name(k)}", v] for k, v in sorted(env.servers.items())]
+    rows += [[f"package: {k}", v] for k, v in sorted(env.packages.items())]
+    return rows
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def render_markdown(results: RunResults, summary: RunSummary | None = None) -> str:
+    summary = summary or summarize(results)
+    env = results.environment
+    lines = ["# eventbench report", ""]
+    lines += [f"- {md_escape(s)}" for s in summary.headline] + [""]
+    lines.append(
+        f"_{len(summary.cells)} cells: {md_escape(', '.join(summary.scenarios))} on "
+        f"{md_escape(', '.join(backend_name(b) for b in summary.backends))}; "
+        f"{md_escape(env.hostname)}, Python {md_escape(env.python)}, commit "
+        f"{md_escape((env.git_commit or 'unknown')[:12])}"
+        f"{' (dirty)' if env.git_dirty else ''}. Charts are in the HTML report._"
+    )
+    lines.append("")
+    if summary.pairs:
+        lines += ["## Streamed vs collected", ""]
+        lines += md_table(PAIR_HEADERS, _pair_rows(summary))
+    for scenario in summary.scenarios:
+        lines += [f"## {md_escape(scenario)}", ""]
+        lines += md_table(CELL_HEADERS, [_cell_row(c) for c in _scenario_cells(summary, scenario)])
+    if summary.fits:
+        lines += ["## Growth with N (log-log slope: ~1 linear, ~0 flat)", ""]
+        lines += md_table(FIT_HEADERS, _fit_rows(summary))
+    if summary.failed:
+        lines += ["## Failures", ""]
+        lines += [
+            f"- {md_escape('/'.join(map(str, c.key)))}: {md_escape(c.error)}"
+            for c in summary.failed
+        ]
+        lines.append("")
+    lines += ["## Machine and versions", ""]
+    lines += md_table(["", ""], _environment_rows(results))
+    lines += [
+        "<details><summary>Parameters</summary>",
+        "",
+        "```json",
+        # Inside a fenced block Markdown shows text verbatim; only a fence could end it.
+        json.dumps(results.parameters, indent=1, default=str).replace("```", "'''"),
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _charts_for(results: RunResults, summary: RunSummary, scenario: str) -> list[Chart]:
+    charts: list[Chart] = []
+    raw = [c for c in results.cells if c.scenario == scenario]
+    mine = [s for s in summary.cells if s.scenario == scenario]
+    is_append = any(append_series(c) is not None for c in raw)
+    if is_append:
+        chart = append_chart(scenario, raw, mine)
+        if chart:
+            charts.append(chart)
+    modes = list(dict.fromkeys(c.mode for c in mine))
+    pair = mode_pair(modes)
+    if pair is not None:  # collected first, streamed second: same colours on every chart
+        modes = [*pair, *(m for m in modes if m not in pair)]
+    if not is_append:
+        for backend in summary.backends:
+            chart = growth_chart(scenario, backend, mine, summary.fits, modes)
+            if chart:
+                charts.append(chart)
+        chart = first_event_chart(scenario, mine)
+        if chart:
+            charts.append(chart)
+    return charts
+
+
+def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
+    summary = summary or summarize(results)
+    env = results.environment
+    parts: list[h.Safe] = [
+        h.tag("h1", "eventbench report"),
+        h.tag(
+            "p",
+            f"{len(summary.cells)} cells · {', '.join(summary.scenarios)} on "
+            f"{', '.join(backend_name(b) for b in summary.backends)} · {env.hostname} · "
+            f"commit {(env.git_commit or 'unknown')[:12]}{' (dirty)' if env.git_dirty else ''}"
+            f" · {results.started_at or ''}",
+            cls="muted",
+        ),
+        h.tag("ul", *(h.tag("li", s) for s in summary.headline), cls="lead"),
+    ]
+    if summary.pairs:
+        parts += [h.tag("h2", "Streamed vs collected"), h.table(PAIR_HEADERS, _pair_rows(summary))]
+    for scenario in summary.scenarios:
+        parts.append(h.tag("h2", scenario))
+        parts += [h.figure(c) for c in _charts_for(results, summary, scenario)]
+        parts.append(
+            h.table(
+                CELL_HEADERS,
+                [_cell_row(c) for c in _scenario_cells(summary, scenario)],
+                numeric_from=2,
+            )
+        )
+    if summary.fits:
+        parts += [
+            h.tag("h2", "Growth with N"),
+            h.tag(
+                "p",
+                "Slope of a least-squares line through the medians on log-log axes: "
+                "about 1 means linear in N, about 0 means flat.",
+            ),
+            h.table(FIT_HEADERS, _fit_rows(summary), numeric_from=4),
+        ]
+    if summary.failed:
+        parts += [
+            h.tag("h2", "Failures"),
+            h.tag(
+                "ul",
+                *(
+                    h.tag("li", h.tag("code", "/".join(map(str, c.key))), ": ", c.error or "")
+                    for c in summary.failed
+                ),
+            ),
+        ]
+    parts += [
+        h.tag("h2", "Machine and versions"),
+        h.table(["", ""], _environment_rows(results)),
+        h.tag("h3", "Parameters"),
+        h.tag("pre", json.dumps(results.parameters, indent=1, default=str)),
+    ]
+    return h.page("eventbench report", h.join(parts, "\n"))
+
+
+# --------------------------------------------------------------------------- JSON, files
+
+
+def summary_document(results: RunResults, summary: RunSummary | None = None) -> dict[str, Any]:
+    summary = summary or summarize(results)
+    env = results.environment
+    return {
+        "kind": "eventbench.summary",
+        "version": 1,
+        "results_schema_version": results.schema_version,
+        **summary.to_json(),
+        "environment": {
+            "hostname": env.hostname,
+            "cpu_model": env.cpu_model,
+            "cpu_count": env.cpu_count,
+            "python": env.python,
+            "git_commit": env.git_commit,
+            "git_dirty": env.git_dirty,
+            "servers": env.servers,
+            "packages": env.packages,
+        },
+        "started_at": results.started_at,
+        "finished_at": results.finished_at,
+        "duration_s": results.duration_s,
+        "interrupted": results.interrupted,
+    }
+
+
+def write_reports(results: RunResults, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``<stem>.md``, ``<stem>.html`` and ``<stem>.summary.json`` into ``out_dir``.
+
+    Returns the paths written, in that order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(results)
+    return [
+        write_atomic(out_dir / f"{stem}.md", render_markdown(results, summary)),
+        write_atomic(out_dir / f"{stem}.html", render_html(results, summary)),
+        write_atomic(
+            out_dir / f"{stem}.summary.json",
+            json.dumps(summary_document(results, summary), indent=1, allow_nan=False) + "\n",
+        ),
+    ]

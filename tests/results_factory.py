@@ -1,0 +1,157 @@
+"""Synthetic `RunResults` for the report and comparison tests (no runner needed)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from harness.results import Cell, Environment, Fit, MemorySamples, RunResults, TimeSamples
+
+MiB = 1024**2
+
+
+def environment(**changes: Any) -> Environment:
+    env = Environment(
+        hostname="bench-1",
+        platform="Linux-6.1-x86_64",
+        machine="x86_64",
+        cpu_model="Test CPU @ 3GHz",
+        cpu_count=2,
+        memory_bytes=8 * 1024**3,
+        python="3.11.9",
+        packages={"eventbench": "0.1.0", "aiosqlite": "0.20.0", "asyncpg": "0.29.0"},
+        servers={"postgres": "PostgreSQL 15.20"},
+        git_commit="0123456789abcdef0123456789abcdef01234567",
+        git_dirty=False,
+    )
+    return replace(env, **changes)
+
+
+def read_cell(
+    scenario: str,
+    backend: str,
+    mode: str,
+    size: int,
+    rng: random.Random,
+    *,
+    repeats: int = 7,
+    time_scale: float = 1.0,
+    memory_scale: float = 1.0,
+    noise: float = 0.02,
+) -> Cell:
+    """A read cell shaped like the real thing: collected memory grows with N, streamed not."""
+    per_event = 2e-6 if backend == "memory" else 8e-6
+    total = per_event * size * (1.03 if mode == "streamed" else 1.0) * time_scale
+    first = total if mode == "collected" else per_event * 500
+    peak = (size * 600 if mode == "collected" else 400_000 + size * 0.5) * memory_scale
+    return Cell(
+        scenario=scenario,
+        backend=backend,
+        mode=mode,
+        size=size,
+        params={"payload_bytes": 100, "seed": 1},
+        time=TimeSamples(
+            total_s=[total * (1 + rng.gauss(0, noise)) for _ in range(repeats)],
+            first_event_s=[first * (1 + rng.gauss(0, noise)) for _ in range(repeats)],
+            events=size,
+            warmups=1,
+        ),
+        memory=MemorySamples(
+            peak_bytes=[int(peak * (1 + rng.gauss(0, noise / 10))) for _ in range(3)],
+            allocations=[size * 12 + rng.randrange(100) for _ in range(3)],
+        ),
+    )
+
+
+def append_cell(backend: str, batch: int, size: int, rng: random.Random) -> Cell:
+    per_append = 1e-4 if backend == "sqlite" else 2e-5
+    total = size / batch * per_append + size * 2e-6
+    return Cell(
+        scenario="append",
+        backend=backend,
+        mode=f"batch-{batch}",
+        size=size,
+        params={"batch_size": batch},
+        time=TimeSamples(
+            total_s=[total * (1 + rng.gauss(0, 0.02)) for _ in range(5)],
+            first_event_s=None,
+            events=size,
+            warmups=1,
+        ),
+    )
+
+
+def fits_for(cells: Iterable[Cell]) -> list[Fit]:
+    import numpy as np
+
+    groups: dict[tuple[str, str, str, str], list[tuple[int, float]]] = {}
+    for c in cells:
+        if c.time:
+            groups.setdefault((c.scenario, c.backend, c.mode, "total_s"), []).append(
+                (c.size, float(np.median(c.time.total_s)))
+            )
+        if c.memory:
+            groups.setdefault((c.scenario, c.backend, c.mode, "peak_bytes"), []).append(
+                (c.size, float(np.median(c.memory.peak_bytes)))
+            )
+    fits = []
+    for (scenario, backend, mode, metric), points in groups.items():
+        if len(points) < 2:
+            continue
+        xs = np.log([p[0] for p in points])
+        ys = np.log([p[1] for p in points])
+        slope, intercept = np.polyfit(xs, ys, 1)
+        predicted = slope * xs + intercept
+        ss_res = float(np.sum((ys - predicted) ** 2))
+        ss_tot = float(np.sum((ys - ys.mean()) ** 2)) or 1.0
+        fits.append(
+            Fit(
+                scenario,
+                backend,
+                mode,
+                metric,
+                float(slope),
+                float(intercept),
+                1 - ss_res / ss_tot,
+                sorted(p[0] for p in points),
+            )
+        )
+    return fits
+
+
+def make_results(
+    *,
+    seed: int = 1,
+    backends: tuple[str, ...] = ("sqlite", "postgres"),
+    sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    tweak: Callable[[Cell], Cell] | None = None,
+    env: Environment | None = None,
+    with_append: bool = True,
+) -> RunResults:
+    rng = random.Random(seed)
+    cells = [
+        read_cell(scenario, backend, mode, size, rng)
+        for scenario in ("read-stream", "catch-up")
+        for backend in backends
+        for mode in ("collected", "streamed")
+        for size in sizes
+    ]
+    if with_append:
+        cells += [
+            append_cell(backend, batch, 10_000, rng)
+            for backend in backends
+            for batch in (1, 10, 100, 1000)
+        ]
+    if tweak is not None:
+        cells = [tweak(c) for c in cells]
+    return RunResults(
+        environment=env or environment(),
+        parameters={"sizes": list(sizes), "backends": list(backends), "repeats": 7},
+        cells=cells,
+        fits=fits_for(cells),
+        started_at="2024-06-01T12:00:00+00:00",
+        finished_at="2024-06-01T12:05:00+00:00",
+        duration_s=300.0,
+    )
