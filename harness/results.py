@@ -10,6 +10,7 @@ Schema changes bump `SCHEMA_VERSION`; `load_results` refuses files it does not k
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ __all__ = [
     "ResultsError",
     "RunResults",
     "TimeSamples",
+    "export_pytest_benchmark",
     "load_results",
     "save_results",
+    "to_pytest_benchmark",
 ]
 
 SCHEMA_VERSION = 1
@@ -63,6 +66,11 @@ class TimeSamples:
     events: int
     """Events handled by one run (read, or appended): events/s = events / total_s."""
     warmups: int
+    latency_s: list[float] | None = None
+    """Per-operation latencies over all runs (e.g. each append call), where there are any."""
+    counters: dict[str, list[float]] = field(default_factory=dict)
+    """Other per-run figures, one value per run (e.g. {"retries": [...]} under contention)."""
+    timer_resolution_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class Cell:
     memory: MemorySamples | None = None
     error: str | None = None
     """Why the cell failed, if it did; its samples are then absent or partial."""
+    summary: dict[str, float] = field(default_factory=dict)
+    """Medians and rates computed from the samples (see `harness.stats.summarize`)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -125,6 +135,8 @@ class RunResults:
     interrupted: bool = False
     """True when the run was stopped (Ctrl-C) before every cell was measured."""
     schema_version: int = SCHEMA_VERSION
+    side: str = ""
+    """Which side of an interleaved comparison this is ("" for a plain run)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +170,7 @@ class RunResults:
                 duration_s=doc.get("duration_s", 0.0),
                 interrupted=doc.get("interrupted", False),
                 schema_version=version,
+                side=doc.get("side", ""),
             )
         except (KeyError, TypeError) as exc:
             raise ResultsError(f"malformed results document: {exc}") from exc
@@ -183,3 +196,108 @@ def load_results(path: Path) -> RunResults:
     if not isinstance(doc, dict):
         raise ResultsError(f"{path}: not a results document")
     return RunResults.from_json(doc)
+
+
+# --------------------------------------------------------------------------- pytest-benchmark
+
+
+def _benchmark_stats(samples: list[float]) -> dict[str, Any]:
+    """pytest-benchmark's ``stats`` block for one list of timings (seconds)."""
+    data = sorted(samples)
+    n = len(data)
+    mean = statistics.fmean(data)
+    stddev = statistics.stdev(data) if n > 1 else 0.0
+    if n > 1:
+        q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
+    else:
+        q1 = q3 = data[0]
+    iqr = q3 - q1
+    low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    inside = [v for v in data if low <= v <= high] or data
+    iqr_outliers = n - len(inside)
+    stddev_outliers = sum(1 for v in data if v < mean - stddev or v > mean + stddev)
+    total = sum(data)
+    return {
+        "min": data[0],
+        "max": data[-1],
+        "mean": mean,
+        "stddev": stddev,
+        "rounds": n,
+        "median": statistics.median(data),
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_outliers,
+        "stddev_outliers": stddev_outliers,
+        "outliers": f"{stddev_outliers};{iqr_outliers}",
+        "ld15iqr": min(inside),
+        "hd15iqr": max(inside),
+        "ops": n / total if total > 0 else 0.0,
+        "total": total,
+        "iterations": 1,
+        "data": list(samples),
+    }
+
+
+def to_pytest_benchmark(results: RunResults) -> dict[str, Any]:
+    """The run in pytest-benchmark's JSON format (``--benchmark-json``), so that tools
+    which read that format (``pytest-benchmark compare``, CI dashboards) can read it.
+
+    One benchmark per timed cell: group ``scenario[backend]``, name
+    ``scenario[backend-mode-N]``; peak memory and other figures go in ``extra_info``.
+    """
+    env = results.environment
+    benchmarks: list[dict[str, Any]] = []
+    for cell in results.cells:
+        if cell.time is None or not cell.time.total_s:
+            continue
+        param = f"{cell.backend}-{cell.mode}-{cell.size}"
+        extra: dict[str, Any] = {"events": cell.time.events, **cell.summary}
+        if cell.memory is not None:
+            extra["peak_bytes"] = cell.memory.peak_bytes
+            extra["allocations"] = cell.memory.allocations
+        benchmarks.append(
+            {
+                "group": f"{cell.scenario}[{cell.backend}]",
+                "name": f"{cell.scenario}[{param}]",
+                "fullname": f"eventbench::{cell.scenario}[{param}]",
+                "params": {"backend": cell.backend, "mode": cell.mode, "size": cell.size},
+                "param": param,
+                "extra_info": extra,
+                "options": {
+                    "disable_gc": False,
+                    "timer": "perf_counter",
+                    "min_rounds": len(cell.time.total_s),
+                    "max_time": 0,
+                    "min_time": 0,
+                    "warmup": cell.time.warmups > 0,
+                },
+                "stats": _benchmark_stats(cell.time.total_s),
+            }
+        )
+    return {
+        "machine_info": {
+            "node": env.hostname,
+            "processor": env.cpu_model,
+            "machine": env.machine,
+            "python_implementation": env.python.split(" ")[0],
+            "python_version": env.python.split(" ")[-1],
+            "platform": env.platform,
+            "cpu": {"brand_raw": env.cpu_model, "count": env.cpu_count},
+        },
+        "commit_info": {
+            "id": env.git_commit,
+            "dirty": env.git_dirty,
+            "project": "eventbench",
+        },
+        "benchmarks": benchmarks,
+        "datetime": results.finished_at or results.started_at,
+        "version": "4.0.0",
+    }
+
+
+def export_pytest_benchmark(results: RunResults, path: Path) -> Path:
+    """Write `to_pytest_benchmark` of ``results`` to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_pytest_benchmark(results), indent=1) + "\n")
+    return path

@@ -1,0 +1,87 @@
+"""The two instruments: a clock for untracked runs and memray for tracked ones.
+
+They are never mixed: a timed run has no tracker attached (memray slows allocation
+down several times over), and a tracked run's duration is not reported. Both wrap
+only the measured work: the store is opened, seeded and warmed before either starts,
+and any per-run preparation happens before the clock or tracker starts.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenarios.base import Outcome, RunContext, Workload
+
+__all__ = [
+    "TimedRun",
+    "TrackedRun",
+    "read_capture",
+    "timed",
+    "timer_resolution_s",
+    "tracked",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TimedRun:
+    total_s: float
+    first_event_s: float | None
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedRun:
+    peak_bytes: int
+    allocations: int
+    outcome: Outcome
+    capture: Path
+
+
+def timer_resolution_s() -> float:
+    """The resolution of the clock timed runs use (``time.perf_counter``)."""
+    return time.get_clock_info("perf_counter").resolution
+
+
+async def timed(workload: Workload, ctx: RunContext) -> TimedRun:
+    """Run ``workload`` once on the clock: total time and time to its first event."""
+    probe = ctx.probe
+    # Collect garbage now, so that no run pays for the garbage of the one before.
+    gc.collect()
+    started = time.perf_counter_ns()
+    outcome = await workload(ctx)
+    ended = time.perf_counter_ns()
+    first = None if probe.first_ns is None else (probe.first_ns - started) / 1e9
+    return TimedRun(total_s=(ended - started) / 1e9, first_event_s=first, outcome=outcome)
+
+
+async def tracked(workload: Workload, ctx: RunContext, capture: Path) -> TrackedRun:
+    """Run ``workload`` once under memray: peak heap bytes and allocation count.
+
+    Python's own allocators are traced (``trace_python_allocators``), so small objects
+    count at their true size rather than as pymalloc arenas; allocations made by other
+    threads (a driver's I/O thread, for example) count too.
+    """
+    import memray  # imported here: a timed worker never loads the tracker
+
+    gc.collect()
+    destination = memray.FileDestination(str(capture), overwrite=True, compress_on_exit=False)
+    with memray.Tracker(destination=destination, trace_python_allocators=True):
+        outcome = await workload(ctx)
+        # Drop what the workload built while still tracking, so the capture shows the
+        # whole life of the work (and leaves are visible to memray's leak view).
+        outcome = Outcome(outcome.events, outcome.latencies_s, outcome.counters)
+    peak, allocations = read_capture(capture)
+    return TrackedRun(peak_bytes=peak, allocations=allocations, outcome=outcome, capture=capture)
+
+
+def read_capture(capture: Path) -> tuple[int, int]:
+    """Peak bytes and allocation count of a memray capture file."""
+    import memray
+
+    with memray.FileReader(os.fspath(capture)) as reader:
+        meta = reader.metadata
+        return int(meta.peak_memory), int(meta.total_allocations)

@@ -1,0 +1,414 @@
+"""``eventbench run``: measure scenarios on backends, print a summary, write results."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichBar
+from rich.table import Table
+
+from harness.registry import backend_info
+from harness.results import RunResults, export_pytest_benchmark, save_results
+from harness.runner import (
+    DEFAULT_BACKENDS,
+    DEFAULT_SIZES,
+    FULL_SIZES,
+    PlanError,
+    Progress,
+    make_plan,
+    run_plan,
+)
+from scenarios import all_scenarios
+from scenarios.base import ParamValue, parse_count
+
+__all__ = ["format_bytes", "format_seconds", "run_command", "summary_tables"]
+
+
+class RichProgress(Progress):
+    """The runner's progress as a rich bar: the current cell, done/total and an ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = RichBar(
+            SpinnerColumn(),
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[done]}/{task.fields[tasks]} workers"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task_id: TaskID | None = None
+        self.done = 0
+
+    def start(self, total_weight: float, tasks: int) -> None:
+        self.bar.start()
+        self.task_id = self.bar.add_task("starting", total=total_weight, done=0, tasks=tasks)
+
+    def task(self, description: str) -> None:
+        if self.task_id is not None:
+            self.bar.update(self.task_id, description=description)
+
+    def advance(self, weight: float) -> None:
+        if self.task_id is not None:
+            if not description_is_seed(self.bar, self.task_id):
+                self.done += 1
+            self.bar.update(self.task_id, advance=weight, done=self.done)
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]note:[/] {message}", highlight=False)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
+    return str(bar.tasks[task_id].description).startswith("seeding")
+
+
+# --------------------------------------------------------------------- formatting
+
+
+def format_seconds(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    if value < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    if value < 1:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value:.0f} B"
+
+
+def format_count(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"
+
+
+def summary_tables(results: RunResults) -> list[Table]:
+    """The cells' medians, then the fitted growth slopes."""
+    title = "eventbench run" + (f" [{results.side}]" if results.side else "")
+    if results.interrupted:
+        title += " (interrupted: partial)"
+    cells = Table(title=title, title_justify="left")
+    for name, justify in (
+        ("scenario", "left"),
+        ("backend", "left"),
+        ("mode", "left"),
+        ("N", "right"),
+        ("time (median)", "right"),
+        ("first event", "right"),
+        ("events/s", "right"),
+        ("peak memory", "right"),
+        ("allocations", "right"),
+    ):
+        cells.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    latencies = any("latency_p50_s" in cell.summary for cell in results.cells)
+    if latencies:
+        cells.add_column("op latency p50", justify="right", no_wrap=True)
+    for cell in results.cells:
+        s = cell.summary
+        if cell.error and not s:
+            cells.add_row(
+                cell.scenario, cell.backend, cell.mode, f"{cell.size:,}", "[red]failed[/]"
+            )
+            continue
+        cells.add_row(
+            cell.scenario,
+            cell.backend,
+            cell.mode,
+            f"{cell.size:,}",
+            format_seconds(s.get("total_s")),
+            format_seconds(s.get("first_event_s")),
+            format_count(s.get("events_per_s")),
+            format_bytes(s.get("peak_bytes")),
+            format_count(s.get("allocations")),
+            *([format_seconds(s.get("latency_p50_s"))] if latencies else []),
+        )
+    tables = [cells]
+    if results.fits:
+        fits = Table(
+            title="growth with N (log-log slope: ~1 grows with N, ~0 flat)", title_justify="left"
+        )
+        for name in ("scenario", "backend", "mode", "memory slope", "time slope", "sizes"):
+            fits.add_column(name)
+        by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for fit in results.fits:
+            row = by_key.setdefault((fit.scenario, fit.backend, fit.mode), {"sizes": fit.sizes})
+            row[fit.metric] = fit.slope
+        for (scenario, backend, mode), row in by_key.items():
+            fits.add_row(
+                scenario,
+                backend,
+                mode,
+                f"{row['peak_bytes']:.2f}" if "peak_bytes" in row else "-",
+                f"{row['total_s']:.2f}" if "total_s" in row else "-",
+                ", ".join(format_count(s) for s in row["sizes"]),
+            )
+        tables.append(fits)
+    return tables
+
+
+# --------------------------------------------------------------------- options
+
+
+def split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def parse_sizes(value: str | None) -> list[int]:
+    sizes = []
+    for item in split_list(value):
+        try:
+            sizes.append(parse_count(item))
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r} is not a size; write sizes like 10k,100k,1m", param_hint="--sizes"
+            ) from None
+    return sizes
+
+
+def parse_params(values: Sequence[str]) -> dict[str, ParamValue]:
+    out: dict[str, ParamValue] = {}
+    for item in values:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise click.BadParameter(
+                f"{item!r} is not NAME=VALUE (e.g. -p payload_bytes=512 or -p append.writers=8)",
+                param_hint="--param",
+            )
+        out[name.strip()] = value.strip()
+    return out
+
+
+def list_scenarios(console: Console) -> None:
+    table = Table(title="scenarios (eventbench run --scenarios NAME,...)", title_justify="left")
+    for name in ("scenario", "modes", "parameters (override with -p NAME=VALUE)", "default"):
+        table.add_column(name)
+    for scenario in all_scenarios().values():
+        params = ", ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+            for k, v in scenario.params.items()
+        )
+        table.add_row(
+            f"[bold]{scenario.name}[/]\n{scenario.summary}",
+            ", ".join(scenario.modes(scenario.params)),
+            params,
+            "yes" if scenario.default else "no",
+        )
+    console.print(table)
+
+
+def output_paths(output: Path | None, stamp: str) -> tuple[Path, Path, str]:
+    """(results JSON path, report directory, report stem) for ``--output``."""
+    if output is not None and output.suffix == ".json":
+        return output, output.parent, output.stem
+    out_dir = output or Path("reports")
+    stem = f"run-{stamp}"
+    return out_dir / f"{stem}.json", out_dir, stem
+
+
+def write_outputs(results: RunResults, output: Path | None, console: Console) -> list[Path]:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    json_path, out_dir, stem = output_paths(output, stamp)
+    written = [save_results(results, json_path)]
+    if output is None or output.suffix != ".json":
+        latest = out_dir / "latest.json"
+        shutil.copyfile(json_path, latest)
+        written.append(latest)
+    try:
+        from harness.report import write_reports
+    except ImportError as exc:
+        console.print(f"[yellow]note:[/] reports not written ({exc}); the JSON has everything")
+        return written
+    written.extend(write_reports(results, out_dir, stem))
+    return written
+
+
+@click.command("run")
+@click.option(
+    "--scenarios",
+    "scenarios_opt",
+    metavar="LIST",
+    help="Comma-separated scenarios (default: read-stream,fold,catch-up,append). See --list.",
+)
+@click.option(
+    "--backends",
+    metavar="LIST",
+    help="Comma-separated backends: memory, sqlite, "
+    "postgres, or module:function factories (default: sqlite,memory).",
+)
+@click.option("--sizes", metavar="LIST", help="Event counts, e.g. 10k,100k,1m (default: 10k,100k).")
+@click.option("--modes", metavar="LIST", help="Only these modes (e.g. collected,streamed).")
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Timed runs per cell, after warm-up.",
+)
+@click.option(
+    "--memory-repeats",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="memray-tracked runs per cell (0: skip memory).",
+)
+@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Fresh worker processes per cell and kind (samples are pooled).",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a scenario parameter (NAME or SCENARIO.NAME); repeatable.",
+)
+@click.option("--full", is_flag=True, help="Add 1M events, and PostgreSQL when available.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results file (.json) or directory (default: reports/).",
+)
+@click.option(
+    "--keep-captures",
+    is_flag=True,
+    help="Keep memray capture files (open one with `memray flamegraph FILE`).",
+)
+@click.option(
+    "--export-pytest-benchmark",
+    "pytest_benchmark",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the timings in pytest-benchmark's JSON format.",
+)
+@click.option("--timeout", type=float, default=None, help="Seconds before a worker is stopped.")
+@click.option("--list", "list_only", is_flag=True, help="List scenarios and parameters; exit.")
+def run_command(
+    scenarios_opt: str | None,
+    backends: str | None,
+    sizes: str | None,
+    modes: str | None,
+    repeats: int,
+    memory_repeats: int,
+    warmups: int,
+    rounds: int,
+    params: tuple[str, ...],
+    full: bool,
+    output: Path | None,
+    keep_captures: bool,
+    pytest_benchmark: Path | None,
+    timeout: float | None,
+    list_only: bool,
+) -> None:
+    """Measure collected vs streamed reads (and appends) on each backend.
+
+    With no options: a quick run on SQLite and memory at 10K and 100K events that
+    prints a summary and writes reports/run-<time>.json (also reports/latest.json)
+    and a report beside it. Press Ctrl-C to stop early: finished cells are kept.
+    """
+    console = Console()
+    if not console.is_terminal:
+        # Piped or logged: no terminal width to respect, so do not squeeze the table.
+        console = Console(width=160)
+    if list_only:
+        list_scenarios(console)
+        return
+    chosen_backends = split_list(backends) or list(DEFAULT_BACKENDS)
+    chosen_sizes = parse_sizes(sizes) or list(FULL_SIZES if full else DEFAULT_SIZES)
+    if full and not backends and "postgres" not in chosen_backends:
+        info = backend_info("postgres")
+        if info.available:
+            chosen_backends.append("postgres")
+        else:
+            console.print(f"[yellow]note:[/] --full without PostgreSQL: {info.reason}")
+    try:
+        plan = make_plan(
+            scenarios=split_list(scenarios_opt) or None,
+            backends=chosen_backends,
+            sizes=chosen_sizes,
+            overrides=parse_params(params),
+            repeats=repeats,
+            memory_repeats=memory_repeats,
+            warmups=warmups,
+            rounds=rounds,
+            modes=split_list(modes) or None,
+        )
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    capture_dir = None
+    if keep_captures:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        capture_dir = (output if output and output.suffix != ".json" else Path("reports")) / (
+            f"captures-{stamp}"
+        )
+    console.print(
+        f"eventbench run: {len(plan.cells)} cells on {', '.join(chosen_backends)} at "
+        f"{', '.join(f'{s:,}' for s in chosen_sizes)} events "
+        f"({repeats} timed + {memory_repeats} tracked runs each). Ctrl-C stops and keeps "
+        "finished cells."
+    )
+    [results] = run_plan(
+        plan,
+        progress=RichProgress(console),
+        keep_captures=keep_captures,
+        capture_dir=capture_dir,
+        timeout_s=timeout,
+    )
+    for table in summary_tables(results):
+        console.print(table)
+    failed = [c for c in results.cells if c.error]
+    for cell in failed:
+        console.print(f"[red]failed:[/] {cell.scenario}/{cell.backend}/{cell.mode}/{cell.size}:")
+        console.print(f"  {cell.error}", highlight=False, markup=False)
+    written = write_outputs(results, output, console)
+    if pytest_benchmark is not None:
+        written.append(export_pytest_benchmark(results, pytest_benchmark))
+    console.print(f"took {results.duration_s:.0f} s; wrote " + ", ".join(map(str, written)))
+    if keep_captures and capture_dir is not None:
+        console.print(f"memray captures in {capture_dir}: `memray flamegraph FILE` to explore")
+    if results.interrupted:
+        console.print(f"[yellow]interrupted:[/] kept {len(results.cells)} finished cells")
+        raise SystemExit(130)
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,143 @@
+"""Benchmark data: generated deterministically, loaded fast, made once per run and reused.
+
+Event ``i`` of a `Layout` is the same on every machine and in every run: its id,
+type and data derive from (seed, i) alone. Loading goes through the contract's
+optional `BulkLoader` (COPY on PostgreSQL, one transaction on SQLite) in chunks, so
+that a million events never sit in memory at once; a store without it gets plain
+appends of ``APPEND_CHUNK`` events.
+
+A persistent store is seeded once at a location (a URL its backend module opens with
+``open_store``) and every cell reading that data opens it there. A store that keeps
+nothing between processes (memory, or a third-party factory) is seeded inside each
+worker before measuring, untimed and untracked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.contract import ANY, BulkLoader, EventStore, NewEvent, StreamWrite
+from scenarios.base import Layout
+
+__all__ = [
+    "LOAD_CHUNK",
+    "SeedError",
+    "SeededData",
+    "generate",
+    "load",
+    "location_for",
+    "verify",
+]
+
+LOAD_CHUNK = 50_000
+"""Events per bulk_load call: large enough to amortize, small enough to stay light."""
+APPEND_CHUNK = 1_000
+EVENT_TYPES = ("Deposited", "Withdrawn", "Deposited", "Noted")
+FORMAT_VERSION = 1
+"""Bump when generation changes, so that no one compares data of two formats."""
+
+
+class SeedError(RuntimeError):
+    """Seeding failed or seeded data is not what it should be."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeededData:
+    """What the runner hands a worker: where the seeded data lives (or None)."""
+
+    layout: Layout
+    size: int
+    url: str | None
+    """A location ``open_store`` accepts, or None when the worker seeds itself."""
+
+
+def event_id(seed: int, index: int) -> uuid.UUID:
+    # A version-4-shaped UUID from (seed, index): unique per event and stable across
+    # runs, so that two runs store byte-identical data.
+    digest = hashlib.blake2b(f"{FORMAT_VERSION}:{seed}:{index}".encode(), digest_size=16).digest()
+    return uuid.UUID(bytes=digest, version=4)
+
+
+def generate(layout: Layout, size: int, start: int = 0) -> Iterator[tuple[str, NewEvent]]:
+    """Yield (stream id, event) for events ``start`` .. ``size - 1`` of the layout."""
+    streams = layout.streams
+    # The note pads each event's data to about payload_bytes of JSON.
+    note = ("abcdefghijklmnopqrstuvwxyz0123456789" * (layout.payload_bytes // 36 + 1))[
+        : max(0, layout.payload_bytes - 40)
+    ]
+    ids = [layout.stream_id(s) for s in range(min(streams, size))]
+    seed = layout.seed
+    for i in range(start, size):
+        yield (
+            ids[i % streams],
+            NewEvent(
+                type=EVENT_TYPES[i % len(EVENT_TYPES)],
+                data={"seq": i, "amount": (i * 7919 + seed) % 1000, "note": note},
+                metadata={"seed": seed},
+                id=event_id(seed, i),
+            ),
+        )
+
+
+def _chunks(layout: Layout, size: int, chunk: int) -> Iterator[list[tuple[str, NewEvent]]]:
+    events = generate(layout, size)
+    while True:
+        batch = [item for _, item in zip(range(chunk), events, strict=False)]
+        if not batch:
+            return
+        yield batch
+
+
+async def load(store: EventStore, layout: Layout, size: int) -> float:
+    """Seed an empty store with the layout's ``size`` events; returns seconds taken."""
+    started = time.perf_counter()
+    if isinstance(store, BulkLoader):
+        for batch in _chunks(layout, size, LOAD_CHUNK):
+            await store.bulk_load(batch)
+    else:
+        for batch in _chunks(layout, size, APPEND_CHUNK):
+            by_stream: dict[str, list[NewEvent]] = {}
+            for stream_id, event in batch:
+                by_stream.setdefault(stream_id, []).append(event)
+            await store.append(*(StreamWrite(s, ANY, evs) for s, evs in by_stream.items()))
+    await verify(store, layout, size)
+    return time.perf_counter() - started
+
+
+def expected_version(layout: Layout, size: int, stream: int) -> int:
+    """How many of the layout's events stream number ``stream`` holds."""
+    full, extra = divmod(size, layout.streams)
+    return full + (1 if stream < extra else 0)
+
+
+async def verify(store: EventStore, layout: Layout, size: int) -> None:
+    """Check through the contract that the store holds the layout's data (cheaply).
+
+    Raises SeedError when it does not, for example when a seeding run was cut short.
+    """
+    for stream in {0, min(layout.streams, size) - 1}:
+        if stream < 0:
+            continue
+        want = expected_version(layout, size, stream)
+        got = await store.stream_version(layout.stream_id(stream))
+        if got != want:
+            raise SeedError(
+                f"stream {layout.stream_id(stream)} holds {got} events, expected {want}; "
+                "the seeded data is incomplete or not this layout's. Delete it and run again."
+            )
+
+
+def location_for(backend: str, key: str, work_dir: Path, postgres_dsn: str | None) -> str | None:
+    """Where to seed a reference backend's data once per run, or None to seed per worker."""
+    if backend == "sqlite":
+        return f"sqlite:{work_dir / (key + '.sqlite')}"
+    if backend == "postgres" and postgres_dsn is not None:
+        sep = "&" if "?" in postgres_dsn else "?"
+        schema = "seed_" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+        return f"{postgres_dsn}{sep}schema={schema}"
+    return None

@@ -1,0 +1,115 @@
+"""Descriptive statistics of a run: per-cell summaries and how metrics grow with N.
+
+Pure functions of samples and cells (no I/O), so reports can recompute them from a
+results file. Medians and quantiles, never means: benchmark samples are skewed by
+the occasional scheduler hiccup, and a median shrugs that off.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from harness.results import Cell, Fit
+
+__all__ = [
+    "FIT_METRICS",
+    "fit_growth",
+    "fit_loglog",
+    "median",
+    "quantile",
+    "summarize",
+]
+
+FIT_METRICS = ("peak_bytes", "total_s")
+
+
+def quantile(samples: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation; NaN for no samples."""
+    if not samples:
+        return math.nan
+    return float(np.quantile(np.asarray(samples, dtype=float), q))
+
+
+def median(samples: Sequence[float]) -> float:
+    return quantile(samples, 0.5)
+
+
+def summarize(cell: Cell) -> dict[str, float]:
+    """The figures a table shows for one cell: medians, quartiles, rates.
+
+    Keys (present when the cell has the samples): total_s, total_s_q1, total_s_q3,
+    total_s_min, first_event_s, events_per_s, latency_p50_s, latency_p99_s,
+    peak_bytes, allocations, and one median per counter.
+    """
+    out: dict[str, float] = {}
+    t = cell.time
+    if t is not None and t.total_s:
+        total = median(t.total_s)
+        out["total_s"] = total
+        out["total_s_q1"] = quantile(t.total_s, 0.25)
+        out["total_s_q3"] = quantile(t.total_s, 0.75)
+        out["total_s_min"] = min(t.total_s)
+        out["repeats"] = float(len(t.total_s))
+        if t.first_event_s:
+            out["first_event_s"] = median(t.first_event_s)
+        if total > 0:
+            out["events_per_s"] = t.events / total
+        latencies = t.latency_s or []
+        if latencies:
+            out["latency_p50_s"] = quantile(latencies, 0.5)
+            out["latency_p99_s"] = quantile(latencies, 0.99)
+        for name, values in (t.counters or {}).items():
+            out[name] = median(values)
+    m = cell.memory
+    if m is not None and m.peak_bytes:
+        out["peak_bytes"] = median([float(v) for v in m.peak_bytes])
+        out["allocations"] = median([float(v) for v in m.allocations])
+    return out
+
+
+def fit_loglog(sizes: Sequence[float], values: Sequence[float]) -> tuple[float, float, float]:
+    """Least-squares fit of log(value) = intercept + slope * log(size).
+
+    Returns (slope, intercept, r_squared). Needs two distinct sizes and positive values.
+    """
+    x = np.log(np.asarray(sizes, dtype=float))
+    y = np.log(np.asarray(values, dtype=float))
+    if len(set(x.tolist())) < 2:
+        raise ValueError("a growth fit needs at least two distinct sizes")
+    slope, intercept = np.polyfit(x, y, 1)
+    predicted = intercept + slope * x
+    residual = float(np.sum((y - predicted) ** 2))
+    spread = float(np.sum((y - y.mean()) ** 2))
+    r_squared = 1.0 - residual / spread if spread > 0 else 1.0
+    return float(slope), float(intercept), r_squared
+
+
+def fit_growth(cells: Iterable[Cell]) -> list[Fit]:
+    """For each (scenario, backend, mode): slopes of log(median peak) and log(median
+    total time) against log(N), over the sizes measured without error.
+
+    A slope near 1 means the metric grows in proportion to N (a collected read's
+    memory); near 0 means it does not grow (a streamed read's memory).
+    """
+    groups: dict[tuple[str, str, str], list[Cell]] = defaultdict(list)
+    for cell in cells:
+        if cell.error is None:
+            groups[(cell.scenario, cell.backend, cell.mode)].append(cell)
+    fits: list[Fit] = []
+    for (scenario, backend, mode), members in groups.items():
+        for metric in FIT_METRICS:
+            points: dict[int, float] = {}
+            for cell in members:
+                value = summarize(cell).get(metric)
+                if value is not None and value > 0 and math.isfinite(value):
+                    points[cell.size] = value
+            if len(points) < 2:
+                continue
+            sizes = sorted(points)
+            slope, intercept, r2 = fit_loglog(sizes, [points[s] for s in sizes])
+            fits.append(Fit(scenario, backend, mode, metric, slope, intercept, r2, sizes))
+    return fits

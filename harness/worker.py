@@ -1,0 +1,328 @@
+"""The per-cell worker: ``python -m harness.worker`` reads one JSON request on stdin
+and prints one JSON answer as the last line of stdout.
+
+It is the only door between the runner and the code being measured, so that any
+interpreter with an eventbench installed (another venv holding another git ref, for a
+before/after comparison) can measure a cell exactly as this one does. Requests:
+
+``{"op": "cell", ...}``
+    Measure one cell: open the store (at a seeded location, or fresh and seeded here),
+    warm up, then either time ``repeats`` runs or track ``repeats`` runs with memray.
+    See `CellRequest` for the fields.
+``{"op": "seed", "backend": ..., "url": ..., "layout": {...}, "size": N}``
+    Seed a persistent store at ``url`` once, for many cells to read.
+``{"op": "probe", "backends": [...]}``
+    Describe this interpreter (Python, packages, git commit) and each backend: can it
+    run here, is it persistent, which optional protocols it has, its server version.
+
+Answers always carry ``"ok"``; a failure has ``"error"`` (what went wrong and what to
+do), a cell the store cannot run has ``"skipped"`` (why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from harness import contract, seed
+from harness.contract import EventStore
+from harness.measure import timed, timer_resolution_s, tracked
+from harness.registry import REFERENCE_BACKENDS, backend_info, load_factory
+from scenarios import get_scenario
+from scenarios.base import Layout, Probe, RunContext, Scenario
+
+__all__ = ["CellRequest", "handle", "main"]
+
+OPTIONAL_PROTOCOLS = ("BulkLoader", "SupportsRawScan", "SupportsConnectionCut")
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("eventbench", "aiosqlite", "asyncpg", "orjson", "memray", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """One cell to measure, as the runner sends it (all plain JSON)."""
+
+    scenario: str
+    backend: str
+    mode: str
+    size: int
+    params: dict[str, Any]
+    measure: str
+    """"time" or "memory"."""
+    repeats: int
+    warmups: int
+    url: str | None = None
+    """Where the seeded data is (persistent stores), or None to open a fresh store."""
+    layout: dict[str, int] | None = None
+    """The layout to seed in this worker when ``url`` is None (and the scenario reads)."""
+    capture_dir: str | None = None
+    """Where memray captures go; kept there only when ``keep_captures``."""
+    keep_captures: bool = False
+    capture_stem: str = "capture"
+
+
+@contextlib.asynccontextmanager
+async def open_backend(backend: str, url: str | None) -> AsyncIterator[EventStore]:
+    """A store of ``backend``: at ``url`` via its module's ``open_store``, else fresh."""
+    if url is not None:
+        module = importlib.import_module(REFERENCE_BACKENDS[backend].module)
+        async with module.open_store(url) as store:
+            yield store
+        return
+    async with load_factory(backend)() as store:
+        yield store
+
+
+def lacks(store: EventStore, scenario: Scenario, mode: str) -> str | None:
+    protocol_name = scenario.requires.get(mode)
+    if protocol_name is None:
+        return None
+    protocol = getattr(contract, protocol_name)
+    if isinstance(store, protocol):
+        return None
+    return f"{type(store).__name__} does not implement {protocol_name}"
+
+
+async def measure_cell(req: CellRequest) -> dict[str, Any]:
+    scenario = get_scenario(req.scenario)
+    params = scenario.resolve(req.params)
+    layout = scenario.layout(params) if scenario.layout else None
+    expected = scenario.expected_events(req.size, params) if scenario.expected_events else req.size
+    out: dict[str, Any] = {"ok": True, "events": expected}
+    async with open_backend(req.backend, req.url) as store:
+        reason = lacks(store, scenario, req.mode)
+        if reason is not None:
+            return {"ok": False, "skipped": reason}
+        if layout is not None and req.url is None:
+            out["seed_s"] = await seed.load(store, layout, req.size)
+        elif layout is not None:
+            await seed.verify(store, layout, req.size)
+        run_index = 0
+
+        async def context() -> RunContext:
+            nonlocal run_index
+            ctx = RunContext(store, req.mode, req.size, params, Probe(), run_index, layout)
+            run_index += 1
+            if scenario.prepare is not None:
+                prepared = await scenario.prepare(ctx)
+                ctx = RunContext(store, req.mode, req.size, params, ctx.probe, ctx.run_index,
+                                 layout, prepared)  # fmt: skip
+            return ctx
+
+        def check(events: int) -> None:
+            if expected is not None and events != expected:
+                raise AssertionError(
+                    f"{req.scenario}/{req.mode} on {req.backend} handled {events} events, "
+                    f"expected {expected}: the store returned a wrong result"
+                )
+
+        for _ in range(req.warmups):
+            warm = await scenario.run(await context())
+            check(warm.events)
+            del warm
+        if req.measure == "time":
+            totals: list[float] = []
+            firsts: list[float] = []
+            latencies: list[float] = []
+            counters: dict[str, list[float]] = {}
+            for _ in range(req.repeats):
+                run = await timed(scenario.run, await context())
+                check(run.outcome.events)
+                totals.append(run.total_s)
+                if run.first_event_s is not None:
+                    firsts.append(run.first_event_s)
+                latencies.extend(run.outcome.latencies_s)
+                for name, value in run.outcome.counters.items():
+                    counters.setdefault(name, []).append(float(value))
+            out.update(
+                total_s=totals,
+                first_event_s=firsts if len(firsts) == len(totals) else None,
+                latencies_s=latencies or None,
+                counters=counters,
+                timer_resolution_s=timer_resolution_s(),
+            )
+        elif req.measure == "memory":
+            capture_dir = Path(req.capture_dir or ".")
+            os.makedirs(capture_dir, exist_ok=True)
+            peaks: list[int] = []
+            allocations: list[int] = []
+            kept: list[str] = []
+            for i in range(req.repeats):
+                capture = capture_dir / f"{req.capture_stem}-{os.getpid()}-{i}.bin"
+                tracked_run = await tracked(scenario.run, await context(), capture)
+                check(tracked_run.outcome.events)
+                peaks.append(tracked_run.peak_bytes)
+                allocations.append(tracked_run.allocations)
+                if req.keep_captures:
+                    kept.append(str(capture.resolve()))
+                else:
+                    capture.unlink(missing_ok=True)
+            out.update(peak_bytes=peaks, allocations=allocations, captures=kept)
+        else:
+            raise ValueError(f"measure must be 'time' or 'memory', not {req.measure!r}")
+    return out
+
+
+async def seed_location(request: Mapping[str, Any]) -> dict[str, Any]:
+    layout = Layout(**request["layout"])
+    size = int(request["size"])
+    async with open_backend(request["backend"], request["url"]) as store:
+        try:
+            await seed.verify(store, layout, size)
+            return {"ok": True, "seconds": 0.0, "reused": True}
+        except seed.SeedError:
+            pass
+        if await store.stream_version(layout.stream_id(0)):
+            raise seed.SeedError(
+                f"{request['url']} already holds other data; remove it, or seed elsewhere"
+            )
+        seconds = await seed.load(store, layout, size)
+    return {"ok": True, "seconds": seconds, "reused": False}
+
+
+# --------------------------------------------------------------------- environment
+
+
+def package_versions() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    found["sqlite"] = sqlite3.sqlite_version
+    return found
+
+
+def git_state(directory: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out where this code lives, and whether the tree is dirty."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+async def server_version(backend: str) -> str | None:
+    """The database server's version for a reference backend (no secrets), if known."""
+    if backend == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version}"
+    if backend == "postgres":
+        try:
+            provision: Any = importlib.import_module("harness.provision")
+        except ImportError:
+            return None
+        getter = getattr(provision, "server_version", None)
+        if getter is None:
+            return None
+        result = getter()
+        if asyncio.iscoroutine(result):
+            result = await result
+        return None if result is None else str(result)
+    return None
+
+
+async def probe_backend(name: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": name}
+    if name in REFERENCE_BACKENDS:
+        status = backend_info(name)
+        if not status.available:
+            return {**info, "available": False, "reason": status.reason}
+        module = importlib.import_module(REFERENCE_BACKENDS[name].module)
+        info["open_store"] = hasattr(module, "open_store")
+    else:
+        info["open_store"] = False
+    try:
+        async with load_factory(name)() as store:
+            info["persistent"] = store.capabilities.persistent
+            info["protocols"] = [
+                p for p in OPTIONAL_PROTOCOLS if isinstance(store, getattr(contract, p))
+            ]
+            info["store_type"] = f"{type(store).__module__}.{type(store).__qualname__}"
+    except Exception as exc:  # a backend that cannot open is reported, not fatal
+        return {**info, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    info["available"] = True
+    info["server"] = await server_version(name)
+    return info
+
+
+async def probe(request: Mapping[str, Any]) -> dict[str, Any]:
+    here = SOURCE_ROOT
+    commit, dirty = git_state(here)
+    backends = [await probe_backend(name) for name in request.get("backends", [])]
+    return {
+        "ok": True,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "source": str(here),
+        "packages": package_versions(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "backends": backends,
+        "timer_resolution_s": timer_resolution_s(),
+    }
+
+
+# --------------------------------------------------------------------- entry point
+
+
+async def handle(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Answer one request (see the module docstring)."""
+    op = request.get("op")
+    if op == "cell":
+        fields = {k: v for k, v in request.items() if k != "op"}
+        return await measure_cell(CellRequest(**fields))
+    if op == "seed":
+        return await seed_location(request)
+    if op == "probe":
+        return await probe(request)
+    raise ValueError(f"unknown op {op!r}; expected cell, seed or probe")
+
+
+def main() -> int:
+    raw = sys.stdin.read()
+    started = time.perf_counter()
+    try:
+        request = json.loads(raw)
+        # Anything the measured code prints goes to stderr: stdout carries the answer.
+        with contextlib.redirect_stdout(sys.stderr):
+            answer = asyncio.run(handle(request))
+    except KeyboardInterrupt:
+        answer = {"ok": False, "error": "interrupted"}
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    answer["wall_s"] = time.perf_counter() - started
+    sys.stdout.write("\n" + json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0 if answer.get("ok") or "skipped" in answer else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

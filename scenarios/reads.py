@@ -1,0 +1,56 @@
+"""The three ways a read scenario reads one stream: collected, streamed, raw.
+
+Shared by read-stream and fold so that both measure exactly the same read and
+differ only in what the consumer does with each event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from harness.contract import RecordedEvent, SupportsRawScan
+from scenarios.base import RunContext, int_param
+
+__all__ = ["batch_size", "read_one_stream"]
+
+
+def batch_size(ctx: RunContext) -> int | None:
+    value = int_param(ctx.params, "batch_size") if "batch_size" in ctx.params else 0
+    return value or None
+
+
+async def read_one_stream(ctx: RunContext, consume: Callable[[RecordedEvent], None]) -> int:
+    """Read the layout's first stream in ``ctx.mode``, feeding each event to ``consume``.
+
+    Returns the number of events (rows, for raw) read.
+    """
+    assert ctx.layout is not None
+    stream_id = ctx.layout.stream_id(0)
+    size = batch_size(ctx)
+    probe = ctx.probe
+    if ctx.mode == "collected":
+        events = await ctx.store.read_stream(stream_id, batch_size=size).collect()
+        probe.first()
+        for event in events:
+            consume(event)
+        return len(events)
+    if ctx.mode == "streamed":
+        count = 0
+        async with ctx.store.read_stream(stream_id, batch_size=size) as stream:
+            async for event in stream:
+                if not count:
+                    probe.first()
+                consume(event)
+                count += 1
+        return count
+    if ctx.mode == "raw":
+        # Raw rows have no events to consume: this is the cost of fetching alone.
+        rows = 0
+        async for batch_rows in cast(SupportsRawScan, ctx.store).raw_scan(
+            stream_id, batch_size=size
+        ):
+            probe.first()
+            rows += batch_rows
+        return rows
+    raise ValueError(f"unknown read mode {ctx.mode!r}; use collected, streamed or raw")
