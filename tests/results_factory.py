@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from harness.results import Cell, Environment, Fit, MemorySamples, RunResults, TimeSamples
+from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples
+from harness.stats import fit_growth
 
 MiB = 1024**2
 
@@ -83,42 +84,23 @@ def append_cell(backend: str, batch: int, size: int, rng: random.Random) -> Cell
     )
 
 
-def fits_for(cells: Iterable[Cell]) -> list[Fit]:
-    import numpy as np
-
-    groups: dict[tuple[str, str, str, str], list[tuple[int, float]]] = {}
-    for c in cells:
-        if c.time:
-            groups.setdefault((c.scenario, c.backend, c.mode, "total_s"), []).append(
-                (c.size, float(np.median(c.time.total_s)))
-            )
-        if c.memory:
-            groups.setdefault((c.scenario, c.backend, c.mode, "peak_bytes"), []).append(
-                (c.size, float(np.median(c.memory.peak_bytes)))
-            )
-    fits = []
-    for (scenario, backend, mode, metric), points in groups.items():
-        if len(points) < 2:
-            continue
-        xs = np.log([p[0] for p in points])
-        ys = np.log([p[1] for p in points])
-        slope, intercept = np.polyfit(xs, ys, 1)
-        predicted = slope * xs + intercept
-        ss_res = float(np.sum((ys - predicted) ** 2))
-        ss_tot = float(np.sum((ys - ys.mean()) ** 2)) or 1.0
-        fits.append(
-            Fit(
-                scenario,
-                backend,
-                mode,
-                metric,
-                float(slope),
-                float(intercept),
-                1 - ss_res / ss_tot,
-                sorted(p[0] for p in points),
-            )
-        )
-    return fits
+def contention_cell(backend: str, size: int, rng: random.Random) -> Cell:
+    total = size * 3e-4
+    return Cell(
+        scenario="append",
+        backend=backend,
+        mode="contention",
+        size=size,
+        params={"writers": 4},
+        time=TimeSamples(
+            total_s=[total * (1 + rng.gauss(0, 0.05)) for _ in range(5)],
+            first_event_s=[1e-3] * 5,
+            events=size,
+            warmups=1,
+            latency_s=[rng.expovariate(1 / 3e-4) for _ in range(200)],
+            counters={"retries": [float(rng.randrange(300, 400)) for _ in range(5)]},
+        ),
+    )
 
 
 def make_results(
@@ -144,13 +126,14 @@ def make_results(
             for backend in backends
             for batch in (1, 10, 100, 1000)
         ]
+        cells += [contention_cell(backend, 10_000, rng) for backend in backends]
     if tweak is not None:
         cells = [tweak(c) for c in cells]
     return RunResults(
         environment=env or environment(),
         parameters={"sizes": list(sizes), "backends": list(backends), "repeats": 7},
         cells=cells,
-        fits=fits_for(cells),
+        fits=fit_growth(cells),
         started_at="2024-06-01T12:00:00+00:00",
         finished_at="2024-06-01T12:05:00+00:00",
         duration_s=300.0,

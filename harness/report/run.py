@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,6 @@ from harness.results import Environment, RunResults
 
 __all__ = ["render_html", "render_markdown", "summary_document", "write_reports"]
 
-CELL_HEADERS = [
-    "backend",
-    "mode",
-    "N",
-    "total time",
-    "min-max",
-    "first event",
-    "events/s",
-    "peak memory",
-    "allocations",
-    "runs (time/memory)",
-]
 PAIR_HEADERS = [
     "scenario",
     "backend",
@@ -49,24 +38,38 @@ PAIR_HEADERS = [
 FIT_HEADERS = ["scenario", "backend", "mode", "metric", "slope", "R²", "sizes"]
 
 
-def _cell_row(c: CellSummary) -> list[str]:
-    spread = (
-        f"{fmt_seconds(c.total_s_min)}-{fmt_seconds(c.total_s_max)}"
-        if c.total_s_min is not None
-        else "-"
-    )
-    return [
-        c.backend,
-        c.mode,
-        fmt_size(c.size),
-        fmt_seconds(c.total_s),
-        spread,
-        fmt_seconds(c.first_event_s),
-        fmt_rate(c.events_per_s),
-        fmt_bytes(c.peak_bytes),
-        fmt_count(c.allocations),
-        f"{c.time_runs}/{c.memory_runs}",
-    ]
+def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of a scenario's table; latency and counter columns only if any."""
+    latency = any(c.latency_p50_s is not None for c in cells)
+    counters = sorted({name for c in cells for name in c.counters})
+    headers = ["backend", "mode", "N", "total time", "min-max", "first event", "events/s"]
+    if latency:
+        headers += ["latency p50", "latency p99"]
+    headers += [*(f"{name} (median)" for name in counters), "peak memory", "allocations"]
+    headers.append("runs (time/memory)")
+    rows = []
+    for c in cells:
+        spread = (
+            f"{fmt_seconds(c.total_s_min)}-{fmt_seconds(c.total_s_max)}"
+            if c.total_s_min is not None
+            else "-"
+        )
+        row = [
+            backend_name(c.backend),
+            c.mode,
+            fmt_size(c.size),
+            fmt_seconds(c.total_s),
+            spread,
+            fmt_seconds(c.first_event_s),
+            fmt_rate(c.events_per_s),
+        ]
+        if latency:
+            row += [fmt_seconds(c.latency_p50_s), fmt_seconds(c.latency_p99_s)]
+        row += [fmt_count(c.counters.get(name)) for name in counters]
+        row += [fmt_bytes(c.peak_bytes), fmt_count(c.allocations)]
+        row.append(f"{c.time_runs}/{c.memory_runs}" if not c.error else "failed (see Failures)")
+        rows.append(row)
+    return headers, rows
 
 
 def _pair_rows(summary: RunSummary) -> list[list[str]]:
@@ -105,6 +108,16 @@ def _scenario_cells(summary: RunSummary, scenario: str) -> list[CellSummary]:
         (c for c in summary.cells if c.scenario == scenario),
         key=lambda c: (order[c.backend], c.mode, c.size),
     )
+
+
+def _scenario_summary(name: str) -> str | None:
+    """The scenario's one-line description, when this eventbench still knows it."""
+    try:
+        from scenarios import get_scenario
+
+        return get_scenario(name).summary
+    except Exception:  # a report must render from the JSON alone, whatever the scenario
+        return None
 
 
 def _environment_rows(results: RunResults) -> list[list[str]]:
@@ -149,7 +162,9 @@ def render_markdown(results: RunResults, summary: RunSummary | None = None) -> s
         lines += md_table(PAIR_HEADERS, _pair_rows(summary))
     for scenario in summary.scenarios:
         lines += [f"## {md_escape(scenario)}", ""]
-        lines += md_table(CELL_HEADERS, [_cell_row(c) for c in _scenario_cells(summary, scenario)])
+        if about := _scenario_summary(scenario):
+            lines += [f"_{md_escape(about)}_", ""]
+        lines += md_table(*_cell_table(_scenario_cells(summary, scenario)))
     if summary.fits:
         lines += ["## Growth with N (log-log slope: ~1 linear, ~0 flat)", ""]
         lines += md_table(FIT_HEADERS, _fit_rows(summary))
@@ -222,14 +237,10 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
         parts += [h.tag("h2", "Streamed vs collected"), h.table(PAIR_HEADERS, _pair_rows(summary))]
     for scenario in summary.scenarios:
         parts.append(h.tag("h2", scenario))
+        if about := _scenario_summary(scenario):
+            parts.append(h.tag("p", about, cls="muted"))
         parts += [h.figure(c) for c in _charts_for(results, summary, scenario)]
-        parts.append(
-            h.table(
-                CELL_HEADERS,
-                [_cell_row(c) for c in _scenario_cells(summary, scenario)],
-                numeric_from=2,
-            )
-        )
+        parts.append(h.table(*_cell_table(_scenario_cells(summary, scenario)), numeric_from=2))
     if summary.fits:
         parts += [
             h.tag("h2", "Growth with N"),

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness import stats
 from harness.report.format import (
     backend_name,
     fmt_bytes,
@@ -35,13 +35,9 @@ __all__ = [
 ]
 
 
-def _median(values: Sequence[float] | None) -> float | None:
-    return float(statistics.median(values)) if values else None
-
-
 @dataclass(frozen=True)
 class CellSummary:
-    """One cell's medians (None where not measured)."""
+    """One cell's medians (None where not measured), from `harness.stats.summarize`."""
 
     scenario: str
     backend: str
@@ -52,12 +48,16 @@ class CellSummary:
     total_s_max: float | None
     first_event_s: float | None
     events_per_s: float | None
+    latency_p50_s: float | None
+    latency_p99_s: float | None
     peak_bytes: float | None
     peak_bytes_min: float | None
     peak_bytes_max: float | None
     allocations: float | None
     time_runs: int
     memory_runs: int
+    counters: dict[str, float]
+    """Medians of the scenario's own per-run counters (e.g. retries under contention)."""
     error: str | None
 
     @property
@@ -65,27 +65,51 @@ class CellSummary:
         return (self.scenario, self.backend, self.mode, self.size)
 
 
+_STANDARD_FIGURES = frozenset(
+    {
+        "total_s",
+        "total_s_q1",
+        "total_s_q3",
+        "total_s_min",
+        "repeats",
+        "first_event_s",
+        "events_per_s",
+        "latency_p50_s",
+        "latency_p99_s",
+        "peak_bytes",
+        "allocations",
+    }
+)
+
+
 def summarize_cell(cell: Cell) -> CellSummary:
+    # Recomputed from the samples, not read from ``cell.summary``: the samples are the
+    # record, and a report made years later must not trust a stale derived figure.
+    figures = stats.summarize(cell)
     t, m = cell.time, cell.memory
-    total = _median(t.total_s) if t else None
-    events_per_s = t.events / total if t and total else None
     peaks = [float(x) for x in m.peak_bytes] if m else []
+    counter_names = set((t.counters or {}) if t else {})
     return CellSummary(
         scenario=cell.scenario,
         backend=cell.backend,
         mode=cell.mode,
         size=cell.size,
-        total_s=total,
+        total_s=figures.get("total_s"),
         total_s_min=min(t.total_s) if t and t.total_s else None,
         total_s_max=max(t.total_s) if t and t.total_s else None,
-        first_event_s=_median(t.first_event_s) if t else None,
-        events_per_s=events_per_s,
-        peak_bytes=_median(peaks),
+        first_event_s=figures.get("first_event_s"),
+        events_per_s=figures.get("events_per_s"),
+        latency_p50_s=figures.get("latency_p50_s"),
+        latency_p99_s=figures.get("latency_p99_s"),
+        peak_bytes=figures.get("peak_bytes"),
         peak_bytes_min=min(peaks) if peaks else None,
         peak_bytes_max=max(peaks) if peaks else None,
-        allocations=_median([float(x) for x in m.allocations]) if m else None,
+        allocations=figures.get("allocations"),
         time_runs=len(t.total_s) if t else 0,
         memory_runs=len(peaks),
+        counters={
+            k: v for k, v in figures.items() if k in counter_names and k not in _STANDARD_FIGURES
+        },
         error=cell.error,
     )
 
@@ -163,29 +187,21 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-_BATCH_IN_MODE = re.compile(r"batch[-_ ]?(\d+)", re.IGNORECASE)
+_BATCH_IN_MODE = re.compile(r"batch[-_]?(\d+)", re.IGNORECASE)
 
 
 def append_series(cell: Cell) -> tuple[int, str] | None:
-    """An append cell's batch size and variant, or None if it is not an append cell.
+    """An append cell's batch size and variant, or None if its mode names no batch size.
 
-    The batch size is the ``batch_size`` parameter or the N of a "batch-N" mode; the
-    variant is the rest of the mode ("" for plain appends, "contention" for
-    "contention-batch-10"), so variants are charted as separate lines.
+    The batch size is the N of a "batch-N" mode (a ``batch_size`` parameter is not
+    enough: reads take one too); the variant is the rest of the mode ("" for plain
+    appends, "contention" for "contention-batch-10"), charted as a separate line.
     """
-    given = cell.params.get("batch_size")
     found = _BATCH_IN_MODE.search(cell.mode)
-    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
-        size = given
-    elif found:
-        size = int(found.group(1))
-    else:
+    if not found:
         return None
-    variant = _BATCH_IN_MODE.sub("", cell.mode) if found else cell.mode
-    variant = re.sub(r"[-_ ]+", "-", variant).strip("-")
-    if variant == str(size):
-        variant = ""
-    return size, variant
+    variant = re.sub(r"[-_ ]+", "-", _BATCH_IN_MODE.sub("", cell.mode)).strip("-")
+    return int(found.group(1)), variant
 
 
 @dataclass(frozen=True)
@@ -312,6 +328,33 @@ def _append_findings(raw: Sequence[Cell], cells: Sequence[CellSummary]) -> list[
     return out
 
 
+def _other_append_sentences(raw: Sequence[Cell], cells: Sequence[CellSummary]) -> list[str]:
+    """Modes of append scenarios without a batch size (e.g. contention), at their largest N."""
+    append_scenarios = {c.scenario for c in raw if append_series(c) is not None}
+    largest: dict[tuple[str, str, str], CellSummary] = {}
+    for cell, summary in zip(raw, cells, strict=True):
+        if (
+            cell.scenario not in append_scenarios
+            or append_series(cell) is not None
+            or summary.events_per_s is None
+            or summary.error
+        ):
+            continue
+        key = (cell.scenario, cell.backend, cell.mode)
+        if key not in largest or summary.size > largest[key].size:
+            largest[key] = summary
+    out = []
+    for (scenario, backend, mode), s in largest.items():
+        text = f"{scenario} {mode} on {backend_name(backend)}: {fmt_rate(s.events_per_s)}"
+        if s.latency_p99_s is not None:
+            text += f", p99 latency {fmt_seconds(s.latency_p99_s)}"
+        text += "".join(
+            f", {value:g} {name} per run (median)" for name, value in sorted(s.counters.items())
+        )
+        out.append(text + ".")
+    return out
+
+
 def _headline(
     pairs: Sequence[ModePair],
     appends: Sequence[AppendFinding],
@@ -331,6 +374,7 @@ def _headline(
     )
     lines.extend(s for p in ordered if (s := p.sentence()))
     lines.extend(a.sentence() for a in appends)
+    lines.extend(_other_append_sentences(results.cells, cells))
     if not lines:
         measured = sum(1 for c in cells if not c.error)
         lines.append(

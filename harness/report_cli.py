@@ -1,0 +1,397 @@
+"""``eventbench report`` and ``eventbench compare``: thin shells over `harness.report`,
+`harness.compare` and (for ``compare --ref``) the runner."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.compare import (
+    DEFAULT_MEMORY_FLOOR_BYTES,
+    DEFAULT_MEMORY_THRESHOLD,
+    DEFAULT_TIME_THRESHOLD,
+    METRICS,
+    CompareError,
+    Comparison,
+    Thresholds,
+    Verdict,
+    compare_results,
+    parse_bytes,
+)
+from harness.report.format import fmt_bytes, fmt_ratio, fmt_size
+from harness.results import ResultsError, RunResults, load_results, save_results
+
+__all__ = ["compare_command", "report_command"]
+
+EXIT_REGRESSION = 1
+EXIT_ERROR = 2
+
+
+class CommandFailed(click.ClickException):
+    """An error the user can fix; exits 2 (1 means "regression" for compare)."""
+
+    exit_code = EXIT_ERROR
+
+
+def _console() -> Console:
+    console = Console(stderr=False)
+    # Piped or logged (CI): no terminal width to respect, so do not squeeze tables.
+    return console if console.is_terminal else Console(width=160)
+
+
+def _load(path: Path) -> RunResults:
+    try:
+        return load_results(path)
+    except ResultsError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- report
+
+
+@click.command("report")
+@click.argument("results_file", metavar="RESULTS.json", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the reports (default: beside RESULTS.json).",
+)
+@click.option("--stem", default=None, help="File name stem (default: RESULTS.json's).")
+def report_command(results_file: Path, output: Path | None, stem: str | None) -> None:
+    """Write the Markdown, HTML (with charts) and JSON summary reports of a run.
+
+    The reports are made from the results file alone, so this works on any run, from
+    any machine, at any later time: RESULTS.md, RESULTS.html, RESULTS.summary.json.
+    """
+    from harness.report import write_reports
+    from harness.report.summary import summarize
+
+    console = _console()
+    results = _load(results_file)
+    out_dir = output or results_file.parent
+    try:
+        written = write_reports(results, out_dir, stem or results_file.stem)
+    except OSError as exc:
+        raise CommandFailed(f"cannot write the reports into {out_dir}: {exc}") from None
+    for line in summarize(results).headline:
+        console.print(f"• {line}", highlight=False, markup=False)
+    console.print("wrote " + ", ".join(map(str, written)), highlight=False)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+if TYPE_CHECKING:  # click's ParamType is generic only from click 8.2 on
+    _FloatParam = click.ParamType[float]
+    _IntParam = click.ParamType[int]
+else:
+    _FloatParam = _IntParam = click.ParamType
+
+
+class Fraction(_FloatParam):
+    """0.10 or 10%."""
+
+    name = "FRACTION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a fraction; write 0.10 or 10%", param, ctx)
+        if not 0 < number < 1 or math.isnan(number):
+            self.fail(f"{value!r} must be between 0 and 1 (0.10 means 10%)", param, ctx)
+        return number
+
+
+class ByteSize(_IntParam):
+    """256KiB, 1MiB, 500kB or a number of bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_bytes(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "ref"
+
+
+def _print_comparison(console: Console, comparison: Comparison) -> None:
+    from harness.report.comparison import comparison_headline
+
+    headline = comparison_headline(comparison)
+    style = "bold red" if comparison.has_regression else "bold green"
+    console.print(headline[0], style=style, highlight=False, markup=False)
+    for line in headline[1:]:
+        console.print(f"  {line}", highlight=False, markup=False)
+    for warning in comparison.warnings:
+        console.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+    notable = [c for c in comparison.cells if c.verdict is not Verdict.UNCHANGED]
+    if not notable:
+        return
+    table = Table(title="cells that are not unchanged", title_justify="left")
+    for name in ("verdict", "cell", "metric", "head/base", "95% CI", "p", "why"):
+        table.add_column(name, overflow="fold")
+    colours = {"regressed": "red", "improved": "green", "inconclusive": "yellow"}
+    labels = {m.name: m.label for m in METRICS}
+    for cell in notable:
+        name = f"{cell.scenario}/{cell.backend}/{cell.mode}/{fmt_size(cell.size)}"
+        verdict = f"[{colours.get(cell.verdict.value, 'white')}]{cell.verdict.value}[/]"
+        if not cell.metrics:
+            table.add_row(verdict, name, "-", "-", "-", "-", cell.failure or "")
+        for m in cell.metrics:
+            if m.verdict is Verdict.UNCHANGED:
+                continue
+            table.add_row(
+                f"[{colours.get(m.verdict.value, 'white')}]{m.verdict.value}[/]",
+                name,
+                labels[m.metric],
+                fmt_ratio(m.ratio),
+                f"{m.ci_low:.3f}-{m.ci_high:.3f}",
+                "-" if m.p_value is None else f"{m.p_value:.3g}",
+                m.reason,
+            )
+    console.print(table)
+
+
+def _write_comparison(
+    comparison: Comparison, out_dir: Path, stem: str, console: Console
+) -> list[Path]:
+    from harness.report import write_comparison_reports
+    from harness.report.comparison import render_comparison_markdown
+
+    try:
+        written = write_comparison_reports(comparison, out_dir, stem)
+    except OSError as exc:
+        raise CommandFailed(f"cannot write the comparison into {out_dir}: {exc}") from None
+    # In a GitHub Actions job, the Markdown also becomes the job's summary page.
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as out:
+            out.write(render_comparison_markdown(comparison) + "\n")
+    return written
+
+
+def _run_against_ref(
+    ref: str,
+    console: Console,
+    run_options: dict[str, Any],
+    out_dir: Path,
+    stem: str,
+) -> tuple[RunResults, RunResults, str, str]:
+    """Measure REF (installed in its own venv) and this checkout, interleaved."""
+    from harness.gitref import RefError, prepare_ref, repo_root
+    from harness.runner import PlanError, Side, make_plan, run_plan
+    from harness.runner_cli import RichProgress, parse_params, parse_sizes, split_list
+
+    try:
+        plan = make_plan(
+            scenarios=split_list(run_options["scenarios"]) or None,
+            backends=split_list(run_options["backends"]) or ["sqlite", "memory"],
+            sizes=parse_sizes(run_options["sizes"]) or [10_000, 100_000],
+            overrides=parse_params(run_options["params"]),
+            repeats=run_options["repeats"],
+            memory_repeats=run_options["memory_repeats"],
+            warmups=run_options["warmups"],
+            rounds=run_options["rounds"],
+            modes=split_list(run_options["modes"]) or None,
+        )
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        here = repo_root(Path.cwd())
+        with console.status(f"preparing {ref} in its own environment..."):
+            env = prepare_ref(
+                ref, repo=here, note=lambda m: console.print(m, style="dim", highlight=False)
+            )
+    except RefError as exc:
+        raise CommandFailed(str(exc)) from None
+    base_label = f"{ref} ({env.commit[:12]})"
+    head_label = "working tree"
+    console.print(
+        f"eventbench compare: {len(plan.cells)} cells, {base_label} vs {head_label}, "
+        f"interleaved over {plan.rounds} rounds. Ctrl-C stops and compares what is finished."
+    )
+    sides = [
+        # The base's workers run from its own source tree, with no PYTHONPATH, so
+        # that nothing of this checkout can shadow the ref's code.
+        Side("base", str(env.python), cwd=str(env.source), env={"PYTHONPATH": ""}),
+        Side("head", sys.executable, cwd=str(here)),
+    ]
+    base, head = run_plan(
+        plan, sides=sides, progress=RichProgress(console), timeout_s=run_options["timeout"]
+    )
+    # The ref's files are an export, not a checkout: record the commit they came from.
+    base = replace(
+        base, environment=replace(base.environment, git_commit=env.commit, git_dirty=False)
+    )
+    if head.environment.git_commit:
+        dirty = "+dirty" if head.environment.git_dirty else ""
+        head_label = f"working tree ({head.environment.git_commit[:12]}{dirty})"
+    for side, results in (("base", base), ("head", head)):
+        save_results(results, out_dir / f"{stem}.{side}.json")
+    if base.interrupted:
+        console.print("[yellow]interrupted:[/] comparing the cells measured on both sides")
+    return base, head, base_label, head_label
+
+
+@click.command("compare")
+@click.argument("files", nargs=-1, metavar="[BASE.json HEAD.json]", type=click.Path(path_type=Path))
+@click.option(
+    "--ref",
+    metavar="REF",
+    help="Instead of two files: install git REF in its own environment and measure it "
+    "and this checkout, interleaved, on this machine.",
+)
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Exit 0 even when something regressed (errors still exit 2).",
+)
+@click.option(
+    "--time-threshold",
+    type=Fraction(),
+    default=DEFAULT_TIME_THRESHOLD,
+    show_default=True,
+    help="Smallest change in time worth reporting (0.10 or 10%).",
+)
+@click.option(
+    "--memory-threshold",
+    type=Fraction(),
+    default=DEFAULT_MEMORY_THRESHOLD,
+    show_default=True,
+    help="Smallest relative change in peak memory worth reporting...",
+)
+@click.option(
+    "--memory-floor",
+    type=ByteSize(),
+    default=fmt_bytes(DEFAULT_MEMORY_FLOOR_BYTES).replace(" ", ""),
+    show_default=True,
+    help="...which must also be at least this many bytes.",
+)
+@click.option(
+    "--alpha",
+    type=Fraction(),
+    default=0.05,
+    show_default=True,
+    help="Significance level of the rank test.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Directory for the comparison reports.",
+)
+@click.option("--stem", default=None, help="File name stem of the reports.")
+@click.option("--scenarios", metavar="LIST", help="--ref: scenarios to run (default: all).")
+@click.option("--backends", metavar="LIST", help="--ref: backends (default: sqlite,memory).")
+@click.option("--sizes", metavar="LIST", help="--ref: event counts (default: 10k,100k).")
+@click.option("--modes", metavar="LIST", help="--ref: only these modes.")
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--memory-repeats", type=click.IntRange(0), default=2, show_default=True)
+@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="--ref: rounds of fresh processes per cell and side, alternating A B A B.",
+)
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option("--timeout", type=float, default=None, help="--ref: seconds per worker.")
+def compare_command(
+    files: tuple[Path, ...],
+    ref: str | None,
+    report_only: bool,
+    time_threshold: float,
+    memory_threshold: float,
+    memory_floor: int,
+    alpha: float,
+    output: Path,
+    stem: str | None,
+    **run_options: Any,
+) -> None:
+    """Did HEAD get faster or leaner than BASE, or worse? Judge every shared cell.
+
+    \b
+    eventbench compare BASE.json HEAD.json    two results files (e.g. from CI)
+    eventbench compare --ref main             measure main and this checkout now
+
+    Per cell and metric: the head/base ratio of medians with a bootstrap confidence
+    interval, a Mann-Whitney U test, and a verdict (improved, regressed, unchanged,
+    inconclusive) against a minimum effect. Writes Markdown, HTML and JSON reports.
+
+    Exit status: 0 no regression, 1 regression, 2 error (--report-only: 0 unless error).
+    """
+    console = _console()
+    try:
+        thresholds = Thresholds(
+            time=time_threshold,
+            memory=memory_threshold,
+            memory_floor_bytes=memory_floor,
+            alpha=alpha,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    if ref is not None:
+        if files:
+            raise click.UsageError("give either BASE.json HEAD.json or --ref REF, not both")
+        stem = stem or f"compare-{_slug(ref)}-{stamp}"
+        base, head, base_label, head_label = _run_against_ref(
+            ref, console, run_options, output, stem
+        )
+    else:
+        ctx = click.get_current_context()
+        given = [
+            name
+            for name in run_options
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise click.UsageError(f"{options}: only with --ref (they say what to measure)")
+        if len(files) != 2:
+            raise click.UsageError(
+                "give two results files (BASE.json HEAD.json), or --ref REF to measure a git "
+                "ref against this checkout"
+            )
+        base_path, head_path = files
+        base, head = _load(base_path), _load(head_path)
+        base_label, head_label = base_path.name, head_path.name
+        stem = stem or f"compare-{_slug(base_path.stem)}-vs-{_slug(head_path.stem)}"
+    try:
+        comparison = compare_results(
+            base, head, thresholds, base_label=base_label, head_label=head_label
+        )
+    except CompareError as exc:
+        raise CommandFailed(str(exc)) from None
+    _print_comparison(console, comparison)
+    written = _write_comparison(comparison, output, stem, console)
+    console.print("wrote " + ", ".join(map(str, written)), highlight=False)
+    if comparison.has_regression and not report_only:
+        raise SystemExit(EXIT_REGRESSION)
