@@ -1,0 +1,23 @@
+"""The checks, one module per area; importing this package registers them all in order."""
+
+# isort: skip_file  (the import order is the order the checks run in)
+
+from harness.conformance.checks import appends as appends
+from harness.conformance.checks import bad_input as bad_input
+from harness.conformance.checks import concurrency as concurrency
+from harness.conformance.checks import faults as faults
+from harness.conformance.checks import lifecycle as lifecycle
+from harness.conformance.checks import model_based as model_based
+from harness.conformance.checks import reads as reads
+from harness.conformance.checks import resources as resources
+
+__all__ = [
+    "appends",
+    "bad_input",
+    "concurrency",
+    "faults",
+    "lifecycle",
+    "model_based",
+    "reads",
+    "resources",
+]

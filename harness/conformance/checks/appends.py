@@ -1,0 +1,357 @@
+"""Appends: expected-version forms, conditions, atomicity, results, duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.conformance import rules
+from harness.conformance.core import CheckContext, Recorder, check, new_events
+from harness.contract import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    DuplicateEventId,
+    EventStoreError,
+    ExpectedVersion,
+    InvalidAppend,
+    NewEvent,
+    StreamWrite,
+    WrongExpectedVersion,
+)
+
+_STATES = {
+    "new-stream": "a stream never written",
+    "empty-stream": "a stream only named by condition-only writes (no events)",
+    "existing-stream": "a stream holding 2 events",
+}
+
+
+async def _prepare(rec: Recorder, state: str, stream: str) -> int:
+    """Bring ``stream`` to ``state``; return its version."""
+    if state == "empty-stream":
+        await rec.append_ok(StreamWrite(stream, ANY))
+        await rec.append_ok(
+            StreamWrite(stream, NO_STREAM), StreamWrite("other", ANY, new_events(1))
+        )
+        return 0
+    if state == "existing-stream":
+        await rec.append_ok(StreamWrite(stream, NO_STREAM, new_events(2)))
+        return 2
+    return 0
+
+
+def _form_cases(form: str, version: int) -> list[tuple[ExpectedVersion, bool]]:
+    """(expected version, whether the append must succeed) for one form at one version."""
+    if form == "exact-version":
+        wrong = sorted({version + 1, max(version - 1, 0), version + 5} - {version})
+        return [*((w, False) for w in wrong), (version, True)]
+    if form == "no-stream":
+        return [(NO_STREAM, version == 0)]
+    if form == "stream-exists":
+        return [(STREAM_EXISTS, version > 0)]
+    return [(ANY, True)]
+
+
+def _register_form(form: str, state: str) -> None:
+    async def run(ctx: CheckContext) -> None:
+        async with ctx.store() as rec:
+            stream = "s-1"
+            rec.case(f"{form} on {_STATES[state]}")
+            version = await _prepare(rec, state, stream)
+            for expected, succeeds in _form_cases(form, version):
+                events = [NewEvent("Checked", {"expected": str(expected)})]
+                write = StreamWrite(stream, expected, events)
+                if succeeds:
+                    await rec.append_ok(write)
+                    break
+                await rec.append_rejected(
+                    WrongExpectedVersion,
+                    write,
+                    rule=rules.EXPECTED_VERSION,
+                    wrong_version=(stream, expected, version),
+                )
+            await rec.verify_stream(stream, rule=rules.EXPECTED_VERSION)
+            await rec.verify_all(rule=rules.EXPECTED_VERSION)
+
+    outcome = {
+        "exact-version": "the stream's version succeeds, any other raises",
+        "no-stream": "succeeds only when the stream has no events",
+        "stream-exists": "succeeds only when the stream has events",
+        "any": "always succeeds",
+    }[form]
+    check(
+        f"append.{form}.{state}",
+        f"{form.replace('-', ' ')} on {_STATES[state]}: {outcome}",
+        rules.EXPECTED_VERSION,
+    )(run)
+
+
+for _form in ("exact-version", "no-stream", "stream-exists", "any"):
+    for _state in _STATES:
+        _register_form(_form, _state)
+
+
+@check(
+    "append.error-details",
+    "WrongExpectedVersion is an EventStoreError naming the first failing stream, expected, actual",
+    rules.ERROR_DETAILS,
+)
+async def error_details(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("a", NO_STREAM, new_events(1)))
+        await rec.append_ok(StreamWrite("b", NO_STREAM, new_events(3)))
+        rec.case("two failing conditions: the first in the order given is named")
+        error = await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("ok", ANY, new_events(1)),
+            StreamWrite("b", 7, new_events(1)),
+            StreamWrite("a", NO_STREAM, new_events(1)),
+            rule=rules.ERROR_DETAILS,
+            wrong_version=("b", 7, 3),
+        )
+        rec.require(
+            isinstance(error, EventStoreError),
+            "WrongExpectedVersion is not an EventStoreError",
+            rules.ERROR_DETAILS,
+        )
+        rec.case("STREAM_EXISTS on a new stream: the StreamState itself is carried")
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("new", STREAM_EXISTS, new_events(1)),
+            rule=rules.ERROR_DETAILS,
+            wrong_version=("new", STREAM_EXISTS, 0),
+        )
+
+
+@check(
+    "append.empty",
+    "an append of no writes, or of writes with no events, writes nothing and creates no stream",
+    rules.NO_EMPTY_STREAMS,
+)
+async def empty_appends(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        rec.case("append() with no writes at all")
+        await rec.append_ok()
+        rec.case("a write with no events on a new stream")
+        await rec.append_ok(StreamWrite("s", ANY, []))
+        await rec.append_ok(StreamWrite("s", 0))
+        rec.require(
+            await rec.stream_version("s") == 0,
+            "a write with no events gave the stream a version",
+            rules.NO_EMPTY_STREAMS,
+        )
+        await rec.verify_stream("s", form="stream", rule=rules.NO_EMPTY_STREAMS)
+        rec.case("a stream touched only by empty writes still has no events")
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("s", STREAM_EXISTS, new_events(1)),
+            rule=rules.NO_EMPTY_STREAMS,
+            wrong_version=("s", STREAM_EXISTS, 0),
+        )
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(1)))
+        await rec.verify_all(rule=rules.NO_EMPTY_STREAMS)
+
+
+@check(
+    "append.condition-only",
+    "a write with no events is a pure condition: it guards the other writes of the append",
+    rules.EXPECTED_VERSION,
+)
+async def condition_only(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("guard", NO_STREAM, new_events(2)))
+        cases: list[tuple[ExpectedVersion, bool]] = [
+            (1, False),
+            (3, False),
+            (NO_STREAM, False),
+            (2, True),
+            (STREAM_EXISTS, True),
+            (ANY, True),
+        ]
+        for expected, holds in cases:
+            rec.case(f"condition-only guard ({expected}) on a stream at version 2")
+            guard = StreamWrite("guard", expected)
+            target = StreamWrite("target", ANY, new_events(1))
+            if holds:
+                result = await rec.append_ok(guard, target)
+                rec.require(
+                    result.versions.get("guard") == 2,
+                    f"versions of the condition-only stream is {result.versions.get('guard')}, "
+                    "expected 2",
+                    rules.APPEND_RESULT,
+                )
+            else:
+                await rec.append_rejected(
+                    WrongExpectedVersion,
+                    guard,
+                    target,
+                    rule=rules.EXPECTED_VERSION,
+                    wrong_version=("guard", expected, 2),
+                )
+        rec.case("condition-only guard on a missing stream")
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("target", ANY, new_events(1)),
+            StreamWrite("missing", STREAM_EXISTS),
+            rule=rules.EXPECTED_VERSION,
+            wrong_version=("missing", STREAM_EXISTS, 0),
+        )
+
+
+@check(
+    "append.stream-named-twice",
+    "a stream named twice in one append raises InvalidAppend and writes nothing",
+    rules.DUPLICATE_STREAM,
+)
+async def named_twice(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        pairs: list[tuple[ExpectedVersion, ExpectedVersion]] = [
+            (NO_STREAM, ANY),
+            (ANY, ANY),
+            (0, 1),
+        ]
+        for first, second in pairs:
+            rec.case(f"stream named twice ({first}, {second})")
+            await rec.append_rejected(
+                InvalidAppend,
+                StreamWrite("s", first, new_events(1)),
+                StreamWrite("t", ANY, new_events(1)),
+                StreamWrite("s", second, new_events(1)),
+                rule=rules.DUPLICATE_STREAM,
+            )
+        rec.case("named twice, once as a condition")
+        await rec.append_rejected(
+            InvalidAppend,
+            StreamWrite("s", ANY, new_events(1)),
+            StreamWrite("s", ANY),
+            rule=rules.DUPLICATE_STREAM,
+        )
+
+
+@check(
+    "append.multi-stream-atomic",
+    "one failing condition among several streams writes nothing anywhere",
+    rules.ATOMIC,
+)
+async def multi_stream_atomic(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("a", NO_STREAM, new_events(1)))
+        await rec.append_ok(StreamWrite("b", NO_STREAM, new_events(1)))
+        for failing in range(3):
+            rec.case(f"three streams, write #{failing + 1} fails its condition")
+            writes = [
+                StreamWrite("a", 1, new_events(2)),
+                StreamWrite("b", STREAM_EXISTS, new_events(1)),
+                StreamWrite("c", NO_STREAM, new_events(3)),
+            ]
+            bad = writes[failing]
+            writes[failing] = StreamWrite(bad.stream_id, 9, bad.events)
+            actual = rec.model.version(bad.stream_id)
+            await rec.append_rejected(
+                WrongExpectedVersion,
+                *writes,
+                rule=rules.ATOMIC,
+                wrong_version=(bad.stream_id, 9, actual),
+            )
+        rec.case("the same three streams with every condition holding")
+        await rec.append_ok(
+            StreamWrite("a", 1, new_events(2)),
+            StreamWrite("b", STREAM_EXISTS, new_events(1)),
+            StreamWrite("c", NO_STREAM, new_events(3)),
+        )
+        for stream in ("a", "b", "c"):
+            await rec.verify_stream(stream, rule=rules.ATOMIC)
+        await rec.verify_all(rule=rules.ATOMIC)
+
+
+@check(
+    "append.result",
+    "returned versions cover every stream named; positions are per event, increasing, as read",
+    rules.APPEND_RESULT,
+)
+async def append_result(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        rec.case("positions and versions of single and multi-stream appends")
+        await rec.append_ok(StreamWrite("x", NO_STREAM, new_events(3)))
+        await rec.append_ok(
+            StreamWrite("y", ANY, new_events(2)),
+            StreamWrite("x", 3, new_events(1)),
+            StreamWrite("z", ANY),
+        )
+        await rec.append_ok(StreamWrite("x", STREAM_EXISTS, new_events(1)))
+        # append_ok compared versions and the positions' shape; the reads show the
+        # returned positions are the ones the events were stored at.
+        await rec.verify_all(rule=rules.APPEND_RESULT)
+        for stream in ("x", "y", "z"):
+            await rec.verify_stream(stream, rule=rules.APPEND_RESULT)
+            version = await rec.stream_version(stream)
+            rec.require(
+                version == rec.model.version(stream),
+                f"stream_version({stream!r}) is {version}, expected {rec.model.version(stream)}",
+                rules.APPEND_RESULT,
+            )
+
+
+@check(
+    "append.duplicate-event-id",
+    "an event id already stored raises DuplicateEventId; twice in one append InvalidAppend",
+    rules.DUPLICATE_ID,
+)
+async def duplicate_event_id(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        first = NewEvent("E", {"n": 1})
+        await rec.append_ok(StreamWrite("a", NO_STREAM, [first]))
+        rec.case("an id already stored, appended to another stream")
+        error = await rec.append_rejected(
+            DuplicateEventId,
+            StreamWrite("b", ANY, [NewEvent("E"), NewEvent("E", id=first.id)]),
+            rule=rules.DUPLICATE_ID,
+        )
+        rec.require(
+            error.event_id == first.id,
+            f"DuplicateEventId.event_id is {error.event_id}, expected {first.id}",
+            rules.DUPLICATE_ID,
+        )
+        rec.case("an id already stored, in the second stream of a multi-stream append")
+        await rec.append_rejected(
+            DuplicateEventId,
+            StreamWrite("c", NO_STREAM, new_events(2)),
+            StreamWrite("a", 1, [NewEvent("E", id=first.id)]),
+            rule=rules.DUPLICATE_ID,
+        )
+        rec.case("one id twice in one append")
+        twin = NewEvent("E")
+        await rec.append_rejected(
+            InvalidAppend,
+            StreamWrite("d", ANY, [twin]),
+            StreamWrite("e", ANY, [NewEvent("E", {"x": 1}, id=twin.id)]),
+            rule=rules.DUPLICATE_ID,
+        )
+
+
+@check(
+    "append.invalid-expected-version",
+    "a negative, bool or non-version expected value raises InvalidAppend, writes nothing",
+    rules.INVALID_APPEND,
+)
+async def invalid_expected(ctx: CheckContext) -> None:
+    bad_values: list[tuple[Any, str]] = [
+        (-1, "-1"),
+        (True, "True"),
+        ("0", "'0'"),
+        (None, "None"),
+        (1.0, "1.0"),
+    ]
+    make: Callable[[Any], StreamWrite] = lambda expected: StreamWrite(  # noqa: E731
+        "s", expected, new_events(1)
+    )
+    async with ctx.store() as rec:
+        for value, shown in bad_values:
+            rec.case(f"expected version {shown}")
+            await rec.append_rejected(
+                InvalidAppend,
+                StreamWrite("ok", ANY, new_events(1)),
+                make(value),
+                rule=rules.INVALID_APPEND,
+            )

@@ -1,0 +1,166 @@
+"""Resources: reads abandoned early, and failed appends, leave the store fully usable.
+
+A store that leaks a connection, cursor, transaction or lock per abandoned read runs
+out after a few dozen; a thousand of each kind finds it. Every read is bounded by the
+settings' timeout, so an exhausted pool shows as a failure, not a hung suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from harness.conformance import rules
+from harness.conformance.core import CheckContext, Recorder, check, new_events
+from harness.contract import ANY, NO_STREAM, EventStream, StreamWrite, WrongExpectedVersion
+
+ABANDONED_READS = 1000
+
+
+class _Abandon(Exception):
+    """Raised inside a read loop to leave it by exception."""
+
+
+def _open(rec: Recorder, index: int) -> EventStream:
+    # Alternate stream and global reads; batch size 1 so the read is mid-way when left.
+    if index % 2:
+        return rec.store.read_all(batch_size=1)
+    return rec.store.read_stream("s", batch_size=1)
+
+
+async def _prepare(rec: Recorder, how: str) -> None:
+    await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
+    rec.case(
+        f"{ABANDONED_READS} reads (read_stream and read_all, batch_size=1) left after one "
+        f"event by {how}"
+    )
+
+
+async def _usable_after(rec: Recorder, how: str) -> None:
+    """The store must answer every kind of call, promptly, after the abandoned reads."""
+    gc.collect()
+    await asyncio.sleep(0)
+    rec.note(f"after {ABANDONED_READS} reads abandoned by {how}, the store must still work:")
+    await rec.append_ok(StreamWrite("s", 3, new_events(1, after=how)))
+    await rec.append_ok(StreamWrite("s", ANY, new_events(1)), StreamWrite("t", ANY, new_events(1)))
+    await rec.verify_stream("s", form="stream", batch_size=1, rule=rules.RESOURCES)
+    await rec.verify_all(form="stream", batch_size=2, rule=rules.RESOURCES)
+    await rec.verify_all(form="collect", rule=rules.RESOURCES)
+    version = await rec.stream_version("s")
+    rec.require(version == 5, f"stream_version is {version}, expected 5", rules.RESOURCES)
+
+
+async def _read_one(rec: Recorder, index: int, how: str) -> None:
+    read = _open(rec, index)
+    if how == "break":
+        if index % 4 < 2:
+            # A bare async for: the read is released once the stream is garbage.
+            async for _ in read:
+                break
+        else:
+            async with read as events:
+                async for _ in events:
+                    break
+    else:
+        try:
+            if index % 4 < 2:
+                async for _ in read:
+                    raise _Abandon
+            else:
+                async with read as events:
+                    async for _ in events:
+                        raise _Abandon
+        except _Abandon:
+            pass
+
+
+@check(
+    "resources.abandon-by-break",
+    f"{ABANDONED_READS} reads left by break after one event leave the store usable",
+    rules.RESOURCES,
+)
+async def abandon_by_break(ctx: CheckContext) -> None:
+    await _abandon(ctx, "break")
+
+
+@check(
+    "resources.abandon-by-exception",
+    f"{ABANDONED_READS} reads left by an exception after one event leave the store usable",
+    rules.RESOURCES,
+)
+async def abandon_by_exception(ctx: CheckContext) -> None:
+    await _abandon(ctx, "exception")
+
+
+async def _abandon(ctx: CheckContext, how: str) -> None:
+    async with ctx.store() as rec:
+        await _prepare(rec, how)
+        for index in range(ABANDONED_READS):
+            await rec.within(_read_one(rec, index, how), f"abandoned read #{index + 1} (by {how})")
+        await _usable_after(rec, how)
+
+
+@check(
+    "resources.abandon-by-cancellation",
+    f"{ABANDONED_READS} reading tasks cancelled after one event leave the store usable",
+    rules.RESOURCES,
+)
+async def abandon_by_cancellation(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await _prepare(rec, "task cancellation")
+
+        async def reader(index: int, got_one: asyncio.Event) -> None:
+            read = _open(rec, index)
+            if index % 2:
+                async for _ in read:
+                    got_one.set()
+                    await asyncio.Event().wait()
+            else:
+                async with read as events:
+                    async for _ in events:
+                        got_one.set()
+                        await asyncio.Event().wait()
+
+        for index in range(ABANDONED_READS):
+            got_one = asyncio.Event()
+            task = asyncio.create_task(reader(index, got_one))
+            waiter = asyncio.create_task(got_one.wait())
+            try:
+                await rec.within(
+                    asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED),
+                    f"reading task #{index + 1} waiting for its first event",
+                )
+            finally:
+                waiter.cancel()
+                task.cancel()
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            await rec.within(asyncio.wait({task}), f"cancelling reading task #{index + 1}")
+        await _usable_after(rec, "task cancellation")
+
+
+@check(
+    "resources.failed-appends",
+    "hundreds of rejected appends leave the store usable (nothing held on error paths)",
+    rules.RESOURCES,
+)
+async def failed_appends(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
+        rec.case("300 appends rejected with WrongExpectedVersion, then normal use")
+        for index in range(300):
+            try:
+                await rec.within(
+                    rec.store.append(
+                        StreamWrite("t", ANY, new_events(1)),
+                        StreamWrite("s", index % 3, new_events(1)),
+                    ),
+                    f"rejected append #{index + 1}",
+                )
+            except WrongExpectedVersion:
+                continue
+            rec.fail(
+                f"append #{index + 1} with expected version {index % 3} on a stream at 3 succeeded",
+                rules.EXPECTED_VERSION,
+            )
+        await _usable_after(rec, "rejected appends")
