@@ -40,3 +40,20 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library packages."""
     install(session)
     session.run("mypy", "--strict", *[arg for pkg in TYPED_PACKAGES for arg in ("-p", pkg)])
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The quick benchmark: SQLite and memory at 10K and 100K events (a few minutes).
+
+    Extra arguments go to `eventbench run`, e.g. ``nox -s bench -- --scenarios fold``.
+    """
+    install(session)
+    session.run("eventbench", "run", *session.posargs)
+
+
+@nox.session(name="bench-full", python=PYTHON)
+def bench_full(session: nox.Session) -> None:
+    """The full matrix: 10K, 100K and 1M events, PostgreSQL too when a server is found."""
+    install(session)
+    session.run("eventbench", "run", "--full", *session.posargs)

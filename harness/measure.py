@@ -84,4 +84,4 @@ def read_capture(capture: Path) -> tuple[int, int]:
 
     with memray.FileReader(os.fspath(capture)) as reader:
         meta = reader.metadata
-        return int(meta.peak_memory), int(meta.total_allocations)
+    return int(meta.peak_memory), int(meta.total_allocations)

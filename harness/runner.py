@@ -153,9 +153,9 @@ def make_plan(
         raise PlanError("no backends given; name at least one (e.g. --backends sqlite)")
     if not sizes or any(size < 1 for size in sizes):
         raise PlanError(f"sizes must be positive event counts, got {list(sizes)}")
-    for label, value in (("repeats", repeats), ("rounds", rounds)):
-        if value < 1:
-            raise PlanError(f"{label} must be at least 1, got {value}")
+    for label, count in (("repeats", repeats), ("rounds", rounds)):
+        if count < 1:
+            raise PlanError(f"{label} must be at least 1, got {count}")
     if warmups < 0 or memory_repeats < 0:
         raise PlanError("warmups and memory repeats cannot be negative")
     overrides = dict(overrides or {})
@@ -635,10 +635,10 @@ def run_plan(
     for side in sides:
         cells = []
         for cell in plan.cells:
-            bucket = gathered.get((side.label, cell.key))
-            if bucket is None or bucket.skipped or not (bucket.measured or bucket.errors):
+            found = gathered.get((side.label, cell.key))
+            if found is None or found.skipped or not (found.measured or found.errors):
                 continue
-            cells.append(bucket.cell(cell, plan.warmups))
+            cells.append(found.cell(cell, plan.warmups))
         probe = probes.get(side.label) or {"backends": []}
         parameters = {
             **plan.parameters,

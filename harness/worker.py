@@ -124,6 +124,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
             return ctx
 
         def check(events: int) -> None:
+            out["events"] = events
             if expected is not None and events != expected:
                 raise AssertionError(
                     f"{req.scenario}/{req.mode} on {req.backend} handled {events} events, "

@@ -24,6 +24,7 @@ __all__ = [
     "Probe",
     "RunContext",
     "Scenario",
+    "float_param",
     "int_param",
 ]
 
@@ -163,6 +164,13 @@ def int_param(params: Params, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"parameter {name!r} must be an int, not {value!r}")
     return value
+
+
+def float_param(params: Params, name: str) -> float:
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"parameter {name!r} must be a number, not {value!r}")
+    return float(value)
 
 
 def coerce(default: ParamValue, value: object, where: str) -> ParamValue:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from scenarios.base import Outcome, Params, RunContext, Scenario, int_param
+from scenarios.base import Outcome, Params, RunContext, Scenario, float_param, int_param
 
 PARAMS: Params = {"alloc_bytes": 16_000_000, "small_bytes": 200, "sleep_s": 0.05}
 
@@ -31,7 +31,7 @@ def truth(mode: str, params: Params) -> dict[str, float]:
         per_object = sys.getsizeof(bytes(int_param(params, "small_bytes")))
         holder = sys.getsizeof([None] * count)
         return {"peak_bytes": float(count * per_object + holder)}
-    sleep_s = float(params["sleep_s"])
+    sleep_s = float_param(params, "sleep_s")
     return {"total_s": sleep_s, "first_event_s": sleep_s / 2}
 
 
@@ -52,7 +52,7 @@ async def run(ctx: RunContext) -> Outcome:
         ctx.probe.first()
         return Outcome(events=count, result=len(objects))
     if ctx.mode == "sleep":
-        half = float(params["sleep_s"]) / 2
+        half = float_param(params, "sleep_s") / 2
         # A blocking sleep on purpose: the known answer must not depend on how
         # promptly the event loop wakes a task.
         time.sleep(half)  # noqa: ASYNC251

@@ -1,0 +1,275 @@
+"""The runner end to end on tiny sizes: planning, worker processes, results, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.memory import MemoryStore
+from harness.contract import EventStream
+from harness.registry import backend_info
+from harness.results import RunResults, load_results, save_results
+from harness.runner import PlanError, Progress, Side, make_plan, run_plan
+
+
+def test_plan_has_every_scenario_backend_mode_and_size() -> None:
+    plan = make_plan(
+        scenarios=["read-stream", "append"],
+        backends=["memory", "sqlite"],
+        sizes=[10, 20],
+        overrides={"append.events": 30, "batch_sizes": "1,10"},
+    )
+    keys = {cell.key for cell in plan.cells}
+    for backend in ("memory", "sqlite"):
+        for size in (10, 20):
+            for mode in ("collected", "streamed", "raw"):
+                assert ("read-stream", backend, mode, size) in keys
+        # append is measured at its own size, once per batch size and contention
+        for mode in ("batch-1", "batch-10", "contention"):
+            assert ("append", backend, mode, 30) in keys
+    assert len(keys) == len(plan.cells) == 2 * (2 * 3 + 3)
+    assert plan.parameters["scenario_params"]["append"]["batch_sizes"] == [1, 10]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scenarios": ["nope"]}, "no scenario named 'nope'"),
+        ({"overrides": {"no_such": 1}}, "no_such"),
+        ({"overrides": {"append.events": "many"}}, "append.events"),
+        ({"sizes": [0]}, "positive"),
+        ({"backends": []}, "backends"),
+        ({"modes": ["sideways"]}, "no cells"),
+    ],
+)
+def test_bad_plans_say_what_to_do(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        make_plan(**kwargs)  # type: ignore[arg-type]
+
+
+class Recorder(Progress):
+    def __init__(self, interrupt_after: int | None = None) -> None:
+        self.tasks: list[str] = []
+        self.notes: list[str] = []
+        self.advanced = 0
+        self.interrupt_after = interrupt_after
+
+    def task(self, description: str) -> None:
+        self.tasks.append(description)
+
+    def advance(self, weight: float) -> None:
+        self.advanced += 1
+        if self.interrupt_after is not None and self.advanced >= self.interrupt_after:
+            raise KeyboardInterrupt
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
+    info = backend_info("sqlite")
+    assert info.available, info.reason
+    plan = make_plan(
+        scenarios=["read-stream", "fold", "catch-up"],
+        backends=["memory", "sqlite"],
+        sizes=[300, 3000],
+        repeats=2,
+        memory_repeats=1,
+        overrides={"catch-up.streams": 20},
+    )
+    [results] = run_plan(plan, progress=Recorder())
+    return results
+
+
+def test_every_cell_is_measured_for_time_and_memory(small_run: RunResults) -> None:
+    assert not small_run.interrupted
+    # memory has no raw scan: its raw cells are skipped, not failed
+    assert {c.backend for c in small_run.cells if c.mode == "raw"} == {"sqlite"}
+    assert len(small_run.cells) == 2 * (3 + 3 + 2) * 2 - 2 * 2
+    for cell in small_run.cells:
+        assert cell.error is None, cell.error
+        assert cell.time is not None and len(cell.time.total_s) == 2
+        assert cell.time.events == cell.size
+        assert cell.time.first_event_s is not None
+        assert all(
+            0 < f <= t for f, t in zip(cell.time.first_event_s, cell.time.total_s, strict=True)
+        )
+        assert cell.memory is not None and len(cell.memory.peak_bytes) == 1
+        assert cell.summary["total_s"] > 0 and cell.summary["peak_bytes"] > 0
+
+
+def test_collected_reads_hold_more_memory_than_streamed(small_run: RunResults) -> None:
+    peaks = {c.key: c.summary["peak_bytes"] for c in small_run.cells}
+    for scenario in ("read-stream", "fold", "catch-up"):
+        for backend in ("memory", "sqlite"):
+            collected = peaks[(scenario, backend, "collected", 3000)]
+            streamed = peaks[(scenario, backend, "streamed", 3000)]
+            # 3000 decoded events against one batch of 500: several times more
+            assert collected > 3 * streamed, (scenario, backend, collected, streamed)
+
+
+def test_growth_fits_cover_every_group(small_run: RunResults) -> None:
+    fitted = {(f.scenario, f.backend, f.mode, f.metric) for f in small_run.fits}
+    for cell in small_run.cells:
+        for metric in ("peak_bytes", "total_s"):
+            assert (cell.scenario, cell.backend, cell.mode, metric) in fitted
+    collected = [f for f in small_run.fits if f.mode == "collected" and f.metric == "peak_bytes"]
+    assert all(0.7 < f.slope < 1.3 for f in collected), collected
+
+
+def test_results_record_the_environment_and_round_trip(
+    small_run: RunResults, tmp_path: Path
+) -> None:
+    env = small_run.environment
+    assert env.python.startswith("CPython 3.")
+    assert "eventbench" in env.packages and "memray" in env.packages
+    assert env.servers["sqlite"].startswith("SQLite 3.")
+    assert env.git_commit is None or len(env.git_commit) == 40
+    assert small_run.parameters["seeding"], "sqlite data is seeded once per (N, layout)"
+    path = save_results(small_run, tmp_path / "r.json")
+    assert load_results(path) == small_run
+
+
+def test_pytest_benchmark_export_is_readable_by_pytest_benchmark(
+    small_run: RunResults, tmp_path: Path
+) -> None:
+    from harness.results import export_pytest_benchmark
+
+    path = export_pytest_benchmark(small_run, tmp_path / "bench.json")
+    doc = json.loads(path.read_text())
+    assert len(doc["benchmarks"]) == len(small_run.cells)
+    tool = Path(sys.executable).with_name("pytest-benchmark")
+    shown = subprocess.run(
+        [str(tool), "compare", str(path), "--group-by", "group"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "read-stream[sqlite-streamed-3000]" in shown.stdout
+
+
+def test_interrupt_keeps_the_finished_cells() -> None:
+    plan = make_plan(
+        scenarios=["read-stream"], backends=["memory"], sizes=[50], repeats=1, memory_repeats=1
+    )
+    [results] = run_plan(plan, progress=Recorder(interrupt_after=3))
+    assert results.interrupted
+    # collected: time and memory finished; streamed: time only; nothing else
+    assert [(c.mode, c.time is not None, c.memory is not None) for c in results.cells] == [
+        ("collected", True, True),
+        ("streamed", True, False),
+    ]
+
+
+def test_two_sides_alternate_and_each_gets_its_results() -> None:
+    plan = make_plan(
+        scenarios=["read-stream"],
+        backends=["memory"],
+        sizes=[50],
+        repeats=1,
+        memory_repeats=0,
+        modes=["streamed"],
+    )
+    progress = Recorder()
+    a, b = run_plan(plan, sides=[Side("a"), Side("b")], rounds=2, progress=progress)
+    assert [t[-3:] for t in progress.tasks] == ["[a]", "[b]", "[a]", "[b]"]
+    assert (a.side, b.side) == ("a", "b")
+    for side in (a, b):
+        [cell] = side.cells
+        assert cell.time is not None and len(cell.time.total_s) == 2  # pooled rounds
+
+
+class ShortStore(MemoryStore):
+    """A broken store whose streamed reads end one event early."""
+
+    def read_stream(
+        self, stream_id: str, *, from_version: int = 0, batch_size: int | None = None
+    ) -> EventStream:
+        full = super().read_stream(stream_id, from_version=from_version, batch_size=batch_size)
+
+        async def batches():  # type: ignore[no-untyped-def]
+            events = await full.collect()
+            yield events[:-1]
+
+        return EventStream(batches, full.collect)
+
+
+def short_store() -> ShortStore:
+    return ShortStore()
+
+
+def test_a_short_read_fails_its_cell_and_the_run_goes_on() -> None:
+    plan = make_plan(
+        scenarios=["read-stream"],
+        backends=["test_runner:short_store"],
+        sizes=[50],
+        repeats=1,
+        memory_repeats=0,
+    )
+    here = Side(env={"PYTHONPATH": str(Path(__file__).parent)})
+    [results] = run_plan(plan, sides=[here])
+    by_mode = {c.mode: c for c in results.cells}
+    assert by_mode["collected"].error is None
+    assert "handled 49 events, expected 50" in (by_mode["streamed"].error or "")
+
+
+def test_an_interpreter_without_eventbench_is_a_clear_error() -> None:
+    plan = make_plan(scenarios=["read-stream"], backends=["memory"], sizes=[50])
+    with pytest.raises(RuntimeError, match="is eventbench installed there"):
+        run_plan(plan, sides=[Side("x", "/bin/false")])
+
+
+def test_ctrl_c_stops_eventbench_run_and_writes_partial_results(tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--scenarios",
+            "calibration",
+            "--modes",
+            "sleep,alloc-bulk",
+            "-p",
+            "sleep_s=0.5",
+            "--repeats",
+            "4",
+            "--memory-repeats",
+            "1",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(6)  # past the first worker (~2.5 s of sleeping plus start-up)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    results = load_results(out)
+    assert results.interrupted
+    assert results.cells and results.cells[0].mode == "sleep"
+    assert len(results.cells) < 2 or results.cells[1].memory is None
+    # no worker is left behind
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_worker_of(int(p), proc.pid)]
+
+
+def _is_worker_of(pid: int, parent: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().split()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return int(stat[3]) == parent and b"harness.worker" in cmdline
