@@ -303,6 +303,14 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     session state, so the default reset query's round trip is skipped."""
 
 
+async def _fetch_batch(conn: _Conn, plan: _ReadPlan, last: int, bound: int) -> list[_Row]:
+    # A coroutine of its own, so that even a call on a connection the pool has
+    # already taken back fails inside the task, where the reader turns it into
+    # ReadInterrupted.
+    rows: list[_Row] = await conn.fetch(plan.batch_sql, *plan.batch_args(last, bound, plan.size))
+    return rows
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -579,7 +587,11 @@ class PostgresStore:
         # A stream version was taken by a writer that raced past the locks: the
         # append lost; report the stream's version as it is now.
         async with pool.acquire() as conn:
-            rows = await conn.fetch(self._sql.stream_versions, [w.stream_id for w in checked])
+            rows = await conn.fetch(
+                f"""SELECT stream_id, max(stream_version) FROM {self._sql.schema}.events
+                    WHERE stream_id = ANY ($1::text[]) GROUP BY stream_id""",
+                [w.stream_id for w in checked],
+            )
         now = {row[0]: row[1] for row in rows}
         for write in checked:
             if write.events:
@@ -745,9 +757,7 @@ class PostgresStore:
                 raise self._interrupted(plan, last, exc) from exc
             if bound <= last:
                 return
-            pending = asyncio.ensure_future(
-                conn.fetch(plan.batch_sql, *plan.batch_args(last, bound, plan.size))
-            )
+            pending = asyncio.ensure_future(_fetch_batch(conn, plan, last, bound))
             while pending is not None:
                 try:
                     # Shielded: cancelling the reader must not cancel the query (which
@@ -760,9 +770,7 @@ class PostgresStore:
                     raise self._interrupted(plan, last, None)
                 last = rows[-1][plan.key_index]
                 if last < bound:
-                    pending = asyncio.ensure_future(
-                        conn.fetch(plan.batch_sql, *plan.batch_args(last, bound, plan.size))
-                    )
+                    pending = asyncio.ensure_future(_fetch_batch(conn, plan, last, bound))
                     # One loop turn lets the request go out now, so the server works
                     # while this batch is decoded and consumed.
                     await asyncio.sleep(0)

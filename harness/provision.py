@@ -57,6 +57,7 @@ __all__ = [
 
 ENV_DSN: Final = "EVENTBENCH_PG_DSN"
 ENV_REQUIRE: Final = "EVENTBENCH_REQUIRE_POSTGRES"
+LOCAL_ADDRESS: Final = "127.0.0.1:5432"
 LOCAL_USERS: Final = ("postgres", "root")
 TEMP_PREFIX: Final = "eventbench_tmp"
 CONNECT_TIMEOUT_S: Final = 5.0
@@ -243,13 +244,13 @@ def _discover() -> PgServer:
 
     failures = []
     for user in LOCAL_USERS:
-        dsn = f"postgresql://{user}@127.0.0.1:5432/postgres"
+        dsn = f"postgresql://{user}@{LOCAL_ADDRESS}/postgres"
         try:
             version, can_create = _run_sync(lambda dsn=dsn: _probe(dsn, 2.0))  # type: ignore[misc]
         except Exception as exc:
             failures.append(f"as {user}: {_describe_error(exc)}")
             continue
-        return PgServer(dsn, "127.0.0.1:5432", version, can_create)
+        return PgServer(dsn, LOCAL_ADDRESS, version, can_create)
 
     docker_note = "no Docker daemon answers"
     if _docker_answers():
@@ -261,7 +262,7 @@ def _discover() -> PgServer:
         else:
             return PgServer(dsn, "testcontainers", version, can_create)
     raise PostgresUnavailable(
-        f"no PostgreSQL server found: {ENV_DSN} is not set; 127.0.0.1:5432 refused "
+        f"no PostgreSQL server found: {ENV_DSN} is not set; {LOCAL_ADDRESS} refused "
         f"({'; '.join(failures)}); {docker_note}. {HOW_TO_PROVIDE}"
     )
 
@@ -370,23 +371,24 @@ async def temporary_database(prefix: str = TEMP_PREFIX) -> AsyncIterator[str]:
         await asyncio.shield(drop_database(dsn, server=server))
 
 
-_process_databases: dict[str, str] = {}
+_process_databases: dict[str, tuple[PgServer, str]] = {}
+"""Server DSN -> (server, DSN of the database made for this process, or the server's own)."""
 _process_lock = threading.Lock()
 
 
 def _process_database_sync() -> str:
     server = find_server()
     with _process_lock:
-        dsn = _process_databases.get(server.dsn)
-        if dsn is None:
+        made = _process_databases.get(server.dsn)
+        if made is None:
             if server.can_create_databases:
                 dsn = _run_sync(lambda: create_database(server=server))
                 if not _process_databases:
                     atexit.register(drop_process_databases)
             else:
                 dsn = server.dsn
-            _process_databases[server.dsn] = dsn
-        return dsn
+            made = _process_databases[server.dsn] = (server, dsn)
+        return made[1]
 
 
 async def process_database() -> str:
@@ -399,10 +401,14 @@ async def process_database() -> str:
 
 
 def drop_process_databases() -> None:
-    """Drop the database(s) `process_database` created. Safe to call more than once."""
+    """Drop the database(s) `process_database` created. Safe to call more than once.
+
+    Runs at interpreter exit too, when no executor takes new work: so the server is
+    passed along rather than looked up.
+    """
     with _process_lock:
-        made = [(admin, dsn) for admin, dsn in _process_databases.items() if admin != dsn]
+        made = [(server, dsn) for server, dsn in _process_databases.values() if dsn != server.dsn]
         _process_databases.clear()
-    for _, dsn in made:
+    for server, dsn in made:
         with contextlib.suppress(Exception):
-            _run_sync(lambda dsn=dsn: drop_database(dsn))  # type: ignore[misc]
+            _run_sync(lambda server=server, dsn=dsn: drop_database(dsn, server=server))  # type: ignore[misc]
