@@ -21,6 +21,7 @@ Numbering, in one place:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import re
@@ -305,11 +306,17 @@ def encode_json(value: Any, where: str = "value") -> bytes:
     """Encode a JSON object exactly, or raise `InvalidEvent` saying why it cannot be."""
     if not isinstance(value, dict):
         raise InvalidEvent(f"{where} must be a JSON object (dict), not {type(value).__name__}")
-    _check_json(value, where)
     try:
-        return orjson.dumps(value)
+        encoded = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
+        with contextlib.suppress(RecursionError):
+            _check_json(value, where)  # names the bad key or number, when it is one
         raise InvalidEvent(f"{where} is not JSON-serializable: {exc}") from exc
+    # Only output holding a null can hide a NaN or an infinity, so only then is the
+    # value walked: seeding a million events would otherwise spend most of its time here.
+    if b"null" in encoded:
+        _check_json(value, where)
+    return encoded
 
 
 def validate_event(event: object, max_event_bytes: int) -> tuple[bytes, bytes]:
