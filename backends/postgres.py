@@ -64,7 +64,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, TypeAlias
@@ -605,29 +605,24 @@ class PostgresStore:
         event by event, in the order given. Appends wait while it runs."""
         pool = self._require_pool()
         max_bytes = self.capabilities.max_event_bytes
-        checked: list[tuple[str, NewEvent, tuple[bytes, bytes]]] = []
-        seen: set[uuid.UUID] = set()
-        for stream_id, event in events:
-            validate_stream_id(stream_id)
-            encoded = validate_event(event, max_bytes)
-            if event.id in seen:
-                raise DuplicateEventId(event.id)
-            seen.add(event.id)
-            checked.append((stream_id, event, encoded))
-        if not checked:
+        # Stream ids are checked up front (their versions are needed first); events
+        # are checked and encoded as COPY consumes them, so a million encoded events
+        # are never held at once. A bad one aborts the COPY: nothing is written.
+        stream_ids = list(dict.fromkeys(validate_stream_id(s) for s, _ in events))
+        if not stream_ids:
             return
-        stream_ids = list(dict.fromkeys(s for s, _, _ in checked))
         conn = await self._acquire(pool)
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", self._bulk_key)
-                base: int = await conn.fetchval(self._sql.take_positions, len(checked))
+                base: int = await conn.fetchval(self._sql.take_positions, len(events))
                 rows = await conn.fetch(self._sql.stream_versions, stream_ids)
                 versions = {row[0]: row[1] for row in rows}
 
-                def records() -> Any:
+                def records() -> Iterator[tuple[Any, ...]]:
                     position = base
-                    for stream_id, event, (data, meta) in checked:
+                    for stream_id, event in events:
+                        data, meta = validate_event(event, max_bytes)
                         position += 1
                         version = versions.get(stream_id, 0) + 1
                         versions[stream_id] = version
