@@ -57,3 +57,19 @@ def bench_full(session: nox.Session) -> None:
     """The full matrix: 10K, 100K and 1M events, PostgreSQL too when a server is found."""
     install(session)
     session.run("eventbench", "run", "--full", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """Before/after: measure git REF and this checkout interleaved, then compare them.
+
+    ``nox -s compare -- REF [eventbench compare options]``, e.g. ``nox -s compare --
+    main`` or ``nox -s compare -- HEAD~1 --scenarios read-stream --sizes 10k,100k``.
+    REF is installed in its own environment (cached by commit); reports go to reports/.
+    Fails (exit 1) when something regressed; add ``--report-only`` to only report.
+    """
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("name the git ref to compare against: nox -s compare -- REF [options]")
+    ref, *options = session.posargs
+    install(session)
+    session.run("eventbench", "compare", "--ref", ref, *options)

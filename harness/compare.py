@@ -14,9 +14,12 @@ The verdict of one metric of one cell, in order:
 
 ``regressed`` / ``improved``
     The ratio is beyond the minimum effect and the evidence holds: the rank test
-    rejects at ``alpha``, or every head sample lies beyond every base sample by more
-    than the minimum effect (memory is near-deterministic, so this needs one sample a
-    side; time needs three).
+    rejects at ``alpha`` and the interval excludes 1, or every head sample lies beyond
+    every base sample by more than the minimum effect (memory is near-deterministic,
+    so this needs one sample a side; time needs three). For time, the fastest runs
+    must have moved beyond the minimum effect too: load from other processes only
+    adds time, in bursts, so a change seen only in the slower runs is called
+    ``inconclusive`` rather than blamed on the code.
 ``unchanged``
     The ratio is within the minimum effect and so is the whole confidence interval:
     any change there is too small to matter.
@@ -160,6 +163,9 @@ class MetricComparison:
     ci_high: float
     p_value: float | None
     """Two-sided Mann-Whitney U; None when a side has fewer than two samples."""
+    best_ratio: float | None
+    """head/base of the fastest runs (time metrics only): interference cannot speed a run
+    up, so a real change moves these too."""
     minimum_effect: float
     """Relative change below which the difference is not worth reporting."""
     verdict: Verdict
@@ -275,6 +281,7 @@ class Comparison:
                             "ratio": _finite_or_none(m.ratio),
                             "ci": [_finite_or_none(m.ci_low), _finite_or_none(m.ci_high)],
                             "p_value": m.p_value,
+                            "best_ratio": m.best_ratio,
                             "minimum_effect": m.minimum_effect,
                             "verdict": m.verdict.value,
                             "reason": m.reason,
@@ -379,14 +386,32 @@ def compare_metric(
     p_text = "no rank test" if p_value is None else f"p={p_value:.3g}"
     need = _SEPARATION_MIN_SAMPLES[metric.kind]
 
+    best_ratio = _ratio(min(head), min(base)) if metric.kind == "time" else None
     worse = ratio > 1 + effect
     better = ratio < 1 - effect
     if worse or better:
-        significant = p_value is not None and p_value < thresholds.alpha
+        significant = (
+            p_value is not None
+            and p_value < thresholds.alpha
+            and (ci_low > 1 if worse else ci_high < 1)
+        )
         separated = min(len(base), len(head)) >= need and _separated(
             base, head, effect, worse=worse
         )
-        if significant or separated:
+        # Interference from other load only ever adds time, and it comes in bursts that
+        # slow every run of one worker process. A change in the code moves the fastest
+        # runs too; if they did not move, the slower ones were most likely disturbed.
+        disturbed = best_ratio is not None and (
+            best_ratio <= 1 + effect if worse else best_ratio >= 1 - effect
+        )
+        if disturbed and (significant or separated):
+            verdict = Verdict.INCONCLUSIVE
+            reason = (
+                f"{_pct(ratio)} by the medians but only {_pct(best_ratio or 1.0)} by the "
+                f"fastest runs ({p_text}, {n}): likely disturbed by other load; rerun on a "
+                "quieter machine or with more --rounds"
+            )
+        elif significant or separated:
             verdict = Verdict.REGRESSED if worse else Verdict.IMPROVED
             why = f"{p_text}" if significant else "every sample beyond the other side's"
             reason = f"{_pct(ratio)} beyond the {effect:.1%} minimum effect ({why}, {n})"
@@ -415,6 +440,7 @@ def compare_metric(
         ci_low=ci_low,
         ci_high=ci_high,
         p_value=p_value,
+        best_ratio=best_ratio,
         minimum_effect=effect,
         verdict=verdict,
         reason=reason,

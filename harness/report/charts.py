@@ -257,30 +257,32 @@ def ratio_chart(metric_label: str, rows: Sequence[RatioRow]) -> Chart | None:
     fig = Figure(figsize=(8.5, height), layout="constrained")
     ax = fig.subplots()
     ys = list(range(len(rows)))[::-1]
-    for y, row in zip(ys, rows, strict=True):
-        # The band of changes too small to matter, per row (memory's depends on size).
-        ax.fill_betweenx(
-            [y - 0.4, y + 0.4],
-            max(1 - row.minimum_effect, 1e-3),
-            1 + row.minimum_effect,
-            color="#dddddd",
-            linewidth=0,
-        )
-    seen: set[str] = set()
-    for y, row in zip(ys, rows, strict=True):
-        colour = _VERDICT_COLOURS.get(row.verdict, "#000000")
+    # The band of changes too small to matter, per row (memory's depends on size).
+    lows = [max(1 - r.minimum_effect, 1e-3) for r in rows]
+    ax.barh(
+        ys,
+        [1 + r.minimum_effect - lo for r, lo in zip(rows, lows, strict=True)],
+        left=lows,
+        height=0.8,
+        color="#dddddd",
+        linewidth=0,
+        label="within the minimum effect",
+    )
+    # One call per verdict, not per row: drawing cost grows with artists, not points.
+    for verdict, colour in _VERDICT_COLOURS.items():
+        mine = [(y, r) for y, r in zip(ys, rows, strict=True) if r.verdict == verdict]
+        if not mine:
+            continue
         ax.errorbar(
-            [row.ratio],
-            [y],
-            xerr=[[row.ratio - row.ci_low], [row.ci_high - row.ratio]],
+            [r.ratio for _, r in mine],
+            [y for y, _ in mine],
+            xerr=[[r.ratio - r.ci_low for _, r in mine], [r.ci_high - r.ratio for _, r in mine]],
             fmt="o",
             color=colour,
             capsize=3,
-            label=row.verdict if row.verdict not in seen else None,
+            label=verdict,
         )
-        seen.add(row.verdict)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.fill_betweenx([], 1, 1, color="#dddddd", label="within the minimum effect")
     ax.set_yticks(ys, [r.label for r in rows], fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(f"{metric_label}: head / base (median ratio, 95% CI, log scale; <1 is better)")

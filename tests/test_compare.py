@@ -1,0 +1,414 @@
+"""Before/after statistics and `eventbench compare` on synthetic results files."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from results_factory import environment, make_results
+
+from harness.cli import main
+from harness.compare import (
+    METRICS,
+    CompareError,
+    Thresholds,
+    Verdict,
+    compare_metric,
+    compare_results,
+    parse_bytes,
+)
+from harness.results import Cell, RunResults, save_results
+
+TIME, FIRST, MEMORY = METRICS
+MiB = 1024**2
+
+
+def noisy(centre: float, n: int, noise: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [centre * (1 + rng.gauss(0, noise)) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- one metric
+
+
+def test_identical_samples_are_unchanged() -> None:
+    samples = noisy(0.1, 7, 0.02, 1)
+    result = compare_metric(TIME, samples, samples)
+    assert result.verdict is Verdict.UNCHANGED
+    assert result.ratio == pytest.approx(1.0)
+    assert result.ci_low <= 1.0 <= result.ci_high
+
+
+def test_a_clear_slow_down_is_a_regression() -> None:
+    result = compare_metric(TIME, noisy(0.1, 7, 0.02, 1), noisy(0.13, 7, 0.02, 2))
+    assert result.verdict is Verdict.REGRESSED
+    assert result.ratio == pytest.approx(1.3, rel=0.05)
+    assert result.p_value is not None and result.p_value < 0.01
+    assert 1.1 < result.ci_low <= result.ratio <= result.ci_high < 1.5
+
+
+def test_a_clear_speed_up_is_an_improvement() -> None:
+    result = compare_metric(TIME, noisy(0.1, 7, 0.02, 1), noisy(0.07, 7, 0.02, 2))
+    assert result.verdict is Verdict.IMPROVED
+    assert result.ci_high < 0.9
+
+
+def test_a_small_real_change_is_unchanged() -> None:
+    # 3% slower, and surely so, but below the 10% minimum effect: not worth reporting.
+    result = compare_metric(TIME, noisy(0.1, 15, 0.005, 1), noisy(0.103, 15, 0.005, 2))
+    assert result.p_value is not None and result.p_value < 0.05
+    assert result.verdict is Verdict.UNCHANGED
+
+
+def test_noise_is_inconclusive_not_a_regression() -> None:
+    result = compare_metric(TIME, noisy(0.1, 5, 0.3, 1), noisy(0.1, 5, 0.3, 2))
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "repeats" in result.reason
+
+
+def test_too_few_time_samples_cannot_prove_a_regression() -> None:
+    result = compare_metric(TIME, [0.1], [0.2])
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.p_value is None
+
+
+def test_a_burst_of_load_on_one_side_is_not_blamed_on_the_code() -> None:
+    # One worker process of the head side ran while something else hogged the CPU:
+    # its runs are all slow, the other process's are as fast as the base's.
+    base = [0.036, 0.037, 0.036, 0.035, 0.036, 0.037]
+    head = [0.058, 0.082, 0.056, 0.0375, 0.0385, 0.039]
+    result = compare_metric(TIME, base, head)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "fastest runs" in result.reason
+    assert result.best_ratio == pytest.approx(0.0375 / 0.035)
+
+
+def test_memory_needs_both_the_relative_and_the_absolute_minimum() -> None:
+    # 20% more, but only 200 KiB: below the 256 KiB floor.
+    small = compare_metric(MEMORY, [1 * MiB] * 3, [1.2 * MiB] * 3)
+    assert small.verdict is Verdict.UNCHANGED
+    # 1 MiB more, but only 1% of 100 MiB: below the 2% minimum.
+    relative = compare_metric(MEMORY, [100 * MiB] * 3, [101 * MiB] * 3)
+    assert relative.verdict is Verdict.UNCHANGED
+    # 2 MiB more on 10 MiB: both minimums passed; memory is deterministic enough to
+    # judge from one tracked run a side.
+    hungry = compare_metric(MEMORY, [10 * MiB], [12 * MiB])
+    assert hungry.verdict is Verdict.REGRESSED
+    lean = compare_metric(MEMORY, [10 * MiB, 10.01 * MiB], [4 * MiB, 4.02 * MiB])
+    assert lean.verdict is Verdict.IMPROVED
+
+
+def test_thresholds_are_configurable() -> None:
+    base, head = noisy(0.1, 7, 0.02, 1), noisy(0.13, 7, 0.02, 2)
+    assert compare_metric(TIME, base, head, Thresholds(time=0.5)).verdict is Verdict.UNCHANGED
+    floor = Thresholds(memory_floor_bytes=4 * MiB)
+    assert compare_metric(MEMORY, [10 * MiB], [12 * MiB], floor).verdict is Verdict.UNCHANGED
+    strict = Thresholds(memory=0.01, memory_floor_bytes=0)
+    hungry = compare_metric(MEMORY, [100 * MiB] * 2, [101.5 * MiB] * 2, strict)
+    assert hungry.verdict is Verdict.REGRESSED
+
+
+def test_bootstrap_is_reproducible() -> None:
+    base, head = noisy(0.1, 9, 0.05, 1), noisy(0.11, 9, 0.05, 2)
+    first, again = compare_metric(TIME, base, head), compare_metric(TIME, base, head)
+    assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+
+
+def test_bad_thresholds_are_refused_with_a_hint() -> None:
+    with pytest.raises(ValueError, match=r"0\.10 means 10%"):
+        Thresholds(time=10)
+    with pytest.raises(ValueError, match="floor"):
+        Thresholds(memory_floor_bytes=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(1e-6, 1e3, allow_nan=False), min_size=1, max_size=12),
+    st.sampled_from(METRICS),
+)
+def test_a_run_compared_with_itself_never_changes(samples: list[float], metric: object) -> None:
+    result = compare_metric(metric, samples, list(reversed(samples)))  # type: ignore[arg-type]
+    assert result.verdict in (Verdict.UNCHANGED, Verdict.INCONCLUSIVE)
+    assert result.ratio == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(1.5, 20), st.integers(5, 12), st.integers(0, 10_000))
+def test_any_large_clean_slow_down_is_caught(factor: float, n: int, seed: int) -> None:
+    base = noisy(0.05, n, 0.02, seed)
+    head = noisy(0.05 * factor, n, 0.02, seed + 1)
+    assert compare_metric(TIME, base, head).verdict is Verdict.REGRESSED
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def slowed(factor: float, backend: str = "sqlite", mode: str = "streamed"):  # type: ignore[no-untyped-def]
+    def tweak(cell: Cell) -> Cell:
+        if cell.backend == backend and cell.mode == mode and cell.time:
+            scaled = [x * factor for x in cell.time.total_s]
+            return replace(cell, time=replace(cell.time, total_s=scaled))
+        return cell
+
+    return tweak
+
+
+def hungry(extra: int, backend: str = "postgres", mode: str = "streamed"):  # type: ignore[no-untyped-def]
+    def tweak(cell: Cell) -> Cell:
+        if cell.backend == backend and cell.mode == mode and cell.memory:
+            peaks = [x + extra for x in cell.memory.peak_bytes]
+            return replace(cell, memory=replace(cell.memory, peak_bytes=peaks))
+        return cell
+
+    return tweak
+
+
+def test_a_slowed_variant_is_a_regression_and_a_rerun_is_not() -> None:
+    base = make_results(seed=1, with_append=False)
+    rerun = compare_results(base, make_results(seed=2, with_append=False))
+    assert not rerun.has_regression
+    assert rerun.counts()["unchanged"] >= len(rerun.cells) - 2
+
+    slow = compare_results(base, make_results(seed=3, with_append=False, tweak=slowed(1.3)))
+    assert slow.has_regression
+    regressed = {c.key for c in slow.regressions}
+    expected = {
+        (s, "sqlite", "streamed", n)
+        for s in ("read-stream", "catch-up")
+        for n in (10_000, 100_000, 1_000_000)
+    }
+    assert regressed == expected
+    for cell in slow.regressions:
+        [time] = [m for m in cell.metrics if m.verdict is Verdict.REGRESSED]
+        assert time.metric == "total_s"
+        assert time.ratio == pytest.approx(1.3, rel=0.05)
+
+
+def test_a_memory_hungry_variant_is_a_regression() -> None:
+    base = make_results(seed=1, with_append=False)
+    head = make_results(seed=2, with_append=False, tweak=hungry(2 * MiB))
+    comparison = compare_results(base, head)
+    regressed = {c.key for c in comparison.regressions}
+    assert regressed == {
+        (s, "postgres", "streamed", n)
+        for s in ("read-stream", "catch-up")
+        for n in (10_000, 100_000, 1_000_000)
+    }
+    # The collected reads' extra 2 MiB is below 2% of their hundreds of MiB... at 1M
+    # events; at 10K (6 MiB) it would not be, but they were not touched.
+    peak = next(g for g in comparison.groups if g.metric == "peak_bytes" and g.backend == "sqlite")
+    assert peak.geometric_mean == pytest.approx(1.0, abs=0.01)
+
+
+def test_geometric_mean_per_group() -> None:
+    base = make_results(seed=1, sizes=(10_000, 100_000), with_append=False)
+    head = make_results(seed=1, sizes=(10_000, 100_000), with_append=False, tweak=slowed(2.0))
+    comparison = compare_results(base, head)
+    group = next(
+        g
+        for g in comparison.groups
+        if (g.scenario, g.backend, g.metric) == ("read-stream", "sqlite", "total_s")
+    )
+    # Two modes x two sizes: collected unchanged (1.0), streamed doubled (2.0).
+    assert group.cells == 4
+    assert group.geometric_mean == pytest.approx(math.sqrt(2.0), rel=1e-6)
+    assert group.counts["regressed"] == 2
+
+
+def test_a_new_failure_is_a_regression() -> None:
+    base = make_results(seed=1, with_append=False, sizes=(10_000,))
+
+    def fail(cell: Cell) -> Cell:
+        if cell.backend == "sqlite" and cell.mode == "collected":
+            return replace(cell, time=None, memory=None, error="OperationalError: disk I/O")
+        return cell
+
+    head = make_results(seed=2, with_append=False, sizes=(10_000,), tweak=fail)
+    comparison = compare_results(base, head)
+    failed = [c for c in comparison.regressions if c.failure]
+    assert {c.key[:3] for c in failed} == {
+        ("read-stream", "sqlite", "collected"),
+        ("catch-up", "sqlite", "collected"),
+    }
+    assert all("disk I/O" in (c.failure or "") for c in failed)
+
+
+def test_cells_only_on_one_side_are_listed_not_judged() -> None:
+    base = make_results(seed=1, sizes=(10_000, 100_000), with_append=False)
+    head = make_results(seed=2, sizes=(10_000, 1_000_000), with_append=False)
+    comparison = compare_results(base, head)
+    assert {k[3] for k in comparison.only_in_base} == {100_000}
+    assert {k[3] for k in comparison.only_in_head} == {1_000_000}
+    assert {c.size for c in comparison.cells} == {10_000}
+
+
+def test_runs_sharing_no_cell_cannot_be_compared() -> None:
+    base = make_results(seed=1, backends=("sqlite",), with_append=False)
+    head = make_results(seed=1, backends=("postgres",), with_append=False)
+    with pytest.raises(CompareError, match="share no cell"):
+        compare_results(base, head)
+
+
+def test_warns_about_different_machines_and_versions() -> None:
+    base = make_results(seed=1, with_append=False)
+    other = environment(
+        hostname="laptop",
+        cpu_model="Other CPU",
+        packages={"eventbench": "0.2.0", "aiosqlite": "0.21.0", "asyncpg": "0.29.0"},
+        servers={"postgres": "PostgreSQL 16.1"},
+    )
+    head = make_results(seed=2, with_append=False, env=other)
+    warnings = compare_results(base, head).warnings
+    text = "\n".join(warnings)
+    assert "different machines" in text and "laptop" in text
+    assert "aiosqlite 0.20.0 vs 0.21.0" in text
+    assert "PostgreSQL 15.20 vs PostgreSQL 16.1" in text
+    assert "asyncpg" not in text
+    assert "eventbench" not in text.replace("eventbench compare", "")  # what changed on purpose
+    assert compare_results(base, make_results(seed=2, with_append=False)).warnings == ()
+
+
+def test_warns_when_the_workloads_differ() -> None:
+    base = make_results(seed=1, with_append=False, sizes=(10_000,))
+    head = make_results(
+        seed=2,
+        with_append=False,
+        sizes=(10_000,),
+        tweak=lambda c: replace(c, params={**c.params, "payload_bytes": 1024}),
+    )
+    assert any("payload_bytes" in w for w in compare_results(base, head).warnings)
+
+
+def test_parse_bytes() -> None:
+    assert parse_bytes("256KiB") == 262_144
+    assert parse_bytes("1.5 MiB") == 1_572_864
+    assert parse_bytes("500kB") == 500_000
+    assert parse_bytes("4096") == 4096
+    for bad in ("", "lots", "12 parsecs", "-1MiB"):
+        with pytest.raises(ValueError, match="size"):
+            parse_bytes(bad)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def write(results: RunResults, path: Path) -> Path:
+    return save_results(results, path)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "base": write(make_results(seed=1), tmp_path / "base.json"),
+        "rerun": write(make_results(seed=2), tmp_path / "rerun.json"),
+        "slow": write(make_results(seed=3, tweak=slowed(1.4)), tmp_path / "slow.json"),
+        "hungry": write(make_results(seed=4, tweak=hungry(3 * MiB)), tmp_path / "hungry.json"),
+    }
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_cli_exit_codes(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, text = run("compare", str(files["base"]), str(files["rerun"]), "-o", str(out))
+    assert code == 0, text
+    assert "No regression" in text
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "-o", str(out))
+    assert code == 1, text
+    assert "REGRESSION" in text and "total time" in text
+    code, text = run("compare", str(files["base"]), str(files["hungry"]), "-o", str(out))
+    assert code == 1, text
+    assert "peak memory" in text
+    code, text = run(
+        "compare", str(files["base"]), str(files["slow"]), "-o", str(out), "--report-only"
+    )
+    assert code == 0, text
+    assert "REGRESSION" in text
+    # A looser minimum effect lets a 40% slow-down through.
+    code, text = run(
+        "compare", str(files["base"]), str(files["slow"]), "-o", str(out), "--time-threshold", "50%"
+    )
+    assert code == 0, text
+    code, text = run(
+        "compare",
+        str(files["base"]),
+        str(files["hungry"]),
+        "-o",
+        str(out),
+        "--memory-floor",
+        "8MiB",
+    )
+    assert code == 0, text
+
+
+def test_cli_writes_the_three_reports(files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "-o", str(out))
+    assert code == 1, text
+    stem = "compare-base-vs-slow"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{stem}{suffix}" for suffix in (".md", ".html", ".json")
+    )
+    doc = json.loads((out / f"{stem}.json").read_text(), parse_constant=_no_nan)
+    assert doc["has_regression"] is True
+    assert doc["counts"]["regressed"] == 6
+    assert doc["headline"][0].startswith("REGRESSION")
+    md = (out / f"{stem}.md").read_text()
+    assert md.startswith("# eventbench comparison")
+    assert "**REGRESSION" in md
+    html = (out / f"{stem}.html").read_text()
+    assert html.count("data:image/png;base64,") == 3  # one ratio chart per metric
+
+
+def _no_nan(name: str) -> object:
+    raise AssertionError(f"JSON must not contain {name}")
+
+
+def test_cli_appends_to_the_github_job_summary(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, _ = run("compare", str(files["base"]), str(files["rerun"]), "-o", str(tmp_path / "o"))
+    assert code == 0
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "# eventbench comparison" in text
+
+
+def test_cli_errors_exit_2_with_advice(files: dict[str, Path], tmp_path: Path) -> None:
+    code, text = run("compare", str(tmp_path / "missing.json"), str(files["base"]))
+    assert code == 2 and "eventbench run" in text
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, text = run("compare", str(bad), str(files["base"]))
+    assert code == 2 and "not JSON" in text
+    code, text = run("compare", str(files["base"]))
+    assert code == 2 and "two results files" in text
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "--ref", "main")
+    assert code == 2 and "not both" in text
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "--sizes", "10k")
+    assert code == 2 and "only with --ref" in text
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "--time-threshold", "2")
+    assert code == 2 and "between 0 and 1" in text
+    code, text = run("compare", str(files["base"]), str(files["slow"]), "--memory-floor", "lots")
+    assert code == 2 and "256KiB" in text
+    other = write(make_results(seed=1, backends=("memory",)), tmp_path / "other.json")
+    code, text = run("compare", str(files["base"]), str(other), "-o", str(tmp_path / "o"))
+    assert code == 2 and "share no cell" in text
+
+
+def test_cli_ref_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, text = run("compare", "--ref", "HEAD~1", "--sizes", "1k")
+    assert code == 2 and "not inside a git repository" in text
