@@ -314,9 +314,15 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_THROWAWAY_NAME = re.compile(r"eventbench[a-z0-9_]*_[0-9]+_[0-9a-f]{8}")
+
+
 def _new_database_name(prefix: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,30}", prefix):
-        raise ValueError(f"a database prefix is lowercase letters, digits and _, not {prefix!r}")
+    if not re.fullmatch(r"eventbench[a-z0-9_]{0,30}", prefix):
+        raise ValueError(
+            f"a database prefix starts with 'eventbench' and holds only lowercase letters, "
+            f"digits and _, not {prefix!r}"
+        )
     return f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
 
 
@@ -345,10 +351,10 @@ async def create_database(prefix: str = TEMP_PREFIX, *, server: PgServer | None 
 async def drop_database(dsn: str, *, server: PgServer | None = None) -> None:
     """Drop a database made by `create_database`, closing whatever is still connected."""
     name = _database_of(dsn)
-    if not name.startswith(TEMP_PREFIX):
+    if not _THROWAWAY_NAME.fullmatch(name):
         raise ValueError(
             f"refusing to drop {name!r}: only databases made by create_database "
-            f"({TEMP_PREFIX}_*) are dropped here"
+            "(eventbench..._<pid>_<random>) are dropped here"
         )
     if server is None:
         server = await asyncio.to_thread(find_server)
