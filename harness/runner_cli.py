@@ -236,7 +236,7 @@ def output_paths(output: Path | None, stamp: str) -> tuple[Path, Path, str]:
     if output is not None and output.suffix == ".json":
         return output, output.parent, output.stem
     out_dir = output or Path("reports")
-    stem = f"run-{stamp}"
+    stem = stamp
     return out_dir / f"{stem}.json", out_dir, stem
 
 
@@ -344,7 +344,7 @@ def run_command(
     """Measure collected vs streamed reads (and appends) on each backend.
 
     With no options: a quick run on SQLite and memory at 10K and 100K events that
-    prints a summary and writes reports/run-<time>.json (also reports/latest.json)
+    prints a summary and writes reports/<time>.json (also reports/latest.json)
     and a report beside it. Press Ctrl-C to stop early: finished cells are kept.
     """
     console = Console()

@@ -4,7 +4,8 @@
 with the exact expected version (optimistic concurrency as an application uses it).
 ``contention`` has ``writers`` tasks appending one event at a time to one shared
 stream; each reads the stream's version, appends expecting it, and on
-`WrongExpectedVersion` reads again and retries. Retries are counted per run.
+`WrongExpectedVersion` backs off (jittered, exponential from ``backoff_s``), reads
+again and retries. Retries are counted per run.
 
 The events are built before the clock starts (see ``prepare``), so the time is the
 store's, not the cost of making UUIDs.
@@ -13,18 +14,20 @@ store's, not the cost of making UUIDs.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 
 from harness.contract import NO_STREAM, NewEvent, StreamWrite, WrongExpectedVersion
-from scenarios.base import Outcome, Params, RunContext, Scenario, int_param
+from scenarios.base import Outcome, Params, RunContext, Scenario, float_param, int_param
 
 PARAMS: Params = {
-    "events": 5000,
+    "events": 2000,
     "batch_sizes": (1, 10, 100, 1000),
     "writers": 4,
     "payload_bytes": 128,
     "max_retries": 1000,
+    "backoff_s": 0.0001,
 }
 
 
@@ -68,6 +71,7 @@ async def run(ctx: RunContext) -> Outcome:
 async def contended(ctx: RunContext, stream_id: str, events: list[NewEvent]) -> Outcome:
     writers = int_param(ctx.params, "writers")
     max_retries = int_param(ctx.params, "max_retries")
+    backoff_s = float_param(ctx.params, "backoff_s")
     latencies: list[float] = []
     retries = 0
     clock = time.perf_counter
@@ -77,13 +81,16 @@ async def contended(ctx: RunContext, stream_id: str, events: list[NewEvent]) -> 
         written = 0
         for event in mine:
             started = clock()
-            for _ in range(max_retries + 1):
+            for attempt in range(max_retries + 1):
                 version = await ctx.store.stream_version(stream_id)
                 try:
                     await ctx.store.append(StreamWrite(stream_id, version or NO_STREAM, [event]))
                     break
                 except WrongExpectedVersion:
                     retries += 1
+                    # Jittered exponential back-off, as a real client would: without
+                    # it one unlucky writer can lose the race again and again.
+                    await asyncio.sleep(random.uniform(0, backoff_s * 2 ** min(attempt, 8)))
             else:
                 raise RuntimeError(
                     f"a writer gave up after {max_retries} retries; raise -p max_retries"

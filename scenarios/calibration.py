@@ -23,14 +23,15 @@ def small_objects(params: Params) -> int:
 
 
 def truth(mode: str, params: Params) -> dict[str, float]:
-    """The true peak bytes held (for alloc modes) or seconds waited (for sleep)."""
+    """The true peak bytes held (alloc modes: by Python's own accounting, sys.getsizeof),
+    allocations made, or seconds waited (sleep)."""
     if mode == "alloc-bulk":
         return {"peak_bytes": float(sys.getsizeof(bytearray(int_param(params, "alloc_bytes"))))}
     if mode == "alloc-small":
         count = small_objects(params)
         per_object = sys.getsizeof(bytes(int_param(params, "small_bytes")))
         holder = sys.getsizeof([None] * count)
-        return {"peak_bytes": float(count * per_object + holder)}
+        return {"peak_bytes": float(count * per_object + holder), "allocations": count + 1.0}
     sleep_s = float_param(params, "sleep_s")
     return {"total_s": sleep_s, "first_event_s": sleep_s / 2}
 
@@ -45,9 +46,12 @@ async def run(ctx: RunContext) -> Outcome:
         size = int_param(params, "small_bytes")
         count = small_objects(params)
         # bytes(n) with n > 1 is a fresh object each time (no interning), so the
-        # list holds `count` distinct objects of a known size.
+        # list holds `count` distinct objects of a known size. The indices were made
+        # before tracking (see prepare): looping over range() here would allocate an
+        # int per index and blur the allocation count.
+        indices: list[int] = ctx.prepared
         objects: list[bytes | None] = [None] * count
-        for i in range(count):
+        for i in indices:
             objects[i] = bytes(size)
         ctx.probe.first()
         return Outcome(events=count, result=len(objects))
@@ -62,12 +66,19 @@ async def run(ctx: RunContext) -> Outcome:
     raise ValueError(f"calibration has modes alloc-bulk, alloc-small and sleep, not {ctx.mode!r}")
 
 
+async def prepare(ctx: RunContext) -> list[int] | None:
+    if ctx.mode == "alloc-small":
+        return list(range(small_objects(ctx.params)))
+    return None
+
+
 SCENARIO = Scenario(
     name="calibration",
     summary="known answers (bytes held, time waited) that prove the instruments",
     params=PARAMS,
     modes=lambda params: ("alloc-bulk", "alloc-small", "sleep"),
     run=run,
+    prepare=prepare,
     sized=False,
     size_param="alloc_bytes",
     default=False,

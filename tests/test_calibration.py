@@ -49,12 +49,13 @@ def test_peak_memory_is_within_two_percent_of_the_bytes_held(
 
 def test_allocation_count_sees_every_small_object(calibration: RunResults) -> None:
     measured = cell(calibration, "alloc-small")
+    expected = truth("alloc-small", measured.params)["allocations"]
     assert measured.memory is not None
-    objects = measured.time.events if measured.time else 0
-    assert objects > 10_000
+    assert expected > 10_000
     for count in measured.memory.allocations:
-        # One allocation per object, plus the list and a little bookkeeping.
-        assert objects <= count < objects * 1.02 + 100
+        # One allocation per object and one for the list; frees are not counted. A
+        # handful more come from the workload's own bookkeeping (its result object).
+        assert expected <= count <= expected + 50
 
 
 def test_time_is_within_resolution_and_scheduling_noise(calibration: RunResults) -> None:

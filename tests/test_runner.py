@@ -112,8 +112,8 @@ def test_collected_reads_hold_more_memory_than_streamed(small_run: RunResults) -
         for backend in ("memory", "sqlite"):
             collected = peaks[(scenario, backend, "collected", 3000)]
             streamed = peaks[(scenario, backend, "streamed", 3000)]
-            # 3000 decoded events against one batch of 500: several times more
-            assert collected > 3 * streamed, (scenario, backend, collected, streamed)
+            # 3000 decoded events held at once against one batch of 500 at a time
+            assert collected > 2 * streamed, (scenario, backend, collected, streamed)
 
 
 def test_growth_fits_cover_every_group(small_run: RunResults) -> None:
@@ -238,14 +238,16 @@ def test_ctrl_c_stops_eventbench_run_and_writes_partial_results(tmp_path: Path) 
             "run",
             "--scenarios",
             "calibration",
+            "--backends",
+            "memory",
             "--modes",
-            "sleep,alloc-bulk",
+            "sleep",
             "-p",
             "sleep_s=0.5",
             "--repeats",
-            "4",
+            "3",
             "--memory-repeats",
-            "1",
+            "10",
             "-o",
             str(out),
         ],
@@ -253,15 +255,17 @@ def test_ctrl_c_stops_eventbench_run_and_writes_partial_results(tmp_path: Path) 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(6)  # past the first worker (~2.5 s of sleeping plus start-up)
+    # The timed worker sleeps 2 s (warm-up and 3 runs); the tracked one 5.5 s.
+    time.sleep(5)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "interrupted" in output
     results = load_results(out)
     assert results.interrupted
-    assert results.cells and results.cells[0].mode == "sleep"
-    assert len(results.cells) < 2 or results.cells[1].memory is None
+    [cell] = results.cells
+    assert cell.mode == "sleep" and cell.time is not None and len(cell.time.total_s) == 3
+    assert cell.memory is None
     # no worker is left behind
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_worker_of(int(p), proc.pid)]
 
