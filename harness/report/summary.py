@@ -368,9 +368,13 @@ def _headline(
         key = (pair.scenario, pair.backend)
         if key not in largest or pair.size > largest[key].size:
             largest[key] = pair
+    # Scenarios and backends in the order the run measured them (the runner's order
+    # is the reading order: read-stream first, the default backend first).
+    scenario_order = {s: i for i, s in enumerate(dict.fromkeys(c.scenario for c in cells))}
+    backend_order = {b: i for i, b in enumerate(dict.fromkeys(c.backend for c in cells))}
     ordered = sorted(
         largest.values(),
-        key=lambda p: (p.scenario != "read-stream", p.scenario, -p.size, p.backend),
+        key=lambda p: (scenario_order[p.scenario], backend_order[p.backend]),
     )
     lines.extend(s for p in ordered if (s := p.sentence()))
     lines.extend(a.sentence() for a in appends)
