@@ -42,3 +42,11 @@ async def store(backend_name: str) -> AsyncIterator[EventStore]:
     """A fresh, empty, open store of each reference backend."""
     async with reference_factory(backend_name)() as opened:
         yield opened
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The throwaway PostgreSQL database this test process made goes now rather than
+    # at interpreter exit (which also drops it, but later and silently).
+    from harness import provision
+
+    provision.drop_process_databases()
