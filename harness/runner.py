@@ -57,6 +57,7 @@ __all__ = [
     "PlanError",
     "Progress",
     "Side",
+    "WorkerFailed",
     "make_plan",
     "probe_side",
     "run_plan",
@@ -232,7 +233,7 @@ def make_plan(
 
 
 class WorkerFailed(RuntimeError):
-    pass
+    """A worker process gave no answer (crashed, timed out, or eventbench is missing)."""
 
 
 class Interrupted(Exception):

@@ -31,6 +31,7 @@ from harness.runner import (
     FULL_SIZES,
     PlanError,
     Progress,
+    WorkerFailed,
     make_plan,
     run_plan,
 )
@@ -388,13 +389,16 @@ def run_command(
         f"({repeats} timed + {memory_repeats} tracked runs each). Ctrl-C stops and keeps "
         "finished cells."
     )
-    [results] = run_plan(
-        plan,
-        progress=RichProgress(console),
-        keep_captures=keep_captures,
-        capture_dir=capture_dir,
-        timeout_s=timeout,
-    )
+    try:
+        [results] = run_plan(
+            plan,
+            progress=RichProgress(console),
+            keep_captures=keep_captures,
+            capture_dir=capture_dir,
+            timeout_s=timeout,
+        )
+    except WorkerFailed as exc:
+        raise click.ClickException(str(exc)) from None
     for table in summary_tables(results):
         console.print(table)
     failed = [c for c in results.cells if c.error]
