@@ -484,15 +484,26 @@ class SqliteStore:
             )
 
     async def _connect(self, *, writer: bool) -> aiosqlite.Connection:
-        try:
-            conn = await aiosqlite.connect(
-                self._target,
-                uri=self._memory,
-                isolation_level=None,  # autocommit: this module issues BEGIN itself
-                timeout=self._busy_timeout,
-                check_same_thread=False,
+        if not self._memory and not Path(self.path).parent.is_dir():
+            raise StoreUnavailable(
+                f"cannot create SQLite database {self.path!r}: the directory "
+                f"{str(Path(self.path).parent)!r} does not exist; create it first"
             )
+        pending = aiosqlite.connect(
+            self._target,
+            uri=self._memory,
+            isolation_level=None,  # autocommit: this module issues BEGIN itself
+            timeout=self._busy_timeout,
+            check_same_thread=False,
+        )
+        try:
+            conn = await pending
         except sqlite3.Error as exc:
+            # aiosqlite stops its thread without waiting; wait here, or the thread may
+            # report to an event loop that has closed in the meantime.
+            thread = getattr(pending, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5.0)
             raise _unavailable(self.path, exc) from exc
         try:
             if writer:

@@ -184,8 +184,11 @@ async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database, just text " * 100)
     with pytest.raises(StoreUnavailable, match="SQLite database"):
         await SqliteStore(path).open()
-    with pytest.raises(StoreUnavailable, match="directory exists"):
+    with pytest.raises(StoreUnavailable, match="does not exist; create it"):
         await SqliteStore(tmp_path / "missing-dir" / "events.db").open()
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreUnavailable, match="cannot be used"):
+        await SqliteStore(tmp_path / "dir.db").open()
 
 
 async def test_a_stream_read_is_an_index_range_scan(file_store: SqliteStore) -> None:
