@@ -13,13 +13,13 @@ each metric (total time, time to first event, peak memory), `compare_results` gi
 The verdict of one metric of one cell, in order:
 
 ``regressed`` / ``improved``
-    The ratio is beyond the minimum effect and the evidence holds: the rank test
-    rejects at ``alpha`` and the interval excludes 1, or every head sample lies beyond
-    every base sample by more than the minimum effect (memory is near-deterministic,
-    so this needs one sample a side; time needs three). For time, the fastest runs
-    must have moved beyond the minimum effect too: load from other processes only
-    adds time, in bursts, so a change seen only in the slower runs is called
-    ``inconclusive`` rather than blamed on the code.
+    The ratio and its whole confidence interval lie beyond the minimum effect, and
+    the evidence holds: the rank test rejects at ``alpha``, or every head sample lies
+    beyond every base sample by more than the minimum effect (memory is
+    near-deterministic, so this needs one sample a side; time needs three). For time,
+    the fastest runs must have moved beyond the minimum effect too: load from other
+    processes only adds time, in bursts, so a change seen only in the slower runs is
+    called ``inconclusive`` rather than blamed on the code.
 ``unchanged``
     The ratio is within the minimum effect and so is the whole confidence interval:
     any change there is too small to matter.
@@ -390,37 +390,43 @@ def compare_metric(
     worse = ratio > 1 + effect
     better = ratio < 1 - effect
     if worse or better:
-        significant = (
-            p_value is not None
-            and p_value < thresholds.alpha
-            and (ci_low > 1 if worse else ci_high < 1)
-        )
+        significant = p_value is not None and p_value < thresholds.alpha
         separated = min(len(base), len(head)) >= need and _separated(
             base, head, effect, worse=worse
         )
+        # The whole interval must lie beyond the minimum effect, just as "unchanged"
+        # needs it wholly within: in between, the data cannot tell.
+        beyond = ci_low > 1 + effect if worse else ci_high < 1 - effect
         # Interference from other load only ever adds time, and it comes in bursts that
         # slow every run of one worker process. A change in the code moves the fastest
         # runs too; if they did not move, the slower ones were most likely disturbed.
         disturbed = best_ratio is not None and (
             best_ratio <= 1 + effect if worse else best_ratio >= 1 - effect
         )
-        if disturbed and (significant or separated):
+        if not (significant or separated):
+            verdict = Verdict.INCONCLUSIVE
+            reason = (
+                f"{_pct(ratio)} but not significant ({p_text}, {n}); "
+                "rerun with more --repeats to settle it"
+            )
+        elif disturbed:
             verdict = Verdict.INCONCLUSIVE
             reason = (
                 f"{_pct(ratio)} by the medians but only {_pct(best_ratio or 1.0)} by the "
                 f"fastest runs ({p_text}, {n}): likely disturbed by other load; rerun on a "
                 "quieter machine or with more --rounds"
             )
-        elif significant or separated:
+        elif not beyond:
+            verdict = Verdict.INCONCLUSIVE
+            reason = (
+                f"{_pct(ratio)} ({p_text}, {n}), but the interval {ci_low:.3g}-{ci_high:.3g} "
+                f"reaches inside the {effect:.1%} minimum effect; rerun with more --repeats "
+                "or --rounds, or on a quieter machine"
+            )
+        else:
             verdict = Verdict.REGRESSED if worse else Verdict.IMPROVED
             why = f"{p_text}" if significant else "every sample beyond the other side's"
             reason = f"{_pct(ratio)} beyond the {effect:.1%} minimum effect ({why}, {n})"
-        else:
-            verdict = Verdict.INCONCLUSIVE
-            reason = (
-                f"{_pct(ratio)} but not significant ({p_text}, {n}); "
-                "rerun with more --repeats to settle it"
-            )
     elif 1 - effect <= ci_low and ci_high <= 1 + effect:
         verdict = Verdict.UNCHANGED
         reason = f"within the {effect:.1%} minimum effect ({n})"
