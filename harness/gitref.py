@@ -10,13 +10,14 @@ later comparisons against the same commit; a half-built one is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,23 @@ def _install(source: Path, venv: Path, note: Callable[[str], None]) -> Path:
     return python
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (two comparisons building one ref wait in turn)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; concurrent builds are rare
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare_ref(
     ref: str,
     *,
@@ -141,6 +159,13 @@ def prepare_ref(
     root = repo_root(repo or Path.cwd())
     commit = resolve_ref(root, ref)
     home = (cache or cache_root()) / commit
+    with _locked(home.with_name(commit + ".lock")):
+        return _prepare(ref, root, commit, home, note)
+
+
+def _prepare(
+    ref: str, root: Path, commit: str, home: Path, note: Callable[[str], None]
+) -> RefEnvironment:
     source, venv = home / "src", home / "venv"
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if (home / _READY).exists() and python.exists():

@@ -203,14 +203,14 @@ def _run_against_ref(
 ) -> tuple[RunResults, RunResults, str, str]:
     """Measure REF (installed in its own venv) and this checkout, interleaved."""
     from harness.gitref import RefError, prepare_ref, repo_root
-    from harness.runner import PlanError, Side, make_plan, run_plan
+    from harness.runner import DEFAULT_BACKENDS, DEFAULT_SIZES, PlanError, Side, make_plan, run_plan
     from harness.runner_cli import RichProgress, parse_params, parse_sizes, split_list
 
     try:
         plan = make_plan(
             scenarios=split_list(run_options["scenarios"]) or None,
-            backends=split_list(run_options["backends"]) or ["sqlite", "memory"],
-            sizes=parse_sizes(run_options["sizes"]) or [10_000, 100_000],
+            backends=split_list(run_options["backends"]) or list(DEFAULT_BACKENDS),
+            sizes=parse_sizes(run_options["sizes"]) or list(DEFAULT_SIZES),
             overrides=parse_params(run_options["params"]),
             repeats=run_options["repeats"],
             memory_repeats=run_options["memory_repeats"],
