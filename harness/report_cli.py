@@ -311,9 +311,21 @@ def _run_against_ref(
 @click.option("--backends", metavar="LIST", help="--ref: backends (default: sqlite,memory).")
 @click.option("--sizes", metavar="LIST", help="--ref: event counts (default: 10k,100k).")
 @click.option("--modes", metavar="LIST", help="--ref: only these modes.")
-@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--memory-repeats", type=click.IntRange(0), default=2, show_default=True)
-@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="--ref: timed runs per cell, side and round.",
+)
+@click.option(
+    "--memory-repeats",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="--ref: memray-tracked runs per cell, side and round.",
+)
+@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True, help="--ref.")
 @click.option(
     "--rounds",
     type=click.IntRange(1),
@@ -321,7 +333,14 @@ def _run_against_ref(
     show_default=True,
     help="--ref: rounds of fresh processes per cell and side, alternating A B A B.",
 )
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--ref: override a scenario parameter (as for eventbench run).",
+)
 @click.option("--timeout", type=float, default=None, help="--ref: seconds per worker.")
 def compare_command(
     files: tuple[Path, ...],
