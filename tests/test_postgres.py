@@ -7,6 +7,8 @@ this module creates and drops, each test in its own schema.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import pickle
 import random
 import secrets
 import threading
@@ -34,6 +36,7 @@ from harness.contract import (
     InvalidStreamId,
     NewEvent,
     ReadInterrupted,
+    RecordedEvent,
     StoreUnavailable,
     StreamWrite,
     SupportsConnectionCut,
@@ -126,6 +129,28 @@ async def test_nul_characters_round_trip(store: PostgresStore) -> None:
     (event,) = await store.read_stream("s").collect()
     assert event.data == data
     assert event.metadata == {"m": "\x00"}
+
+
+async def test_read_events_are_ordinary_frozen_recorded_events(store: PostgresStore) -> None:
+    sent = NewEvent("t", {"a": [1, 2.5, None, "x"]}, {"m": True})
+    await store.append(StreamWrite("s", NO_STREAM, [sent]))
+    collected = await store.read_stream("s").collect()
+    (streamed,) = [e async for e in store.read_all()]
+    for event in (collected[0], streamed):
+        assert type(event) is RecordedEvent
+        assert (event.stream_id, event.stream_version, event.position) == ("s", 1, 1)
+        assert (event.type, event.data, event.metadata, event.id) == (
+            sent.type,
+            sent.data,
+            sent.metadata,
+            sent.id,
+        )
+        assert event.recorded_at.tzinfo is not None
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            event.type = "changed"  # type: ignore[misc]
+        assert dataclasses.replace(event) == event
+        assert pickle.loads(pickle.dumps(event)) == event
+    assert collected[0] == streamed
 
 
 async def test_persists_across_close_and_reopen(make_store: MakeStore) -> None:
