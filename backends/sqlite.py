@@ -713,16 +713,17 @@ class SqliteStore:
     ) -> _T:
         """Run ``body`` inside BEGIN IMMEDIATE ... COMMIT; any failure writes nothing."""
         try:
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 result = await body()
                 await conn.commit()
             except Exception:
-                await self._abandon(conn)
+                await self._abandon(conn)  # a no-op if BEGIN itself failed
                 raise
             except BaseException:
-                # Cancelled part way: the transaction may still be open on the writer,
-                # so the writer is dropped; closing it rolls the transaction back.
+                # Cancelled part way (even while BEGIN was queued): the transaction may
+                # be open on the writer, so the writer is dropped; closing it rolls the
+                # transaction back.
                 self._drop_writer(conn)
                 raise
         except EventStoreError:

@@ -654,3 +654,45 @@ async def test_a_cut_between_reads_loses_no_data(any_store: SqliteStore) -> None
     assert len(await any_store.read_stream("s").collect()) == 10
     ids = {uuid.UUID(int=0)}
     assert all(e.id not in ids for e in await any_store.read_all().collect())
+
+
+async def test_a_cut_during_appends_loses_or_keeps_each_one_whole(file_store: SqliteStore) -> None:
+    outcomes: list[str] = []
+
+    async def writer(i: int) -> None:
+        try:
+            await file_store.append(StreamWrite(f"w{i}", NO_STREAM, events(20)))
+            outcomes.append("ok")
+        except StoreUnavailable as exc:
+            outcomes.append(str(exc))
+
+    tasks = [asyncio.create_task(writer(i)) for i in range(20)]
+    await asyncio.sleep(0)
+    await file_store.cut_connections()
+    await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
+    assert all(o == "ok" or "nothing was written" in o for o in outcomes)
+    for i in range(20):  # every append is all there or not there at all
+        assert await file_store.stream_version(f"w{i}") in (0, 20)
+    assert raw_count(Path(file_store.path)) == 20 * outcomes.count("ok")
+    await file_store.append(StreamWrite("after", NO_STREAM, events(1)))
+
+
+async def test_a_cancelled_append_writes_nothing_and_the_store_goes_on(
+    file_store: SqliteStore,
+) -> None:
+    # Cancel at many points: before, while BEGIN is queued, mid-insert, at COMMIT.
+    for i, delay in enumerate([0, 0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08]):
+        stream = f"big-{i}"
+        big = [NewEvent("T", {"pad": "x" * 1000}) for _ in range(3_000)]
+        task = asyncio.create_task(file_store.append(StreamWrite(stream, NO_STREAM, big)))
+        for _ in range(i % 3):
+            await asyncio.sleep(0)
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await file_store.stream_version(stream) in (0, 3_000)  # never part of it
+        result = await asyncio.wait_for(
+            file_store.append(StreamWrite(f"next-{i}", NO_STREAM, events(1))), DEADLINE
+        )
+        assert result.versions == {f"next-{i}": 1}
