@@ -520,6 +520,7 @@ class PostgresStore:
         stream_ids = [w.stream_id for w in checked]
         keys = sorted({_lock_key(self._schema, s) for s in stream_ids})
         total = sum(len(w.events) for w in checked)
+        violation: asyncpg.UniqueViolationError | None = None
         conn = await self._acquire(pool)
         try:
             async with conn.transaction():
@@ -538,7 +539,7 @@ class PostgresStore:
                 else:
                     base = await self._insert_events(conn, changed, current)
         except asyncpg.UniqueViolationError as exc:
-            raise await self._unique_violation(pool, exc, checked) from exc
+            violation = exc
         except _CONNECTION_LOST as exc:
             raise StoreUnavailable(
                 f"the connection to PostgreSQL was lost during an append ({exc}); it may or "
@@ -546,6 +547,10 @@ class PostgresStore:
             ) from exc
         finally:
             await pool.release(conn)
+        if violation is not None:
+            # Mapped only now: finding the cause takes a connection, and with a pool of
+            # one, the only connection was the one just released.
+            raise await self._unique_violation(pool, violation, checked) from violation
         return AppendResult(versions=versions, positions=tuple(range(base + 1, base + total + 1)))
 
     async def _insert_events(self, conn: _Conn, writes: list[Any], current: dict[str, int]) -> int:

@@ -225,8 +225,9 @@ async def test_optimistic_writers_never_lose_an_update(make_store: MakeStore) ->
 
 
 async def test_unique_violation_from_an_outside_writer_is_wrong_expected_version(
-    store: PostgresStore, database: str
+    make_store: MakeStore, database: str
 ) -> None:
+    store = await make_store(pool_size=1)
     await store.append(StreamWrite("s", NO_STREAM, events(2)))
     conn = await admin(store, database)
     try:
@@ -243,7 +244,8 @@ async def test_unique_violation_from_an_outside_writer_is_wrong_expected_version
     assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == ("s", 2, 3)
 
 
-async def test_duplicate_event_id_is_typed_and_writes_nothing(store: PostgresStore) -> None:
+async def test_duplicate_event_id_is_typed_and_writes_nothing(make_store: MakeStore) -> None:
+    store = await make_store(pool_size=1)  # mapping the error must not need a second connection
     first = NewEvent("t")
     await store.append(StreamWrite("a", NO_STREAM, [first]))
     with pytest.raises(DuplicateEventId) as caught:
