@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import fnmatch
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -73,6 +73,10 @@ class Settings:
     """Run the model-based test long (hundreds of examples) instead of the CI profile."""
     timeout: float = 30.0
     """Seconds any single store operation may take before the check calls it a hang."""
+    shrink_seconds: float | None = None
+    """How long the model-based test may spend shrinking a failure to its smallest
+    example (None: 20 s, or 120 s when thorough). A hanging store makes every shrink
+    step wait for the timeout, so this is bounded."""
 
 
 CheckFunction = Callable[["CheckContext"], Awaitable[None]]
@@ -186,6 +190,7 @@ class Recorder:
         self._log: list[str] = []
         self._dropped = 0
         self._title = ""
+        self.failed = False
 
     # the log ------------------------------------------------------------------------
 
@@ -212,6 +217,7 @@ class Recorder:
         return "\n".join(lines)
 
     def fail(self, problem: str, rule: str | None = None) -> NoReturn:
+        self.failed = True
         raise ContractViolation(problem, rule=rule, example=self.example())
 
     def require(self, condition: bool, problem: str, rule: str | None = None) -> None:
@@ -464,6 +470,31 @@ class CheckContext:
 
     def example(self) -> str:
         return self.recorders[-1].example() if self.recorders else ""
+
+
+async def together(*awaitables: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run coroutines as sibling tasks; if one fails, cancel the rest and raise its error.
+
+    Unlike ``gather``, no task outlives a failure to touch a store that is closing.
+    A `ContractViolation` is preferred over other errors when several tasks fail.
+    """
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(a) for a in awaitables]
+    except BaseExceptionGroup as failures:
+        leaves = list(_leaves(failures))
+        violations = [e for e in leaves if isinstance(e, ContractViolation)]
+        raise (violations or leaves)[0] from None
+    return [task.result() for task in tasks]
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
 
 
 def new_events(count: int, type_: str = "E", **data: Any) -> list[NewEvent]:

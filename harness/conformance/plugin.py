@@ -1,1 +1,130 @@
-"""pytest plugin entry point for the conformance suite (registered as ``pytest11``)."""
+"""pytest plugin entry point for the conformance suite (registered as ``pytest11``).
+
+Two ways to run the suite under pytest, both with nothing but this plugin installed:
+
+* No test file: name your factory and pytest adds the suite to the collection::
+
+      pytest --eventbench-factory mypackage.store:make_store
+
+  or once, in ``pyproject.toml``::
+
+      [tool.pytest.ini_options]
+      eventbench_factory = ["mypackage.store:make_store"]
+
+* A fixture: define ``eventbench_store_factory`` in your ``conftest.py`` (returning a
+  zero-argument callable that gives a fresh, empty store, in any form
+  `harness.registry` accepts) and subclass the suite in one test module::
+
+      from harness.conformance.pytest_suite import ConformanceSuite
+
+      class TestMyStore(ConformanceSuite):
+          pass
+
+Each check is one test, named by its id (``-k snapshot`` selects by id). A check
+the store's capabilities make not applicable is skipped with "n/a", never passed.
+Checks run in their own event loop (``asyncio.run``), so your asyncio plugin and its
+configuration do not matter.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.conformance.core import Settings
+
+SUITE_PATH = Path(__file__).with_name("pytest_suite.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("eventbench", "eventbench conformance suite")
+    group.addoption(
+        "--eventbench-factory",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="Run the conformance suite against this store factory (or a reference "
+        "backend: memory, sqlite, postgres). Repeatable.",
+    )
+    group.addoption(
+        "--eventbench-thorough",
+        action="store_true",
+        default=False,
+        help="Run the model-based conformance test long, not the fast CI profile.",
+    )
+    group.addoption(
+        "--eventbench-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds one store operation may take before a check calls it a hang (30).",
+    )
+    parser.addini(
+        "eventbench_factory",
+        "store factories (module:function) to run the conformance suite against",
+        type="linelist",
+        default=[],
+    )
+
+
+def factory_specs(config: pytest.Config) -> list[str]:
+    """The factories named on the command line, else in the ini file."""
+    given: list[str] = config.getoption("eventbench_factory") or []
+    return given or list(config.getini("eventbench_factory"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "eventbench_conformance: one check of the eventbench conformance suite"
+    )
+    suite = str(SUITE_PATH)
+    if factory_specs(config) and not any(str(arg).startswith(suite) for arg in config.args):
+        # Collect the suite beside whatever else was asked for.
+        config.args.append(suite)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "eventbench_factory_spec" in metafunc.fixturenames:
+        specs = factory_specs(metafunc.config)
+        if specs:
+            metafunc.parametrize("eventbench_factory_spec", specs, ids=specs)
+
+
+@pytest.fixture
+def eventbench_factory_spec() -> str | None:
+    """The factory named with --eventbench-factory (parametrized by the plugin), or None."""
+    return None
+
+
+@pytest.fixture
+def eventbench_store_factory(eventbench_factory_spec: str | None) -> Any:
+    """The store factory the suite runs against. Override it in your conftest.py."""
+    if eventbench_factory_spec is None:
+        pytest.fail(
+            "no store factory: define an `eventbench_store_factory` fixture in your "
+            "conftest.py, or run pytest with --eventbench-factory module:function",
+            pytrace=False,
+        )
+    from harness.registry import load_factory
+
+    # As with `eventbench check`: the author's package imports from the project root.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return load_factory(eventbench_factory_spec)
+
+
+@pytest.fixture
+def eventbench_settings(pytestconfig: pytest.Config) -> Settings:
+    """How hard the suite checks (from --eventbench-thorough and --eventbench-timeout)."""
+    from harness.conformance.core import Settings
+
+    timeout = pytestconfig.getoption("eventbench_timeout", None)
+    return Settings(
+        thorough=bool(pytestconfig.getoption("eventbench_thorough", False)),
+        timeout=30.0 if timeout is None else float(timeout),
+    )

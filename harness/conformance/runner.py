@@ -27,6 +27,10 @@ from harness.registry import StoreFactory
 __all__ = ["CheckResult", "Outcome", "all_checks", "format_failure", "run_check", "run_checks"]
 
 
+GROUP_ORDER = ("append", "read", "store", "resources", "concurrency", "input", "faults", "model")
+"""Cheap, basic checks first: a store broken at its core fails fast and plainly."""
+
+
 class Outcome(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
@@ -48,7 +52,8 @@ def all_checks() -> list[Check]:
     """Every check, in the order the suite runs them."""
     import harness.conformance.checks  # noqa: F401  (registers the checks)
 
-    return list(CHECKS.values())
+    order = {group: index for index, group in enumerate(GROUP_ORDER)}
+    return sorted(CHECKS.values(), key=lambda c: order.get(c.group, len(order)))
 
 
 def format_failure(check: Check, problem: str, rule: str | None, example: str) -> str:

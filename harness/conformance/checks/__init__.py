@@ -1,7 +1,5 @@
 """The checks, one module per area; importing this package registers them all in order."""
 
-# isort: skip_file  (the import order is the order the checks run in)
-
 from harness.conformance.checks import appends as appends
 from harness.conformance.checks import bad_input as bad_input
 from harness.conformance.checks import concurrency as concurrency

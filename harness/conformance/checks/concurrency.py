@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from harness.conformance import rules
-from harness.conformance.core import CheckContext, Recorder, check
+from harness.conformance.core import CheckContext, Recorder, check, together
 from harness.contract import (
     ANY,
     NO_STREAM,
@@ -79,7 +79,7 @@ async def one_stream_writers(ctx: CheckContext) -> None:
             return done
 
         results = await rec.within(
-            asyncio.gather(*(writer(n) for n in range(WRITERS))), "the racing writers"
+            together(*(writer(n) for n in range(WRITERS))), "the racing writers"
         )
         successes = [s for batch in results for s in batch]
         total = WRITERS * APPENDS_PER_WRITER
@@ -227,11 +227,11 @@ async def transfers(ctx: CheckContext) -> None:
 
         async def workers() -> None:
             try:
-                await asyncio.gather(*(worker(n) for n in range(TRANSFER_WORKERS)))
+                await together(*(worker(n) for n in range(TRANSFER_WORKERS)))
             finally:
                 writers_done.set()
 
-        await rec.within(asyncio.gather(workers(), auditor()), "the transfers")
+        await rec.within(together(workers(), auditor()), "the transfers")
         everything: list[RecordedEvent] = await rec.collected(store.read_all())
         _audit(rec, everything, "after all transfers")
         moves = sum(1 for e in everything if e.type == "Debited")
@@ -301,11 +301,11 @@ async def catch_up_reader(ctx: CheckContext) -> None:
 
         async def writers() -> None:
             try:
-                await asyncio.gather(*(writer(n) for n in range(CATCH_UP_WRITERS)))
+                await together(*(writer(n) for n in range(CATCH_UP_WRITERS)))
             finally:
                 writers_done.set()
 
-        await rec.within(asyncio.gather(writers(), reader()), "the writers and the catch-up reader")
+        await rec.within(together(writers(), reader()), "the writers and the catch-up reader")
         seen_ids = [e.id for e in seen]
         doubled = len(seen_ids) - len(set(seen_ids))
         missed = set(appended) - set(seen_ids)

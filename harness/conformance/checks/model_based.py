@@ -13,12 +13,16 @@ the check runs the machine in a worker thread so that it can itself be a corouti
 from __future__ import annotations
 
 import asyncio
+import math
+import threading
 from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.internal.conjecture import engine
+from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from harness.conformance import rules
@@ -71,6 +75,11 @@ class _Abandon(Exception):
     pass
 
 
+STEP_TIMEOUT = 5.0
+"""Seconds one step may take. Steps are small, so a store that takes longer is hung,
+and a short limit keeps shrinking a hang affordable."""
+
+
 class StoreMachine(RuleBasedStateMachine):
     """One fresh store per run, with a model beside it."""
 
@@ -82,7 +91,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.opened: AbstractAsyncContextManager[EventStore] = type(self).factory()
         store = self.loop.run_until_complete(self.opened.__aenter__())
-        self.rec = Recorder(store, type(self).check_settings.timeout)
+        self.rec = Recorder(store, min(type(self).check_settings.timeout, STEP_TIMEOUT))
         self.rec.case("a fresh store, then these steps")
         self.counter = 0
 
@@ -245,12 +254,31 @@ class StoreMachine(RuleBasedStateMachine):
 
 def run_machine(factory: StoreFactory, check_settings: Settings) -> None:
     """Run the state machine to completion (or to its smallest failing example)."""
+    budget = check_settings.shrink_seconds
+    if budget is None:
+        budget = 120.0 if check_settings.thorough else 20.0
     machine = type(
         "StoreMachine",
         (StoreMachine,),
         {"factory": staticmethod(factory), "check_settings": check_settings},
     )
-    run_state_machine_as_test(machine, settings=THOROUGH if check_settings.thorough else FAST)
+    # Hypothesis has no public limit on shrinking time, and a hanging store makes each
+    # shrink step wait for the step timeout; its engine reads this module constant
+    # when shrinking starts. Without the constant (a future hypothesis) shrinking is
+    # merely slower. Its notice about stopping early is not for our users.
+    with _SHRINK_LOCK, with_reporter(lambda _message: None):
+        saved = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+        engine.MAX_SHRINKING_SECONDS = math.ceil(budget)
+        try:
+            run_state_machine_as_test(
+                machine, settings=THOROUGH if check_settings.thorough else FAST
+            )
+        finally:
+            if saved is not None:
+                engine.MAX_SHRINKING_SECONDS = saved
+
+
+_SHRINK_LOCK = threading.Lock()
 
 
 @check(

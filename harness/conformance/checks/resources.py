@@ -15,6 +15,7 @@ from harness.conformance.core import CheckContext, Recorder, check, new_events
 from harness.contract import ANY, NO_STREAM, EventStream, StreamWrite, WrongExpectedVersion
 
 ABANDONED_READS = 1000
+STREAM_LENGTH = 20
 
 
 class _Abandon(Exception):
@@ -29,7 +30,7 @@ def _open(rec: Recorder, index: int) -> EventStream:
 
 
 async def _prepare(rec: Recorder, how: str) -> None:
-    await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
+    await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(STREAM_LENGTH)))
     rec.case(
         f"{ABANDONED_READS} reads (read_stream and read_all, batch_size=1) left after one "
         f"event by {how}"
@@ -41,13 +42,14 @@ async def _usable_after(rec: Recorder, how: str) -> None:
     gc.collect()
     await asyncio.sleep(0)
     rec.note(f"after {ABANDONED_READS} reads abandoned by {how}, the store must still work:")
-    await rec.append_ok(StreamWrite("s", 3, new_events(1, after=how)))
+    await rec.append_ok(StreamWrite("s", STREAM_LENGTH, new_events(1, after=how)))
     await rec.append_ok(StreamWrite("s", ANY, new_events(1)), StreamWrite("t", ANY, new_events(1)))
     await rec.verify_stream("s", form="stream", batch_size=1, rule=rules.RESOURCES)
     await rec.verify_all(form="stream", batch_size=2, rule=rules.RESOURCES)
     await rec.verify_all(form="collect", rule=rules.RESOURCES)
     version = await rec.stream_version("s")
-    rec.require(version == 5, f"stream_version is {version}, expected 5", rules.RESOURCES)
+    want = STREAM_LENGTH + 2
+    rec.require(version == want, f"stream_version is {version}, expected {want}", rules.RESOURCES)
 
 
 async def _read_one(rec: Recorder, index: int, how: str) -> None:
@@ -110,16 +112,21 @@ async def abandon_by_cancellation(ctx: CheckContext) -> None:
         await _prepare(rec, "task cancellation")
 
         async def reader(index: int, got_one: asyncio.Event) -> None:
+            # Half the tasks are cancelled while they wait after their first event,
+            # half while they read on (so mostly inside the store, fetching a batch).
             read = _open(rec, index)
+            hold = index % 4 < 2
             if index % 2:
                 async for _ in read:
                     got_one.set()
-                    await asyncio.Event().wait()
+                    if hold:
+                        await asyncio.Event().wait()
             else:
                 async with read as events:
                     async for _ in events:
                         got_one.set()
-                        await asyncio.Event().wait()
+                        if hold:
+                            await asyncio.Event().wait()
 
         for index in range(ABANDONED_READS):
             got_one = asyncio.Event()
@@ -133,9 +140,11 @@ async def abandon_by_cancellation(ctx: CheckContext) -> None:
             finally:
                 waiter.cancel()
                 task.cancel()
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
             await rec.within(asyncio.wait({task}), f"cancelling reading task #{index + 1}")
+            if not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                assert error is not None
+                raise error
         await _usable_after(rec, "task cancellation")
 
 
@@ -146,7 +155,7 @@ async def abandon_by_cancellation(ctx: CheckContext) -> None:
 )
 async def failed_appends(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
-        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(STREAM_LENGTH)))
         rec.case("300 appends rejected with WrongExpectedVersion, then normal use")
         for index in range(300):
             try:
@@ -160,7 +169,8 @@ async def failed_appends(ctx: CheckContext) -> None:
             except WrongExpectedVersion:
                 continue
             rec.fail(
-                f"append #{index + 1} with expected version {index % 3} on a stream at 3 succeeded",
+                f"append #{index + 1} with expected version {index % 3} on a stream at "
+                f"{STREAM_LENGTH} succeeded",
                 rules.EXPECTED_VERSION,
             )
         await _usable_after(rec, "rejected appends")

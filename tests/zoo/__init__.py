@@ -1,0 +1,1 @@
+"""Deliberately broken stores: the proof that the conformance suite catches bugs."""
