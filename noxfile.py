@@ -6,6 +6,8 @@ available), so each works from a fresh clone.
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -73,3 +75,29 @@ def compare(session: nox.Session) -> None:
     ref, *options = session.posargs
     install(session)
     session.run("eventbench", "compare", "--ref", ref, *options)
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """The conformance suite against memory, SQLite and PostgreSQL; writes reports/conformance.*.
+
+    PostgreSQL must be reachable when EVENTBENCH_REQUIRE_POSTGRES=1 (as in CI); otherwise
+    an unavailable backend is left out with a warning. Extra arguments go to
+    `eventbench check` (e.g. `nox -s conformance -- --thorough`).
+    """
+    install(session)
+    required = os.environ.get("EVENTBENCH_REQUIRE_POSTGRES") == "1"
+    skip = [] if required else ["--skip-unavailable"]
+    session.run(
+        "eventbench",
+        "check",
+        "memory",
+        "sqlite",
+        "postgres",
+        "--report",
+        "reports/conformance.md",
+        "--report",
+        "reports/conformance.json",
+        *skip,
+        *session.posargs,
+    )
