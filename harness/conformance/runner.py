@@ -64,8 +64,23 @@ def format_failure(check: Check, problem: str, rule: str | None, example: str) -
     return "\n".join(lines)
 
 
-async def _as_coroutine(awaitable: Awaitable[None]) -> None:
-    await awaitable
+WATCHDOG_FACTOR = 20
+"""A whole check may take this many operation timeouts before it counts as hung (the
+fast profile's checks take seconds; most waits are bounded one by one as well)."""
+
+
+async def _watched(awaitable: Awaitable[None], seconds: float | None) -> None:
+    if seconds is None:
+        await awaitable
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            await awaitable
+    except TimeoutError:
+        raise ContractViolation(
+            f"the check did not finish within {seconds:g} s: the store hung (a deadlock, an "
+            "exhausted connection pool or a lock left held?)"
+        ) from None
 
 
 def run_check(check: Check, factory: StoreFactory, settings: Settings) -> CheckResult:
@@ -73,7 +88,9 @@ def run_check(check: Check, factory: StoreFactory, settings: Settings) -> CheckR
     ctx = CheckContext(factory, settings)
     started = time.perf_counter()
     try:
-        asyncio.run(_as_coroutine(check.run(ctx)))
+        # The thorough profile may legitimately run long; its steps are bounded one by one.
+        watchdog = None if settings.thorough else settings.timeout * WATCHDOG_FACTOR
+        asyncio.run(_watched(check.run(ctx), watchdog))
     except NotApplicable as exc:
         return CheckResult(
             check.id, Outcome.NOT_APPLICABLE, time.perf_counter() - started, str(exc)
