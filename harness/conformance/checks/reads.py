@@ -325,8 +325,10 @@ async def snapshot(ctx: CheckContext) -> None:
                 async for event in events:
                     seen.append(event)
                     if len(seen) == 1:
+                        rec.note("async with read as events: one event taken; with it open:")
                         await rec.append_ok(StreamWrite("s", ANY, new_events(3, late=True)))
                         await rec.append_ok(StreamWrite("u", ANY, new_events(1, late=True)))
+                        rec.note("then the rest of the read, by async for")
             rec.compare(seen, expected, f"the streamed {reader}", rules.SNAPSHOT)
             rec.case(f"{reader}: the snapshot is taken on entering async with")
             expected = (
@@ -338,7 +340,9 @@ async def snapshot(ctx: CheckContext) -> None:
                 else rec.read_all(batch_size=2)
             )
             async with read as events:
+                rec.note("async with read as events:  # nothing taken yet; with it open:")
                 await rec.append_ok(StreamWrite("s", ANY, new_events(2, late=True)))
+                rec.note("then the whole read, by async for")
                 seen = await rec.streamed(events)
             rec.compare(seen, expected, f"the streamed {reader}", rules.SNAPSHOT)
 
