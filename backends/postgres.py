@@ -44,16 +44,47 @@ network work while the consumer does. Leaving early waits for the one batch in
 flight (cheaper than cancelling a query) and returns the connection to the pool. A
 lost connection raises `ReadInterrupted`; a read never ends short.
 
-**Chosen defaults, by measurement** (``/tmp`` script, one stream of ~260-byte JSON
-events, local PostgreSQL 15, 2 shared cores; medians, same run):
+**Chosen defaults, by measurement.** One stream of ~260-byte JSON events, local
+PostgreSQL 15.20, 2 cores shared with other work (so figures moved by +-30% between
+runs; only side-by-side medians of one run are compared):
 
-* keyset batches over a server-side cursor: the cursor's first event came after
-  44-49 ms at 100K events (the plan over the whole stream is costly enough for JIT)
-  against 1.1-1.5 ms for keyset batches; totals were within noise of each other.
-* ``json`` over ``jsonb``: the raw scan of 100K rows took 155-163 ms from a json
-  column against 238-251 ms from jsonb (jsonb is converted back to text for every
-  row). json also stores U+0000 (jsonb refuses it), so nothing needs refusing.
-* batch size 500 (see `DEFAULT_BATCH_SIZE`): see the figures there.
+* *Keyset batches, not a server-side cursor.* With JIT on (the server default) a
+  cursor over a 100K stream gave its first event after 44-49 ms against 1.1-1.5 ms
+  for keyset batches; totals were within noise. Keyset batches also hold no
+  transaction (and no old snapshot) open while a slow consumer works. The store's
+  sessions set ``jit = off``: every query it runs is short or a plain index scan.
+* *``json``, not ``jsonb``.* Raw scans of 100K rows, same run: 155-163 ms from a
+  json column, 238-251 ms from jsonb, which the server turns back into text for
+  every row. json also stores U+0000 exactly (jsonb refuses it), so
+  ``nul_in_strings`` holds and nothing has to be refused.
+* *Prefetch one batch.* Keyset batches of 250 at 1M events: 3.03 s with the next
+  batch requested before decoding the current one, 3.19 s without (raw asyncpg,
+  same run); with jsonb 2.91 s against 3.40 s.
+* *Batches of 250* (`DEFAULT_BATCH_SIZE`). Store end to end, interleaved medians
+  (streamed = every event through ``async for``; raw = `raw_scan`, no decoding)::
+
+      batch   10K streamed / raw    100K streamed / raw    1M streamed / raw
+      250     58.7 / 31.7 ms        740 / 319 ms           7.02 / 3.10 s
+      500     32.8 / 31.0 ms        628 / 272 ms           8.32 / 2.57 s
+      1000    33.3 / 28.2 ms        779 / 298 ms           9.24 / 2.50 s
+      collected (one fetch): 54.7 ms, 1.55 s, 17.1 s
+
+  250 and 500 are level within the noise (an earlier run had 250 ahead at 100K and
+  500 at 10K); 250 has the smaller peak (0.4 MiB against 0.6 MiB at every N, memray)
+  and the earliest first event (1-4 ms at every N). 5,000 and up were slower at 1M
+  (3.3-4.5 s against 2.7-3.0 s, raw asyncpg) and first events took 14-27 ms. The
+  collected read of 1M events peaks at 1.9 GiB.
+
+With the defaults chosen, the runner (``eventbench run --backends postgres --scenarios
+read-stream --sizes 10k,100k,1m -p payload_bytes=250 --repeats 5 --memory-repeats 1``;
+1M with ``--repeats 3``) measured, median time / first event / peak memory::
+
+      N       collected                   streamed                   raw_scan
+      10K     35.0 ms / 30.5 ms / 14.0 MiB   24.8 ms / 1.1 ms / 0.78 MiB   17.9 ms
+      100K    492 ms / 439 ms / 140 MiB      257 ms / 1.3 ms / 0.78 MiB    178 ms
+      1M      6.01 s / 5.48 s / 1.4 GiB      2.99 s / 1.1 ms / 0.91 MiB    1.54 s
+
+Streamed over raw: 1.39x, 1.45x and 1.94x; memory at 1M is 1.17x that at 10K.
 """
 
 from __future__ import annotations
@@ -107,7 +138,7 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 DEFAULT_SCHEMA: Final = "eventbench"
-DEFAULT_BATCH_SIZE: Final = 500
+DEFAULT_BATCH_SIZE: Final = 250
 """Rows per streamed batch (see the module docstring for the measurements)."""
 DEFAULT_POOL_SIZE: Final = 10
 COPY_THRESHOLD: Final = 2000
