@@ -16,7 +16,9 @@ tests rather than a skip; `postgres_required` tells callers so.
 Throwaway databases are named ``eventbench_tmp_<pid>_<random>`` and are dropped by
 whoever created them: `temporary_database` on exit (even when the body fails), and
 the per-process database of `process_database` at `drop_process_databases` or at
-interpreter exit. Nothing here drops a database it did not create.
+interpreter exit. A process killed before it could drop its database leaves it
+behind; `sweep_stale_databases` (run before a process makes its own) drops those of
+dead processes on this host. Nothing here drops a database eventbench did not create.
 
 DSNs may carry passwords: print or store them only through `redact_dsn`.
 """
@@ -29,6 +31,7 @@ import contextlib
 import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -52,6 +55,7 @@ __all__ = [
     "process_database",
     "redact_dsn",
     "server_version",
+    "sweep_stale_databases",
     "temporary_database",
 ]
 
@@ -317,6 +321,54 @@ def _quote_ident(name: str) -> str:
 _THROWAWAY_NAME = re.compile(r"eventbench[a-z0-9_]*_[0-9]+_[0-9a-f]{8}")
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _owner_note(pid: int) -> str:
+    return f"eventbench throwaway database of pid {pid} on {socket.gethostname()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def sweep_stale_databases(server: PgServer) -> list[str]:
+    """Drop throwaway databases left by processes of this host that died (killed,
+    crashed) before they could drop them; return their names.
+
+    Only a database whose comment names this host and a pid that no longer runs, and
+    that nobody is connected to, is dropped: never one another live process owns.
+    """
+    conn = await _connect(server.dsn)
+    dropped = []
+    try:
+        rows = await conn.fetch(
+            """SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note
+               FROM pg_database d
+               WHERE d.datname LIKE 'eventbench%'
+                 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"""
+        )
+        for name, note in rows:
+            match = re.fullmatch(r"eventbench[a-z0-9_]*_([0-9]+)_[0-9a-f]{8}", name)
+            if not match or note != _owner_note(int(match.group(1))):
+                continue
+            if _pid_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(asyncpg.PostgresError):
+                await conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)}")
+                dropped.append(name)
+    finally:
+        await conn.close()
+    return dropped
+
+
 def _new_database_name(prefix: str) -> str:
     if not re.fullmatch(r"eventbench[a-z0-9_]{0,30}", prefix):
         raise ValueError(
@@ -340,8 +392,7 @@ async def create_database(prefix: str = TEMP_PREFIX, *, server: PgServer | None 
             "LC_COLLATE 'C' LC_CTYPE 'C'"
         )
         await conn.execute(
-            f"COMMENT ON DATABASE {_quote_ident(name)} IS "
-            f"'eventbench throwaway database of pid {os.getpid()}; safe to drop when idle'"
+            f"COMMENT ON DATABASE {_quote_ident(name)} IS {_literal(_owner_note(os.getpid()))}"
         )
     finally:
         await conn.close()
@@ -388,6 +439,8 @@ def _process_database_sync() -> str:
         made = _process_databases.get(server.dsn)
         if made is None:
             if server.can_create_databases:
+                with contextlib.suppress(Exception):  # tidying up must not stop a run
+                    _run_sync(lambda: sweep_stale_databases(server))
                 dsn = _run_sync(lambda: create_database(server=server))
                 if not _process_databases:
                     atexit.register(drop_process_databases)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import sys
 from collections.abc import Iterator
 
 import asyncpg
@@ -196,3 +198,31 @@ async def test_process_database_is_made_once_and_dropped_on_request(
     provision.drop_process_databases()
     assert not await database_exists(server, first)
     provision.drop_process_databases()  # twice is fine
+
+
+async def test_sweep_drops_only_databases_of_dead_processes_on_this_host(
+    server: provision.PgServer,
+) -> None:
+    if not server.can_create_databases:
+        pytest.skip("the server's user may not create databases")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await proc.wait()
+    dead = proc.pid  # a process that ran and ended: its pid is free
+    orphan = f"eventbench_tmp_{dead}_{secrets.token_hex(4)}"
+    stranger = f"eventbench_tmp_{dead}_{secrets.token_hex(4)}"  # no owner note: not ours
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        for name in (orphan, stranger):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f"COMMENT ON DATABASE \"{orphan}\" IS '{provision._owner_note(dead)}'")
+        async with provision.temporary_database() as live:  # this process: alive
+            dropped = await provision.sweep_stale_databases(server)
+            assert orphan in dropped
+            assert stranger not in dropped
+            assert await database_exists(server, live)
+        assert not await database_exists(server, provision.dsn_with_database(server.dsn, orphan))
+        assert await database_exists(server, provision.dsn_with_database(server.dsn, stranger))
+    finally:
+        for name in (orphan, stranger):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.close()
