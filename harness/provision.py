@@ -235,6 +235,11 @@ _found: PgServer | PostgresUnavailable | None = None
 
 def _discover() -> PgServer:
     env_dsn = os.environ.get(ENV_DSN, "").strip()
+    if env_dsn and not env_dsn.startswith(("postgresql://", "postgres://")):
+        raise PostgresUnavailable(
+            f"{ENV_DSN}={redact_dsn(env_dsn)} is not a URL: write it as "
+            "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        )
     if env_dsn:
         try:
             version, can_create = _run_sync(lambda: _probe(env_dsn))

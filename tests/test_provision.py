@@ -77,6 +77,16 @@ def test_a_dead_dsn_from_the_environment_is_reported_without_its_password(
         provision.find_server()
 
 
+def test_a_dsn_that_is_not_a_url_is_refused_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
+) -> None:
+    monkeypatch.setenv(provision.ENV_DSN, "host=db user=bob password=hunter2")
+    reason = provision.availability()
+    assert reason is not None
+    assert "postgresql://USER:PASSWORD@HOST:5432/DATABASE" in reason
+    assert "hunter2" not in reason
+
+
 def test_no_server_anywhere_says_how_to_provide_one(
     monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
 ) -> None:
