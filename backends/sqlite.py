@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import sqlite3
 import tempfile
@@ -102,6 +101,7 @@ from harness.contract import (
     StreamWrite,
     ValidatedWrite,
     check_expected_version,
+    new_recorded_event,
     validate_batch_size,
     validate_event,
     validate_from,
@@ -205,10 +205,9 @@ _T = TypeVar("_T")
 
 # Decoding is the hot path of a read (about 1.6 us of Python per row against about 1 us
 # for SQLite to fetch it), so the two costliest constructors are bypassed where that is
-# provably equivalent: uuid.UUID(str) parses defensively (about 0.7 us) and a frozen
-# dataclass __init__ stores each field through object.__setattr__ (about 0.6 us). Both
-# fast paths are checked against the ordinary constructors at import and are replaced
-# by them if this Python's uuid or the contract's RecordedEvent ever differ.
+# provably equivalent: uuid.UUID(str) parses defensively (about 0.7 us), and events
+# are built with the contract's new_recorded_event. The uuid shortcut is checked
+# against the ordinary constructor at import and replaced by it if they ever differ.
 
 _new = object.__new__
 _set = object.__setattr__
@@ -222,49 +221,13 @@ def _uuid_fast(text: str) -> uuid.UUID:
     return value
 
 
-_FIELDS: Final = (
-    "stream_id",
-    "stream_version",
-    "position",
-    "type",
-    "data",
-    "metadata",
-    "id",
-    "recorded_at",
-)
-_EventSetters: TypeAlias = tuple[Callable[[RecordedEvent, Any], None], ...]
-
-
-def _event_setters() -> _EventSetters | None:
-    """The slot setters of RecordedEvent's fields, if it is still the slotted 8-field class."""
-    if tuple(f.name for f in dataclasses.fields(RecordedEvent)) != _FIELDS:
-        return None
-    setters = []
-    for name in _FIELDS:
-        slot: Any = RecordedEvent.__dict__.get(name)
-        if type(slot).__name__ != "member_descriptor":
-            return None
-        setters.append(slot.__set__)
-    return tuple(setters)
-
-
-def _fast_paths_hold() -> tuple[Callable[[str], uuid.UUID], _EventSetters | None]:
+def _uuid_maker() -> Callable[[str], uuid.UUID]:
     sample = uuid.uuid4()
-    make_uuid: Callable[[str], uuid.UUID] = uuid.UUID
-    if _uuid_fast(str(sample)) == sample and hash(_uuid_fast(str(sample))) == hash(sample):
-        make_uuid = _uuid_fast
-    setters = _event_setters()
-    if setters is not None:
-        args: tuple[Any, ...] = ("s", 1, 2, "T", {"a": 1}, {}, sample, datetime.now(UTC))
-        event = _new(RecordedEvent)
-        for setter, arg in zip(setters, args, strict=True):
-            setter(event, arg)
-        if event != RecordedEvent(*args):
-            setters = None
-    return make_uuid, setters
+    fast = _uuid_fast(str(sample))
+    return _uuid_fast if fast == sample and hash(fast) == hash(sample) else uuid.UUID
 
 
-_make_uuid, _SETTERS = _fast_paths_hold()
+_make_uuid = _uuid_maker()
 
 
 class _Decoder:
@@ -291,32 +254,16 @@ class _Decoder:
         at_raw, at = self._at_raw, self._at
         out: list[RecordedEvent] = []
         append = out.append
-        setters = _SETTERS
-        if setters is None:
-            for stream_id, version, position, type_, data, metadata, event_id, raw in rows:
-                if raw != at_raw:
-                    at_raw, at = raw, datetime.fromisoformat(raw)
-                meta = {} if metadata == "{}" else loads(metadata)
-                id_ = make_uuid(event_id)
-                append(
-                    RecordedEvent(stream_id, version, position, type_, loads(data), meta, id_, at)
+        new_event = new_recorded_event
+        for stream_id, version, position, type_, data, metadata, event_id, raw in rows:
+            if raw != at_raw:
+                at_raw, at = raw, datetime.fromisoformat(raw)
+            meta = {} if metadata == "{}" else loads(metadata)
+            append(
+                new_event(
+                    stream_id, version, position, type_, loads(data), meta, make_uuid(event_id), at
                 )
-        else:
-            s_stream, s_version, s_position, s_type, s_data, s_meta, s_id, s_at = setters
-            new, cls = _new, RecordedEvent
-            for stream_id, version, position, type_, data, metadata, event_id, raw in rows:
-                if raw != at_raw:
-                    at_raw, at = raw, datetime.fromisoformat(raw)
-                event = new(cls)
-                s_stream(event, stream_id)
-                s_version(event, version)
-                s_position(event, position)
-                s_type(event, type_)
-                s_data(event, loads(data))
-                s_meta(event, {} if metadata == "{}" else loads(metadata))
-                s_id(event, make_uuid(event_id))
-                s_at(event, at)
-                append(event)
+            )
         self._at_raw, self._at = at_raw, at
         return out
 

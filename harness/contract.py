@@ -27,8 +27,8 @@ import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, TypeAlias, runtime_checkable
 
@@ -65,6 +65,7 @@ __all__ = [
     "WrongExpectedVersion",
     "check_expected_version",
     "encode_json",
+    "new_recorded_event",
     "validate_batch_size",
     "validate_stream_id",
     "validate_writes",
@@ -176,6 +177,50 @@ class RecordedEvent:
     metadata: JsonObject
     id: uuid.UUID
     recorded_at: datetime
+
+
+def _recorded_event_builder() -> Callable[..., RecordedEvent]:
+    """A faster way for backends to build a `RecordedEvent` from its fields, in order.
+
+    Decoding is the hot path of every read. A frozen dataclass's generated ``__init__``
+    sets each field through ``object.__setattr__``: about 1 µs of the 2.6 µs it took
+    to decode one row on PostgreSQL. RecordedEvent has slots, so their descriptors can
+    set the fields directly. The shortcut is used only if it builds an event equal to
+    the one the class builds; otherwise the class itself is used, so a change to
+    RecordedEvent costs speed, never correctness.
+    """
+    cls = RecordedEvent
+    names = [f.name for f in fields(cls)]
+    if len(names) != 8 or not all(
+        type(getattr(cls, n, None)).__name__ == "member_descriptor" for n in names
+    ):
+        return cls
+    s0, s1, s2, s3, s4, s5, s6, s7 = (getattr(cls, n).__set__ for n in names)
+    new = object.__new__
+
+    def build(a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any, h: Any) -> RecordedEvent:
+        event = new(cls)
+        s0(event, a)
+        s1(event, b)
+        s2(event, c)
+        s3(event, d)
+        s4(event, e)
+        s5(event, f)
+        s6(event, g)
+        s7(event, h)
+        return event
+
+    sample: tuple[Any, ...] = ("s", 1, 2, "t", {"a": 1}, {}, uuid.uuid4(), datetime.now(UTC))
+    try:
+        same = build(*sample) == cls(*sample)
+    except Exception:
+        same = False
+    return build if same else cls
+
+
+new_recorded_event: Final = _recorded_event_builder()
+"""``new_recorded_event(stream_id, stream_version, position, type, data, metadata, id,
+recorded_at)``: the same as ``RecordedEvent(...)`` with positional fields, faster."""
 
 
 class StreamState(enum.Enum):
