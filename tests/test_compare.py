@@ -334,6 +334,13 @@ def test_cli_exit_codes(files: dict[str, Path], tmp_path: Path) -> None:
     )
     assert code == 0, text
     assert "REGRESSION" in text
+    # --report-only never fails the job, not even on an error, but it says what went wrong.
+    missing = str(tmp_path / "missing.json")
+    code, text = run("compare", str(files["base"]), missing, "-o", str(out))
+    assert code == 2, text
+    code, text = run("compare", str(files["base"]), missing, "-o", str(out), "--report-only")
+    assert code == 0, text
+    assert "missing.json" in text
     # A looser minimum effect lets a 40% slow-down through.
     code, text = run(
         "compare", str(files["base"]), str(files["slow"]), "-o", str(out), "--time-threshold", "50%"
