@@ -360,3 +360,17 @@ async def test_aclose_is_idempotent_and_ends_the_stream() -> None:
     assert source.closed == 1
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+def test_encoded_json_holds_no_more_memory_than_it_needs() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        kept = [encode_json({"i": i, "text": "x" * 200}) for i in range(1000)]
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 1000
+    # ~250 bytes each; orjson's own result would hold a 4 KiB buffer per value.
+    assert held < 1000 * 1024, held
