@@ -25,7 +25,7 @@ PARAMS: Params = {
     "events": 2000,
     "batch_sizes": (1, 10, 100, 1000),
     "writers": 4,
-    "payload_bytes": 128,
+    "payload_bytes": 250,
     "max_retries": 1000,
     "backoff_s": 0.0001,
 }

@@ -43,7 +43,7 @@ class Layout:
     """
 
     streams: int = 1
-    payload_bytes: int = 128
+    payload_bytes: int = 250
     seed: int = 0
 
     def stream_id(self, index: int) -> str:

@@ -11,7 +11,7 @@ from harness.contract import RecordedEvent
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import batch_size
 
-PARAMS: Params = {"streams": 1000, "payload_bytes": 128, "batch_size": 0, "seed": 0}
+PARAMS: Params = {"streams": 1000, "payload_bytes": 250, "batch_size": 0, "seed": 0}
 
 
 def layout(params: Params) -> Layout:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import read_one_stream
 
-PARAMS: Params = {"payload_bytes": 128, "batch_size": 0, "seed": 0}
+PARAMS: Params = {"payload_bytes": 250, "batch_size": 0, "seed": 0}
 """batch_size 0 means the backend's own default."""
 
 
