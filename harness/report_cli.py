@@ -30,6 +30,7 @@ from harness.compare import (
 )
 from harness.report.format import fmt_bytes, fmt_ratio, fmt_size
 from harness.results import ResultsError, RunResults, load_results, save_results
+from harness.runner_cli import plan_from_options, plan_options
 
 __all__ = ["compare_command", "report_command"]
 
@@ -203,23 +204,10 @@ def _run_against_ref(
 ) -> tuple[RunResults, RunResults, str, str]:
     """Measure REF (installed in its own venv) and this checkout, interleaved."""
     from harness.gitref import RefError, prepare_ref, repo_root
-    from harness.runner import DEFAULT_BACKENDS, DEFAULT_SIZES, PlanError, Side, make_plan, run_plan
-    from harness.runner_cli import RichProgress, parse_params, parse_sizes, split_list
+    from harness.runner import Side, run_plan
+    from harness.runner_cli import RichProgress
 
-    try:
-        plan = make_plan(
-            scenarios=split_list(run_options["scenarios"]) or None,
-            backends=split_list(run_options["backends"]) or list(DEFAULT_BACKENDS),
-            sizes=parse_sizes(run_options["sizes"]) or list(DEFAULT_SIZES),
-            overrides=parse_params(run_options["params"]),
-            repeats=run_options["repeats"],
-            memory_repeats=run_options["memory_repeats"],
-            warmups=run_options["warmups"],
-            rounds=run_options["rounds"],
-            modes=split_list(run_options["modes"]) or None,
-        )
-    except PlanError as exc:
-        raise click.UsageError(str(exc)) from None
+    plan = plan_from_options(**run_options)
     try:
         here = repo_root(Path.cwd())
         with console.status(f"preparing {ref} in its own environment..."):
@@ -307,41 +295,7 @@ def _run_against_ref(
     help="Directory for the comparison reports.",
 )
 @click.option("--stem", default=None, help="File name stem of the reports.")
-@click.option("--scenarios", metavar="LIST", help="--ref: scenarios to run (default: all).")
-@click.option("--backends", metavar="LIST", help="--ref: backends (default: sqlite,memory).")
-@click.option("--sizes", metavar="LIST", help="--ref: event counts (default: 10k,100k).")
-@click.option("--modes", metavar="LIST", help="--ref: only these modes.")
-@click.option(
-    "--repeats",
-    type=click.IntRange(1),
-    default=5,
-    show_default=True,
-    help="--ref: timed runs per cell, side and round.",
-)
-@click.option(
-    "--memory-repeats",
-    type=click.IntRange(0),
-    default=2,
-    show_default=True,
-    help="--ref: memray-tracked runs per cell, side and round.",
-)
-@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True, help="--ref.")
-@click.option(
-    "--rounds",
-    type=click.IntRange(1),
-    default=2,
-    show_default=True,
-    help="--ref: rounds of fresh processes per cell and side, alternating A B A B.",
-)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="--ref: override a scenario parameter (as for eventbench run).",
-)
-@click.option("--timeout", type=float, default=None, help="--ref: seconds per worker.")
+@plan_options(rounds_default=2, prefix="--ref: ")
 def compare_command(
     files: tuple[Path, ...],
     ref: str | None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -24,11 +24,13 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from harness.registry import backend_info
+from harness.report.format import fmt_bytes, fmt_count, fmt_seconds
 from harness.results import RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
     DEFAULT_SIZES,
     FULL_SIZES,
+    Plan,
     PlanError,
     Progress,
     WorkerFailed,
@@ -38,7 +40,7 @@ from harness.runner import (
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count
 
-__all__ = ["format_bytes", "format_seconds", "run_command", "summary_tables"]
+__all__ = ["run_command", "summary_tables"]
 
 
 class RichProgress(Progress):
@@ -60,14 +62,25 @@ class RichProgress(Progress):
         )
         self.task_id: TaskID | None = None
         self.done = 0
+        self.tasks = 0
+        self.started = time.monotonic()
 
     def start(self, total_weight: float, tasks: int) -> None:
         self.bar.start()
+        self.tasks = tasks
+        self.started = time.monotonic()
         self.task_id = self.bar.add_task("starting", total=total_weight, done=0, tasks=tasks)
 
     def task(self, description: str) -> None:
         if self.task_id is not None:
             self.bar.update(self.task_id, description=description)
+        if not self.console.is_terminal:
+            # No live bar in a CI log or a pipe: one line per step keeps progress visible.
+            elapsed = time.monotonic() - self.started
+            self.console.print(
+                f"[{self.done}/{self.tasks} workers, {elapsed:.0f} s] {description}",
+                highlight=False,
+            )
 
     def advance(self, weight: float) -> None:
         if self.task_id is not None:
@@ -87,35 +100,6 @@ def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
 
 
 # --------------------------------------------------------------------- formatting
-
-
-def format_seconds(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.0f} µs"
-    if value < 1:
-        return f"{value * 1e3:.1f} ms"
-    return f"{value:.2f} s"
-
-
-def format_bytes(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.1f} {unit}"
-    return f"{value:.0f} B"
-
-
-def format_count(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    if value >= 1e6:
-        return f"{value / 1e6:.2f}M"
-    if value >= 1e3:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:.0f}"
 
 
 def summary_tables(results: RunResults) -> list[Table]:
@@ -151,12 +135,12 @@ def summary_tables(results: RunResults) -> list[Table]:
             cell.backend,
             cell.mode,
             f"{cell.size:,}",
-            format_seconds(s.get("total_s")),
-            format_seconds(s.get("first_event_s")),
-            format_count(s.get("events_per_s")),
-            format_bytes(s.get("peak_bytes")),
-            format_count(s.get("allocations")),
-            *([format_seconds(s.get("latency_p50_s"))] if latencies else []),
+            fmt_seconds(s.get("total_s")),
+            fmt_seconds(s.get("first_event_s")),
+            fmt_count(s.get("events_per_s")),
+            fmt_bytes(s.get("peak_bytes")),
+            fmt_count(s.get("allocations")),
+            *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
         )
     tables = [cells]
     if results.fits:
@@ -176,7 +160,7 @@ def summary_tables(results: RunResults) -> list[Table]:
                 mode,
                 f"{row['peak_bytes']:.2f}" if "peak_bytes" in row else "-",
                 f"{row['total_s']:.2f}" if "total_s" in row else "-",
-                ", ".join(format_count(s) for s in row["sizes"]),
+                ", ".join(fmt_count(s) for s in row["sizes"]),
             )
         tables.append(fits)
     return tables
@@ -258,51 +242,124 @@ def write_outputs(results: RunResults, output: Path | None, console: Console) ->
     return written
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def plan_options(*, rounds_default: int, prefix: str = "") -> Callable[[_F], _F]:
+    """The options that say what to measure, shared by `run` and `compare --ref`.
+
+    They arrive as the keyword arguments ``scenarios, backends, sizes, modes, repeats,
+    memory_repeats, warmups, rounds, params, timeout``; `plan_from_options` turns them
+    into a plan. ``prefix`` starts each help text (compare says "--ref: ").
+    """
+    options = [
+        click.option(
+            "--scenarios",
+            metavar="LIST",
+            help=f"{prefix}Comma-separated scenarios (default: read-stream,fold,catch-up,"
+            "append). See `eventbench run --list`.",
+        ),
+        click.option(
+            "--backends",
+            metavar="LIST",
+            help=f"{prefix}Comma-separated backends: memory, sqlite, postgres, or "
+            "module:function factories (default: sqlite,memory).",
+        ),
+        click.option(
+            "--sizes",
+            metavar="LIST",
+            help=f"{prefix}Event counts, e.g. 10k,100k,1m (default: 10k,100k).",
+        ),
+        click.option(
+            "--modes", metavar="LIST", help=f"{prefix}Only these modes (e.g. collected,streamed)."
+        ),
+        click.option(
+            "--repeats",
+            type=click.IntRange(1),
+            default=5,
+            show_default=True,
+            help=f"{prefix}Timed runs per cell (and side, and round), after warm-up.",
+        ),
+        click.option(
+            "--memory-repeats",
+            type=click.IntRange(0),
+            default=2,
+            show_default=True,
+            help=f"{prefix}memray-tracked runs per cell (0: skip memory).",
+        ),
+        click.option(
+            "--warmups",
+            type=click.IntRange(0),
+            default=1,
+            show_default=True,
+            help=f"{prefix}Untimed runs before the timed ones.",
+        ),
+        click.option(
+            "--rounds",
+            type=click.IntRange(1),
+            default=rounds_default,
+            show_default=True,
+            help=f"{prefix}Rounds of fresh worker processes per cell (and side, alternating "
+            "A B A B); samples are pooled.",
+        ),
+        click.option(
+            "-p",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help=f"{prefix}Override a scenario parameter (NAME or SCENARIO.NAME); repeatable.",
+        ),
+        click.option(
+            "--timeout",
+            type=float,
+            default=None,
+            help=f"{prefix}Seconds before a worker is stopped.",
+        ),
+    ]
+
+    def decorate(command: _F) -> _F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def plan_from_options(
+    *,
+    scenarios: str | None,
+    backends: str | Sequence[str] | None,
+    sizes: str | Sequence[int] | None,
+    modes: str | None,
+    repeats: int,
+    memory_repeats: int,
+    warmups: int,
+    rounds: int,
+    params: tuple[str, ...],
+    **_: Any,
+) -> Plan:
+    """A plan from `plan_options` values; a bad one is a usage error that says why."""
+    chosen_backends = split_list(backends) if isinstance(backends, str | None) else backends
+    chosen_sizes = parse_sizes(sizes) if isinstance(sizes, str | None) else sizes
+    try:
+        return make_plan(
+            scenarios=split_list(scenarios) or None,
+            backends=list(chosen_backends or DEFAULT_BACKENDS),
+            sizes=list(chosen_sizes or DEFAULT_SIZES),
+            overrides=parse_params(params),
+            repeats=repeats,
+            memory_repeats=memory_repeats,
+            warmups=warmups,
+            rounds=rounds,
+            modes=split_list(modes) or None,
+        )
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.command("run")
-@click.option(
-    "--scenarios",
-    "scenarios_opt",
-    metavar="LIST",
-    help="Comma-separated scenarios (default: read-stream,fold,catch-up,append). See --list.",
-)
-@click.option(
-    "--backends",
-    metavar="LIST",
-    help="Comma-separated backends: memory, sqlite, "
-    "postgres, or module:function factories (default: sqlite,memory).",
-)
-@click.option("--sizes", metavar="LIST", help="Event counts, e.g. 10k,100k,1m (default: 10k,100k).")
-@click.option("--modes", metavar="LIST", help="Only these modes (e.g. collected,streamed).")
-@click.option(
-    "--repeats",
-    type=click.IntRange(1),
-    default=5,
-    show_default=True,
-    help="Timed runs per cell, after warm-up.",
-)
-@click.option(
-    "--memory-repeats",
-    type=click.IntRange(0),
-    default=2,
-    show_default=True,
-    help="memray-tracked runs per cell (0: skip memory).",
-)
-@click.option("--warmups", type=click.IntRange(0), default=1, show_default=True)
-@click.option(
-    "--rounds",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Fresh worker processes per cell and kind (samples are pooled).",
-)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Override a scenario parameter (NAME or SCENARIO.NAME); repeatable.",
-)
+@plan_options(rounds_default=1)
 @click.option("--full", is_flag=True, help="Add 1M events, and PostgreSQL when available.")
 @click.option(
     "--output",
@@ -323,10 +380,9 @@ def write_outputs(results: RunResults, output: Path | None, console: Console) ->
     default=None,
     help="Also write the timings in pytest-benchmark's JSON format.",
 )
-@click.option("--timeout", type=float, default=None, help="Seconds before a worker is stopped.")
 @click.option("--list", "list_only", is_flag=True, help="List scenarios and parameters; exit.")
 def run_command(
-    scenarios_opt: str | None,
+    scenarios: str | None,
     backends: str | None,
     sizes: str | None,
     modes: str | None,
@@ -363,20 +419,17 @@ def run_command(
             chosen_backends.append("postgres")
         else:
             console.print(f"[yellow]note:[/] --full without PostgreSQL: {info.reason}")
-    try:
-        plan = make_plan(
-            scenarios=split_list(scenarios_opt) or None,
-            backends=chosen_backends,
-            sizes=chosen_sizes,
-            overrides=parse_params(params),
-            repeats=repeats,
-            memory_repeats=memory_repeats,
-            warmups=warmups,
-            rounds=rounds,
-            modes=split_list(modes) or None,
-        )
-    except PlanError as exc:
-        raise click.UsageError(str(exc)) from None
+    plan = plan_from_options(
+        scenarios=scenarios,
+        backends=chosen_backends,
+        sizes=chosen_sizes,
+        modes=modes,
+        repeats=repeats,
+        memory_repeats=memory_repeats,
+        warmups=warmups,
+        rounds=rounds,
+        params=params,
+    )
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
