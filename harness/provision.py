@@ -170,9 +170,10 @@ async def _connect(dsn: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> asyn
 
 
 async def _version_of(conn: asyncpg.Connection) -> str:
-    version = conn.get_server_version()
-    micro = f".{version.micro}" if version.major < 10 else ""
-    return f"PostgreSQL {version.major}.{version.minor}{micro}"
+    # The server's own words ("15.20 (Debian ...)"): asyncpg's parsed version calls
+    # 15.20 major 15, minor 0, micro 20, which is easy to print wrong.
+    shown = await conn.fetchval("SHOW server_version")
+    return f"PostgreSQL {str(shown).split()[0]}"
 
 
 async def _probe(dsn: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> tuple[str, bool]:
