@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     SpinnerColumn,
@@ -73,13 +74,15 @@ class RichProgress(Progress):
 
     def task(self, description: str) -> None:
         if self.task_id is not None:
-            self.bar.update(self.task_id, description=description)
+            # Descriptions hold "[base]"/"[head]" and user-given names: text, not markup.
+            self.bar.update(self.task_id, description=escape(description))
         if not self.console.is_terminal:
             # No live bar in a CI log or a pipe: one line per step keeps progress visible.
             elapsed = time.monotonic() - self.started
             self.console.print(
                 f"[{self.done}/{self.tasks} workers, {elapsed:.0f} s] {description}",
                 highlight=False,
+                markup=False,
             )
 
     def advance(self, weight: float) -> None:
