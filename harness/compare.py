@@ -412,7 +412,7 @@ def compare_metric(
         elif disturbed:
             verdict = Verdict.INCONCLUSIVE
             reason = (
-                f"{_pct(ratio)} by the medians but only {_pct(best_ratio or 1.0)} by the "
+                f"{_pct(ratio)} by the medians but {_pct(best_ratio or 1.0)} by the "
                 f"fastest runs ({p_text}, {n}): likely disturbed by other load; rerun on a "
                 "quieter machine or with more --rounds"
             )
