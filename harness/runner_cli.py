@@ -25,7 +25,7 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from harness.registry import backend_info
-from harness.report.format import fmt_bytes, fmt_count, fmt_seconds
+from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_slope
 from harness.results import RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
@@ -161,8 +161,8 @@ def summary_tables(results: RunResults) -> list[Table]:
                 scenario,
                 backend,
                 mode,
-                f"{row['peak_bytes']:.2f}" if "peak_bytes" in row else "-",
-                f"{row['total_s']:.2f}" if "total_s" in row else "-",
+                fmt_slope(row.get("peak_bytes")),
+                fmt_slope(row.get("total_s")),
                 ", ".join(fmt_count(s) for s in row["sizes"]),
             )
         tables.append(fits)

@@ -255,3 +255,13 @@ def test_report_command_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(old)])
     assert result.exit_code == 2
     assert "schema version" in result.output
+
+
+def test_a_flat_slope_never_reads_negative_zero() -> None:
+    from harness.report.format import fmt_slope
+
+    assert fmt_slope(-0.0004) == "0.00"
+    assert fmt_slope(-0.004) == "0.00"
+    assert fmt_slope(-0.006) == "-0.01"
+    assert fmt_slope(1.0) == "1.00"
+    assert fmt_slope(None) == "-"

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from matplotlib.figure import Figure
 
-from harness.report.format import backend_name, fmt_size
+from harness.report.format import backend_name, fmt_size, fmt_slope
 from harness.report.summary import CellSummary, append_series
 from harness.results import Cell, Fit
 
@@ -83,7 +83,7 @@ def _fit_line(ax: Any, fit: Fit, scale: float, colour: str, mode: str) -> None:
         linestyle="--",
         color=colour,
         alpha=0.7,
-        label=f"{mode} fit: ∝ N^{fit.slope:.2f} (R² {fit.r_squared:.2f})",
+        label=f"{mode} fit: ∝ N^{fmt_slope(fit.slope)} (R² {fit.r_squared:.2f})",
     )
 
 

@@ -83,6 +83,13 @@ def fmt_size(n: int) -> str:
     return str(n)
 
 
+def fmt_slope(value: float | None) -> str:
+    """A fitted log-log slope to two decimals; a flat fit reads 0.00, never -0.00."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
 def fmt_ratio(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"

@@ -17,6 +17,7 @@ from harness.report.format import (
     fmt_ratio,
     fmt_seconds,
     fmt_size,
+    fmt_slope,
     md_escape,
     md_table,
     write_atomic,
@@ -94,7 +95,7 @@ def _fit_rows(summary: RunSummary) -> list[list[str]]:
             backend_name(f.backend),
             f.mode,
             "peak memory" if f.metric == "peak_bytes" else "total time",
-            f"{f.slope:.2f}",
+            fmt_slope(f.slope),
             f"{f.r_squared:.2f}",
             ", ".join(fmt_size(n) for n in f.sizes),
         ]
