@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import conftest
@@ -75,6 +76,24 @@ def test_a_dead_dsn_from_the_environment_is_reported_without_its_password(
     assert "EVENTBENCH_PG_DSN=postgresql://bob:***@127.0.0.1:1/app" in reason
     with pytest.raises(provision.PostgresUnavailable, match="does not answer"):
         provision.find_server()
+
+
+def test_a_live_dsn_from_the_environment_comes_first(
+    monkeypatch: pytest.MonkeyPatch, fresh_discovery: None
+) -> None:
+    conftest.require_backend("postgres")
+    local = provision.find_server(refresh=True)
+    # The same server under a DSN with a password that trust auth ignores: it must be
+    # found through the environment, and described without the password.
+    parts = urlsplit(local.dsn)
+    if parts.password:
+        pytest.skip("the local server needs a real password; nothing to substitute")
+    netloc = f"{parts.username or 'postgres'}:s3cret@{parts.hostname}:{parts.port or 5432}"
+    monkeypatch.setenv(provision.ENV_DSN, urlunsplit(parts._replace(netloc=netloc)))
+    found = provision.find_server(refresh=True)
+    assert found.source == provision.ENV_DSN
+    assert found.version == local.version
+    assert "s3cret" not in found.describe()
 
 
 def test_a_dsn_that_is_not_a_url_is_refused_without_its_password(
