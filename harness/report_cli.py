@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from harness.compare import (
 )
 from harness.report.format import fmt_bytes, fmt_ratio, fmt_size
 from harness.results import ResultsError, RunResults, load_results, save_results
+from harness.runner import slug
 from harness.runner_cli import plan_from_options, plan_options
 
 __all__ = ["compare_command", "report_command"]
@@ -133,10 +133,6 @@ class ByteSize(_IntParam):
             return parse_bytes(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "ref"
 
 
 def _print_comparison(console: Console, comparison: Comparison) -> None:
@@ -367,7 +363,7 @@ def _compare(
     if ref is not None:
         if files:
             raise click.UsageError("give either BASE.json HEAD.json or --ref REF, not both")
-        stem = stem or f"compare-{_slug(ref)}-{stamp}"
+        stem = stem or f"compare-{slug(ref, 'ref')}-{stamp}"
         base, head, base_label, head_label = _run_against_ref(
             ref, console, run_options, output, stem
         )
@@ -389,7 +385,7 @@ def _compare(
         base_path, head_path = files
         base, head = _load(base_path), _load(head_path)
         base_label, head_label = base_path.name, head_path.name
-        stem = stem or f"compare-{_slug(base_path.stem)}-vs-{_slug(head_path.stem)}"
+        stem = stem or f"compare-{slug(base_path.stem, 'base')}-vs-{slug(head_path.stem, 'head')}"
     try:
         comparison = compare_results(
             base, head, thresholds, base_label=base_label, head_label=head_label

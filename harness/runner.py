@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -61,6 +62,7 @@ __all__ = [
     "make_plan",
     "probe_side",
     "run_plan",
+    "slug",
 ]
 
 DEFAULT_BACKENDS = ("sqlite", "memory")
@@ -535,7 +537,7 @@ def run_plan(
             info = usable[side.label][cell.backend]
             if cell.layout is None or not (info.get("persistent") and info.get("open_store")):
                 return None
-            prefix = f"{_slug(side.label)}-" if side.label else ""
+            prefix = f"{slug(side.label)}-" if side.label else ""
             key = f"{prefix}{cell.backend}-{cell.layout.key(cell.size)}"
             return seed.location_for(cell.backend, key, work, seeds.postgres_dsn)
 
@@ -607,9 +609,9 @@ def run_plan(
                 "layout": cell.layout.to_json() if cell.layout else None,
                 "capture_dir": str(captures),
                 "keep_captures": keep_captures,
-                "capture_stem": _slug(
+                "capture_stem": slug(
                     f"{side.label}-{cell.scenario}-{cell.backend}-{cell.mode}-{cell.size}"
-                ).strip("-"),
+                ),
             }
             try:
                 answer = call_worker(side, request, timeout_s)
@@ -675,6 +677,6 @@ def _tasks(plan: Plan, sides: Sequence[Side], rounds: int) -> Iterator[tuple[Sid
                     yield side, cell, kind
 
 
-def _slug(text: str) -> str:
-    """``text`` made safe for file and schema names."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text)
+def slug(text: str, default: str = "x") -> str:
+    """``text`` made safe for file and schema names: runs of anything else become "-"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or default
