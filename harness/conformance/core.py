@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -500,7 +499,3 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
 def new_events(count: int, type_: str = "E", **data: Any) -> list[NewEvent]:
     """``count`` small events, numbered in their data so a reordering shows."""
     return [NewEvent(type_, {"n": i, **data}) for i in range(count)]
-
-
-def fresh_id() -> uuid.UUID:
-    return uuid.uuid4()
