@@ -404,11 +404,21 @@ class PostgresStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(persistent=True, immutable=True, multi_process=True)
+        return Capabilities(persistent=True, multi_process=True)
 
     @property
     def schema(self) -> str:
         return self._schema
+
+    @property
+    def location(self) -> str:
+        """This store's URL (``open_store`` and ``temporary_store(location=)`` accept it);
+        it holds the DSN's password, if any: never print it."""
+        sep = "&" if "?" in self._dsn else "?"
+        return (
+            f"{self._dsn}{sep}schema={self._schema}&pool_size={self._pool_size}"
+            f"&batch_size={self._default_batch_size}"
+        )
 
     # lifecycle ---------------------------------------------------------------------
 
@@ -903,9 +913,17 @@ def open_store(url: str) -> PostgresStore:
 
 
 @contextlib.asynccontextmanager
-async def temporary_store() -> AsyncIterator[PostgresStore]:
+async def temporary_store(location: str | None = None) -> AsyncIterator[PostgresStore]:
     """A fresh, empty, open store in a new schema of this process's throwaway database;
-    the schema is dropped on exit (the database when the process ends)."""
+    the schema is dropped on exit (the database when the process ends).
+
+    With ``location`` (a store's `PostgresStore.location`): another instance over that
+    store's schema, which is left as it is on exit.
+    """
+    if location is not None:
+        async with open_store(location) as other:
+            yield other
+        return
     try:
         dsn = await provision.process_database()
     except provision.PostgresUnavailable as exc:
@@ -930,3 +948,8 @@ async def _drop_schema(dsn: str, schema: str) -> None:
 def availability() -> str | None:
     """None when a PostgreSQL server can be used (see `harness.provision`), else why not."""
     return provision.availability()
+
+
+async def server_version() -> str:
+    """The server's version, as results record it (e.g. ``PostgreSQL 15.20``)."""
+    return await provision.server_version()

@@ -396,7 +396,6 @@ class SqliteStore:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             persistent=not self._memory,
-            immutable=True,
             multi_process=not self._memory,
             # JSON escapes U+0000 as \\u0000, so NUL in data round-trips exactly.
             nul_in_strings=True,
@@ -405,6 +404,12 @@ class SqliteStore:
     @property
     def default_batch_size(self) -> int:
         return self._default_batch_size
+
+    @property
+    def location(self) -> str:
+        """``sqlite:PATH``, which ``open_store`` and ``temporary_store(location=)`` accept
+        (an in-memory database has no location another instance could open)."""
+        return f"sqlite:{self.path}"
 
     # lifecycle ---------------------------------------------------------------------
 
@@ -986,15 +991,26 @@ def open_store(url: str) -> SqliteStore:
 
 
 @contextlib.asynccontextmanager
-async def temporary_store() -> AsyncIterator[SqliteStore]:
+async def temporary_store(location: str | None = None) -> AsyncIterator[SqliteStore]:
     """A fresh, empty, open store in a temporary file, deleted on exit.
 
     Durability against power loss means nothing for a file deleted on exit, so it runs
-    with ``synchronous=NORMAL``.
+    with ``synchronous=NORMAL``. With ``location`` (a store's `SqliteStore.location`):
+    another instance over that store's file, with the same settings, left in place.
     """
+    if location is not None:
+        path = open_store(location).path
+        async with SqliteStore(path, synchronous="NORMAL") as other:
+            yield other
+        return
     with tempfile.TemporaryDirectory(prefix="eventbench-sqlite-") as directory:
         async with SqliteStore(Path(directory) / "events.db", synchronous="NORMAL") as store:
             yield store
+
+
+def server_version() -> str:
+    """The SQLite library's version, as results record it."""
+    return f"SQLite {sqlite3.sqlite_version}"
 
 
 def availability() -> str | None:

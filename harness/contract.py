@@ -62,6 +62,7 @@ __all__ = [
     "StreamWrite",
     "SupportsConnectionCut",
     "SupportsRawScan",
+    "SupportsReopen",
     "WrongExpectedVersion",
     "check_expected_version",
     "encode_json",
@@ -294,10 +295,9 @@ class Capabilities:
 
     persistent: bool = False
     """Events survive closing the store and opening it again at the same location."""
-    immutable: bool = False
-    """The storage itself refuses updates and deletes of stored events (e.g. triggers)."""
     multi_process: bool = False
-    """Several processes (or store instances) may append to one location safely."""
+    """Several processes may open instances at one location (see `SupportsReopen`) and
+    append and read there at once, as safely as one instance."""
     max_event_bytes: int = 8 * 1024 * 1024
     """The largest encoded event (data plus metadata, in bytes) the store accepts."""
     nul_in_strings: bool = True
@@ -701,3 +701,41 @@ class SupportsRawScan(Protocol):
     """
 
     def raw_scan(self, stream_id: str, *, batch_size: int | None = None) -> AsyncIterator[int]: ...
+
+
+@runtime_checkable
+class SupportsReopen(Protocol):
+    """Optional: a store that names where its data lives, so another instance can open it.
+
+    This is the two-instance hook. A store opts in with two small things:
+
+    * the store has a ``location``: a str saying where its data lives (a file path, a
+      URL with a schema name, ...), meaningful to its own factory only;
+    * its factory accepts that string as a keyword, ``factory(location=...)``, and then
+      gives *another instance over the same data*, in the same form it gives fresh
+      stores (an async context manager, an async generator, or a store to open). Such
+      an instance neither creates fresh data nor removes any on exit: the data belongs
+      to the instance that the plain ``factory()`` call made, and goes when it goes.
+
+    ::
+
+        @contextlib.asynccontextmanager
+        async def make_store(location: str | None = None) -> AsyncIterator[MyStore]:
+            if location is not None:  # another instance over existing data
+                async with MyStore(location) as store:
+                    yield store
+                return
+            with tempfile.TemporaryDirectory() as directory:  # fresh and empty
+                async with MyStore(f"{directory}/events.db") as store:
+                    yield store
+
+    With the hook, the conformance suite opens second instances (in this process, and
+    in another process when `Capabilities.multi_process` is declared) and checks that
+    data survives closing and reopening, that racing instances keep the contract, and
+    that reads in one instance are unaffected by appends from another. The runner
+    seeds such a store once per run and reopens it in every worker. The location may
+    hold credentials: eventbench passes it between its own processes, never prints it.
+    """
+
+    @property
+    def location(self) -> str: ...

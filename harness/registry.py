@@ -9,9 +9,14 @@ these forms (all are accepted, so a backend author writes whichever is natural):
 * a function returning an `EventStore` (or an awaitable of one), which is then opened
   with ``async with``.
 
+A factory that also accepts ``location=`` opens another instance over the data of a
+store that names its location: the two-instance hook, `harness.contract.SupportsReopen`.
+`Factory.reopen` is that call, in the same wrapped form.
+
 Each reference backend module (``backends/<name>.py``) offers:
 
-* ``temporary_store()``: a fresh, empty, open store, removed on exit (the factory);
+* ``temporary_store(location=None)``: a fresh, empty, open store, removed on exit (the
+  factory); with a location, another instance over that store's data;
 * ``open_store(url)``: a store at a location given as a URL (not yet opened);
 * ``availability()``: ``None`` when the backend can run here, else the reason it cannot
   and what to do about it.
@@ -25,18 +30,20 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 from harness.contract import EventStore
 
 __all__ = [
     "REFERENCE_BACKENDS",
     "BackendInfo",
+    "Factory",
     "StoreFactory",
     "UnknownBackend",
     "backend_info",
     "load_factory",
     "reference_factory",
+    "reopener",
 ]
 
 StoreFactory: TypeAlias = Callable[[], AbstractAsyncContextManager[EventStore]]
@@ -120,25 +127,72 @@ def load_factory(spec: str) -> StoreFactory:
     return as_store_factory(target)
 
 
-def as_store_factory(func: Callable[[], Any]) -> StoreFactory:
-    """Wrap any of the accepted factory forms (see the module docstring) into one."""
+@dataclass(frozen=True)
+class Factory:
+    """A store factory in any accepted form, called one way: ``async with factory() as s``.
+
+    ``reopen(location)`` opens another instance over the data of a store whose
+    ``location`` is given (the two-instance hook); ``reopenable`` says whether the
+    wrapped callable takes ``location=``.
+    """
+
+    func: Callable[..., Any]
+
+    def __call__(self) -> AbstractAsyncContextManager[EventStore]:
+        return _opened(self.func, {})
+
+    @property
+    def reopenable(self) -> bool:
+        try:
+            parameters = inspect.signature(self.func).parameters
+        except (TypeError, ValueError):
+            return False
+        return "location" in parameters
+
+    def reopen(self, location: str) -> AbstractAsyncContextManager[EventStore]:
+        """Another instance over the data at ``location``, opened on entry, closed on exit."""
+        if not self.reopenable:
+            raise TypeError(f"{self.spec or self.func!r} does not accept location=")
+        return _opened(self.func, {"location": location})
+
+    @property
+    def spec(self) -> str | None:
+        """``module:qualname`` if another process can import the callable by that name."""
+        module = getattr(self.func, "__module__", None)
+        name = getattr(self.func, "__qualname__", "")
+        if not module or not name or "<" in name or module == "__main__":
+            return None
+        return f"{module}:{name}"
+
+
+def reopener(factory: StoreFactory) -> Factory | None:
+    """``factory`` if it can open another instance at a location (see `Factory`), else None."""
+    return factory if isinstance(factory, Factory) and factory.reopenable else None
+
+
+@contextlib.asynccontextmanager
+async def _opened(func: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIterator[EventStore]:
     if inspect.isasyncgenfunction(func):
-        return cast("StoreFactory", contextlib.asynccontextmanager(func))
+        async with contextlib.asynccontextmanager(func)(**kwargs) as store:
+            yield _checked(store)
+        return
+    made = func(**kwargs)
+    if isinstance(made, AbstractAsyncContextManager) and not isinstance(made, EventStore):
+        async with made as store:
+            yield _checked(store)
+        return
+    if inspect.isawaitable(made):
+        made = await made
+    store = _checked(made)
+    async with store:
+        yield store
 
-    @contextlib.asynccontextmanager
-    async def factory() -> AsyncIterator[EventStore]:
-        made = func()
-        if isinstance(made, AbstractAsyncContextManager) and not isinstance(made, EventStore):
-            async with made as store:
-                yield _checked(store)
-            return
-        if inspect.isawaitable(made):
-            made = await made
-        store = _checked(made)
-        async with store:
-            yield store
 
-    return factory
+def as_store_factory(func: Callable[..., Any]) -> StoreFactory:
+    """Wrap any of the accepted factory forms (see the module docstring) into one."""
+    if isinstance(func, Factory):
+        return func
+    return Factory(func)
 
 
 def _checked(store: object) -> EventStore:

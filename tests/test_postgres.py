@@ -119,7 +119,7 @@ def test_implements_the_contract_and_its_optional_protocols(store: PostgresStore
     assert isinstance(store, SupportsConnectionCut)
     assert isinstance(store, SupportsRawScan)
     caps = store.capabilities
-    assert (caps.persistent, caps.immutable, caps.multi_process) == (True, True, True)
+    assert (caps.persistent, caps.multi_process) == (True, True)
     assert caps.nul_in_strings  # a json column stores U+0000 exactly
 
 

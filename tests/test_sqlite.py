@@ -111,7 +111,7 @@ def test_open_store_urls(tmp_path: Path) -> None:
 
 def test_capabilities() -> None:
     caps = SqliteStore("x.db").capabilities
-    assert caps.persistent and caps.immutable and caps.multi_process and caps.nul_in_strings
+    assert caps.persistent and caps.multi_process and caps.nul_in_strings
 
 
 async def test_temporary_store_is_deleted_on_exit() -> None:

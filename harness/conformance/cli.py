@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness.conformance.core import Check, Settings, select_checks
 from harness.conformance.report import write_report
-from harness.conformance.runner import CheckResult, Outcome, all_checks, run_checks
+from harness.conformance.runner import CheckResult, Outcome, all_checks, run_checks, run_isolated
 from harness.registry import (
     REFERENCE_BACKENDS,
     StoreFactory,
@@ -73,7 +73,7 @@ async def _open_once(factory: StoreFactory, seconds: float) -> None:
 def _preflight(name: str, factory: StoreFactory, timeout: float) -> str | None:
     """None if the factory gives a store, else why not, in words."""
     try:
-        asyncio.run(_open_once(factory, timeout))
+        run_isolated(_open_once(factory, timeout))
     except TimeoutError:
         return f"the factory did not give a store within {timeout:g} s"
     except Exception as exc:

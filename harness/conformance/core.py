@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=BaseException)
+T = TypeVar("T")
 
 MAX_EXAMPLE_LINES = 30
 
@@ -443,6 +444,17 @@ class Recorder:
             self.fail(f"{what} returned {difference}", rule)
 
 
+async def _bounded(awaitable: Awaitable[T], seconds: float, what: str) -> T:
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except TimeoutError:
+        raise ContractViolation(
+            f"{what} did not finish within {seconds:g} s: a hang (a call blocked in a "
+            "thread, a deadlock or a lock left held?)"
+        ) from None
+
+
 def _valid_id(stream_id: str) -> bool:
     try:
         validate_stream_id(stream_id)
@@ -462,10 +474,34 @@ class CheckContext:
     @contextlib.asynccontextmanager
     async def store(self) -> AsyncIterator[Recorder]:
         """A fresh, empty, open store from the factory, wrapped in a `Recorder`."""
-        async with self.factory() as store:
-            recorder = Recorder(store, self.settings.timeout)
-            self.recorders.append(recorder)
+        async with self.opened(self.factory(), "the factory") as recorder:
             yield recorder
+
+    @contextlib.asynccontextmanager
+    async def opened(
+        self, opening: contextlib.AbstractAsyncContextManager[EventStore], what: str
+    ) -> AsyncIterator[Recorder]:
+        """Enter ``opening`` (a factory's store) and exit it, each within the timeout.
+
+        A store hung on a blocked thread usually cannot close either: its check fails
+        with the first hang, not after waiting for the close as long again.
+        """
+        timeout = self.settings.timeout
+        store = await _bounded(opening.__aenter__(), timeout, f"opening a store from {what}")
+        recorder = Recorder(store, timeout)
+        self.recorders.append(recorder)
+        try:
+            yield recorder
+        except BaseException as exc:
+            # The check's own failure is the one to report, not a second one on closing.
+            with contextlib.suppress(Exception):
+                await _bounded(
+                    opening.__aexit__(type(exc), exc, exc.__traceback__),
+                    timeout,
+                    "closing the store",
+                )
+            raise
+        await _bounded(opening.__aexit__(None, None, None), timeout, "closing the store")
 
     def example(self) -> str:
         return self.recorders[-1].example() if self.recorders else ""

@@ -113,4 +113,23 @@ LIFECYCLE: Final = (
     "raises StoreUnavailable; a store opened again works"
 )
 PERSISTENT: Final = "Capabilities.persistent: events survive closing the store and opening it again"
+INSTANCES: Final = (
+    "SupportsReopen: instances opened over one store's data (factory(location=...)) are "
+    "one store: appends racing between them succeed or raise WrongExpectedVersion, "
+    "nothing is lost or doubled, and each sees what the other committed; a read keeps "
+    "its snapshot whatever another instance appends"
+)
+MULTI_PROCESS: Final = (
+    "Capabilities.multi_process: instances in several processes at one location append "
+    "and read as safely as one instance (success or WrongExpectedVersion, nothing lost)"
+)
+STALE_GUARD: Final = (
+    "EventStore.append: every condition, including a write with no events (a guard), "
+    "holds when the append commits: an append that commits after its guarded stream "
+    "moved on raises WrongExpectedVersion"
+)
+NO_DEADLOCK: Final = (
+    "Concurrent appends naming the same streams in any order all finish (no deadlock) "
+    "with success or a typed error; nothing is lost"
+)
 MODEL: Final = "The whole contract, compared step by step against a plain in-memory model"

@@ -3,16 +3,25 @@
 Each check runs in its own event loop, so the suite does not depend on how the
 caller's pytest or application configures asyncio, and one check's leftovers cannot
 leak into the next.
+
+That loop is not ``asyncio.run``'s: a store that wraps a synchronous library with
+``asyncio.to_thread`` may block a thread forever, and ``asyncio.run`` joins its
+executor's threads on the way out (as the interpreter does at exit with a
+``ThreadPoolExecutor``'s). Here every such call gets a daemon thread that is abandoned,
+never joined, so a hung call fails its check after the timeout and the run goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
+import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from harness.conformance.core import (
     CHECKS,
@@ -24,10 +33,30 @@ from harness.conformance.core import (
 )
 from harness.registry import StoreFactory
 
-__all__ = ["CheckResult", "Outcome", "all_checks", "format_failure", "run_check", "run_checks"]
+__all__ = [
+    "CheckResult",
+    "Outcome",
+    "all_checks",
+    "format_failure",
+    "run_check",
+    "run_checks",
+    "run_isolated",
+]
+
+T = TypeVar("T")
 
 
-GROUP_ORDER = ("append", "read", "store", "resources", "concurrency", "input", "faults", "model")
+GROUP_ORDER = (
+    "append",
+    "read",
+    "store",
+    "resources",
+    "concurrency",
+    "instances",
+    "input",
+    "faults",
+    "model",
+)
 """Cheap, basic checks first: a store broken at its core fails fast and plainly."""
 
 
@@ -83,6 +112,63 @@ async def _watched(awaitable: Awaitable[None], seconds: float | None) -> None:
         ) from None
 
 
+class _AbandoningExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call in its own daemon thread: a call that never returns is left behind,
+    not joined (neither by the loop's shutdown nor at interpreter exit). A subclass only
+    because asyncio accepts no other default executor; the pool itself is never used."""
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=work, name="eventbench-check-call", daemon=True).start()
+        return future
+
+
+LEFTOVER_GRACE_S = 2.0
+"""How long tasks a check left behind get to finish once cancelled, before the loop is
+closed without them (a store's background task stuck on a blocked thread never does)."""
+
+
+def run_isolated(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` in a fresh event loop whose blocking calls can be abandoned.
+
+    Like ``asyncio.run``, but it never waits for a thread: leftover tasks get
+    `LEFTOVER_GRACE_S` to finish once cancelled, and threads still blocked are left.
+    """
+    loop = asyncio.new_event_loop()
+    executor = _AbandoningExecutor()
+    loop.set_default_executor(executor)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=LEFTOVER_GRACE_S))
+            loop.run_until_complete(
+                asyncio.wait(
+                    [loop.create_task(loop.shutdown_asyncgens())], timeout=LEFTOVER_GRACE_S
+                )
+            )
+        finally:
+            executor.shutdown(wait=False)
+            loop.close()
+
+
 def run_check(check: Check, factory: StoreFactory, settings: Settings) -> CheckResult:
     """Run one check in a fresh event loop and say how it went."""
     ctx = CheckContext(factory, settings)
@@ -90,7 +176,7 @@ def run_check(check: Check, factory: StoreFactory, settings: Settings) -> CheckR
     try:
         # The thorough profile may legitimately run long; its steps are bounded one by one.
         watchdog = None if settings.thorough else settings.timeout * WATCHDOG_FACTOR
-        asyncio.run(_watched(check.run(ctx), watchdog))
+        run_isolated(_watched(check.run(ctx), watchdog))
     except NotApplicable as exc:
         return CheckResult(
             check.id, Outcome.NOT_APPLICABLE, time.perf_counter() - started, str(exc)

@@ -4,8 +4,10 @@ from harness.conformance.checks import appends as appends
 from harness.conformance.checks import bad_input as bad_input
 from harness.conformance.checks import concurrency as concurrency
 from harness.conformance.checks import faults as faults
+from harness.conformance.checks import instances as instances
 from harness.conformance.checks import lifecycle as lifecycle
 from harness.conformance.checks import model_based as model_based
+from harness.conformance.checks import races as races
 from harness.conformance.checks import reads as reads
 from harness.conformance.checks import resources as resources
 
@@ -14,8 +16,10 @@ __all__ = [
     "bad_input",
     "concurrency",
     "faults",
+    "instances",
     "lifecycle",
     "model_based",
+    "races",
     "reads",
     "resources",
 ]

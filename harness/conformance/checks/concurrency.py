@@ -27,8 +27,21 @@ APPENDS_PER_WRITER = 5
 MAX_ATTEMPTS = 2000
 
 
+HOT_STREAMS = ("hot", "lane-1-a")
+"""The one-stream race runs on each of these at once: no dash, and several dashes."""
+
+
+def shaped_id(number: int) -> str:
+    """A stream id of one of several shapes, each number in its own category (the part
+    before the first '-'), so that stores which lock or number events per category are
+    raced across categories."""
+    shapes = ("order{n}-1", "acct{n}", "x{n}-y-z", "{n}-Batch")
+    return shapes[number % len(shapes)].format(n=number)
+
+
 @dataclass(frozen=True, slots=True)
 class _Success:
+    stream_id: str
     expected: int
     version: int
     position: int
@@ -37,19 +50,22 @@ class _Success:
 
 @check(
     "concurrency.one-stream-writers",
-    f"{WRITERS} writers racing on one stream with exact versions: no lost or doubled events",
+    f"{WRITERS} writers racing on one stream (two at once, ids of different shapes) with exact "
+    "versions: no lost or doubled events",
     rules.CONCURRENCY,
 )
 async def one_stream_writers(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
         store = rec.store
         rec.case(
-            f"{WRITERS} tasks, each {APPENDS_PER_WRITER}x: v = await store.stream_version('hot'); "
-            "await store.append(StreamWrite('hot', v, [event])), retrying on WrongExpectedVersion"
+            f"{WRITERS} tasks, each {APPENDS_PER_WRITER}x on s = {HOT_STREAMS[0]!r} or "
+            f"{HOT_STREAMS[1]!r} (alternately): v = await store.stream_version(s); "
+            "await store.append(StreamWrite(s, v, [event])), retrying on WrongExpectedVersion"
         )
         conflicts: list[WrongExpectedVersion] = []
 
         async def writer(number: int) -> list[_Success]:
+            stream_id = HOT_STREAMS[number % len(HOT_STREAMS)]
             done: list[_Success] = []
             for attempt in range(MAX_ATTEMPTS + 1):
                 if len(done) == APPENDS_PER_WRITER:
@@ -59,11 +75,11 @@ async def one_stream_writers(ctx: CheckContext) -> None:
                     f"writer {number} made no progress in {MAX_ATTEMPTS} attempts",
                     rules.CONCURRENCY,
                 )
-                version = await store.stream_version("hot")
+                version = await store.stream_version(stream_id)
                 await asyncio.sleep(0)
                 event = NewEvent("Wrote", {"writer": number, "seq": len(done)})
                 try:
-                    result = await store.append(StreamWrite("hot", version, [event]))
+                    result = await store.append(StreamWrite(stream_id, version, [event]))
                 except WrongExpectedVersion as exc:
                     conflicts.append(exc)
                     if exc.actual == version:
@@ -74,59 +90,71 @@ async def one_stream_writers(ctx: CheckContext) -> None:
                         )
                     continue
                 done.append(
-                    _Success(version, result.versions["hot"], result.positions[0], event.id)
+                    _Success(
+                        stream_id,
+                        version,
+                        result.versions[stream_id],
+                        result.positions[0],
+                        event.id,
+                    )
                 )
             return done
 
         results = await rec.within(
             together(*(writer(n) for n in range(WRITERS))), "the racing writers"
         )
-        successes = [s for batch in results for s in batch]
-        total = WRITERS * APPENDS_PER_WRITER
-        for success in successes:
-            rec.require(
-                success.version == success.expected + 1,
-                f"an append with expected version {success.expected} returned "
-                f"version {success.version}",
-                rules.CONCURRENCY,
-            )
-        versions = sorted(s.version for s in successes)
+        for stream_id in HOT_STREAMS:
+            successes = [s for batch in results for s in batch if s.stream_id == stream_id]
+            writers = len(range(HOT_STREAMS.index(stream_id), WRITERS, len(HOT_STREAMS)))
+            await _verify_one_stream(rec, stream_id, successes, writers * APPENDS_PER_WRITER)
+
+
+async def _verify_one_stream(
+    rec: Recorder, stream_id: str, successes: list[_Success], total: int
+) -> None:
+    store = rec.store
+    for success in successes:
         rec.require(
-            versions == list(range(1, total + 1)),
-            f"successful appends returned versions {versions}; expected 1..{total} each once "
-            "(two writers succeeded on one expected version)",
+            success.version == success.expected + 1,
+            f"an append to {stream_id!r} with expected version {success.expected} returned "
+            f"version {success.version}",
             rules.CONCURRENCY,
         )
-        final = await rec.stream_version("hot")
+    versions = sorted(s.version for s in successes)
+    rec.require(
+        versions == list(range(1, total + 1)),
+        f"successful appends to {stream_id!r} returned versions {versions}; expected "
+        f"1..{total} each once (two writers succeeded on one expected version)",
+        rules.CONCURRENCY,
+    )
+    final = await rec.stream_version(stream_id)
+    rec.require(
+        final == total,
+        f"{total} appends to {stream_id!r} succeeded but its final version is {final}",
+        rules.CONCURRENCY,
+    )
+    events: list[RecordedEvent] = await rec.collected(store.read_stream(stream_id))
+    by_version = {s.version: s for s in successes}
+    for index, event in enumerate(events, start=1):
+        found = by_version.get(event.stream_version)
         rec.require(
-            final == total,
-            f"{total} appends succeeded but the final version is {final}",
+            event.stream_version == index and found is not None and found.event_id == event.id,
+            f"event #{index} of the stream is {event.stream_id!r} v{event.stream_version} id "
+            f"{event.id}; the append that returned version {index} wrote "
+            f"{found.event_id if found else 'nothing'}",
             rules.CONCURRENCY,
         )
-        events: list[RecordedEvent] = await rec.collected(store.read_stream("hot"))
-        by_version = {s.version: s for s in successes}
-        for index, event in enumerate(events, start=1):
-            success = by_version.get(event.stream_version)
-            rec.require(
-                event.stream_version == index
-                and success is not None
-                and success.event_id == event.id,
-                f"event #{index} of the stream is {event.stream_id!r} v{event.stream_version} id "
-                f"{event.id}; the append that returned version {index} wrote "
-                f"{success.event_id if success else 'nothing'}",
-                rules.CONCURRENCY,
-            )
-        rec.require(
-            len(events) == total,
-            f"the stream holds {len(events)} events; {total} appends succeeded",
-            rules.CONCURRENCY,
-        )
-        positions = [e.position for e in events]
-        rec.require(
-            positions == sorted(s.position for s in successes) and len(set(positions)) == total,
-            "the stream's positions are not those the appends returned, in order",
-            rules.CONCURRENCY,
-        )
+    rec.require(
+        len(events) == total,
+        f"{stream_id!r} holds {len(events)} events; {total} appends succeeded",
+        rules.CONCURRENCY,
+    )
+    positions = [e.position for e in events]
+    rec.require(
+        positions == sorted(s.position for s in successes) and len(set(positions)) == total,
+        f"the positions in {stream_id!r} are not those the appends returned, in order",
+        rules.CONCURRENCY,
+    )
 
 
 ACCOUNTS = 8
@@ -262,7 +290,8 @@ async def catch_up_reader(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
         store = rec.store
         rec.case(
-            f"{CATCH_UP_WRITERS} writers append {CATCH_UP_APPENDS} times each (some to two "
+            f"{CATCH_UP_WRITERS} writers append {CATCH_UP_APPENDS} times each, each to its own "
+            f"stream ({', '.join(repr(shaped_id(n)) for n in range(4))}, ...; some to two "
             "streams) while a reader loops: async for e in "
             "store.read_all(after_position=last, batch_size=3)"
         )
@@ -272,7 +301,7 @@ async def catch_up_reader(ctx: CheckContext) -> None:
         async def writer(number: int) -> None:
             for seq in range(CATCH_UP_APPENDS):
                 events = [NewEvent("Tick", {"writer": number, "seq": seq})]
-                writes = [StreamWrite(f"w-{number}", ANY, events)]
+                writes = [StreamWrite(shaped_id(number), ANY, events)]
                 if seq % 5 == 0:
                     shared = NewEvent("Shared", {"writer": number, "seq": seq})
                     writes.append(StreamWrite(f"shared-{seq % 3}", ANY, [shared]))
