@@ -30,7 +30,8 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from types import ModuleType
+from typing import Any, TypeAlias, cast
 
 from harness.contract import EventStore
 
@@ -41,6 +42,7 @@ __all__ = [
     "StoreFactory",
     "UnknownBackend",
     "backend_info",
+    "backend_module",
     "load_factory",
     "reference_factory",
     "reopener",
@@ -186,6 +188,17 @@ async def _opened(func: Callable[..., Any], kwargs: dict[str, Any]) -> AsyncIter
     store = _checked(made)
     async with store:
         yield store
+
+
+def backend_module(spec: str) -> ModuleType:
+    """The module a backend's factory lives in: a reference backend's module, or the
+    module of ``module:function``. It may offer ``server_version()`` (sync or async),
+    which results record."""
+    if ":" not in spec:
+        if spec not in REFERENCE_BACKENDS:
+            raise UnknownBackend(f"no reference backend named {spec!r}")
+        return cast("ModuleType", _import_reference(spec))
+    return importlib.import_module(spec.partition(":")[0])
 
 
 def as_store_factory(func: Callable[..., Any]) -> StoreFactory:

@@ -18,18 +18,20 @@ conditions; ``run_plan`` then returns one `RunResults` per side, in order::
     before, after = run_plan(plan, sides=[base, head], rounds=3)
 
 Each cell runs as two kinds of worker process (``python -m harness.worker``): a
-timed one and a memory-tracked one, never both in one process. Data for persistent
-stores is seeded once per (side, backend, layout, N) at a location every cell then
-opens; stores that keep nothing between processes are seeded inside each worker.
+timed one and a memory-tracked one, never both in one process. A store that other
+processes can reopen (the two-instance hook, `harness.contract.SupportsReopen`, with
+`Capabilities.multi_process`) is seeded once per (side, backend, layout, N) by a
+worker that keeps it open while cells open other instances over its data, reference
+and third-party stores alike; any other store is seeded inside each worker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import platform
+import queue
 import re
 import shutil
 import signal
@@ -37,14 +39,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from harness import seed
 from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples
 from harness.stats import fit_growth, summarize
 from scenarios import default_scenarios, get_scenario
@@ -369,36 +371,115 @@ def environment_of(probe: Mapping[str, Any], machine: Mapping[str, Any]) -> Envi
 
 
 @dataclass
-class _Seeds:
-    """Seed locations made in this run, and how to remove them afterwards."""
+class _Held:
+    """A worker keeping one seeded store open (``op: hold``) for cells to reopen."""
 
-    work_dir: Path
-    postgres_dsn: str | None = None
-    made: dict[tuple[str, str, str, int], str | None] = field(default_factory=dict)
+    proc: subprocess.Popen[str]
+    log: IO[str]
+    location: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def release(self, timeout_s: float = 120.0) -> None:
+        """Let the worker close its store (the factory then removes the data) and end."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        self.log.close()
+
+
+def hold_seed(
+    side: Side, backend: str, layout: Layout, size: int, timeout_s: float | None
+) -> _Held:
+    """Start a worker that seeds a fresh store of ``backend`` and keeps it open.
+
+    Only the store's factory knows where its data can live and how to remove it, so
+    the runner never makes a location itself: the worker opens a fresh store, seeds
+    it, answers with ``store.location``, and keeps it until `_Held.release`.
+    """
+    env = {**os.environ, **side.env}
+    env.setdefault("PYTHONHASHSEED", "0")
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by release)
+    proc = subprocess.Popen(
+        [side.python, "-m", "harness.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=side.cwd,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
+    held = _Held(proc, log)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    request = {"op": "hold", "backend": backend, "layout": layout.to_json(), "size": size}
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    try:
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        threading.Thread(target=read, daemon=True).start()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                line = lines.get(timeout=wait)
+            except queue.Empty:
+                held.error = f"seeding took longer than {timeout_s:.0f}s; raise the timeout"
+                break
+            if not line:
+                log.seek(0)
+                tail = "\n".join(log.read().strip().splitlines()[-6:])
+                held.error = f"the seeding worker exited without an answer:\n{tail}"
+                break
+            with contextlib.suppress(ValueError):
+                answer = json.loads(line)
+                if isinstance(answer, dict) and "ok" in answer:
+                    if answer["ok"]:
+                        held.location = str(answer["location"])
+                        held.seconds = float(answer.get("seconds", 0.0))
+                    else:
+                        held.error = str(answer.get("error"))
+                    break
+    except BaseException:
+        held.release(timeout_s=10.0)
+        raise
+    if held.error is not None:
+        held.release(timeout_s=10.0)
+    return held
+
+
+@dataclass
+class _Seeds:
+    """Seeded stores held for this run, and how long seeding took."""
+
+    made: dict[tuple[str, str, str, int], _Held] = field(default_factory=dict)
     timings: list[dict[str, Any]] = field(default_factory=list)
 
+    def release(self, key: tuple[str, str, str, int]) -> None:
+        held = self.made.get(key)
+        if held is not None and held.proc.returncode is None:
+            held.release()
+
     def cleanup(self) -> None:
-        if self.postgres_dsn is not None:
-            from harness import provision
-
-            with contextlib.suppress(Exception):
-                asyncio.run(provision.drop_database(self.postgres_dsn))
-            self.postgres_dsn = None
-
-
-def _postgres_database(note: Callable[[str], None]) -> str | None:
-    """A throwaway database to seed PostgreSQL data in, or None to seed per worker."""
-    try:
-        from harness import provision
-
-        server = provision.find_server()
-        if not server.can_create_databases:
-            note("PostgreSQL user may not create databases: seeding inside each worker")
-            return None
-        return asyncio.run(provision.create_database(server=server))
-    except Exception as exc:
-        note(f"cannot make a PostgreSQL database for seeds ({exc}); seeding in each worker")
-        return None
+        for key in list(self.made):
+            self.release(key)
 
 
 # --------------------------------------------------------------------- the run
@@ -511,7 +592,7 @@ def run_plan(
     work = Path(tempfile.mkdtemp(prefix="eventbench-")) if work_dir is None else work_dir
     work.mkdir(parents=True, exist_ok=True)
     captures = capture_dir or (work / "captures")
-    seeds = _Seeds(work)
+    seeds = _Seeds()
     machine = machine_facts()
     gathered: dict[tuple[str, tuple[str, str, str, int]], _Gathered] = {}
     probes: dict[str, dict[str, Any]] = {}
@@ -530,16 +611,18 @@ def run_plan(
                     reason = str(info.get("reason"))
                     skipped_backends.setdefault(side.label, {})[info["name"]] = reason
                     progress.note(f"skipping backend {info['name']}: {reason}")
-        if "postgres" in plan.backends and all("postgres" in u for u in usable.values()):
-            seeds.postgres_dsn = _postgres_database(progress.note)
 
-        def location(side: Side, cell: CellPlan) -> str | None:
+        def seeded_once(side: Side, cell: CellPlan) -> bool:
+            # A store another process can reopen is seeded once, by a worker that holds
+            # it (see hold_seed); any other store is seeded inside each worker.
             info = usable[side.label][cell.backend]
-            if cell.layout is None or not (info.get("persistent") and info.get("open_store")):
-                return None
-            prefix = f"{slug(side.label)}-" if side.label else ""
-            key = f"{prefix}{cell.backend}-{cell.layout.key(cell.size)}"
-            return seed.location_for(cell.backend, key, work, seeds.postgres_dsn)
+            return cell.layout is not None and bool(
+                info.get("reopenable") and info.get("multi_process")
+            )
+
+        def seed_key(side: Side, cell: CellPlan) -> tuple[str, str, str, int]:
+            assert cell.layout is not None
+            return (side.label, cell.backend, cell.layout.key(cell.size), cell.size)
 
         tasks = list(_tasks(plan, sides, rounds))
         runnable = []
@@ -550,48 +633,41 @@ def run_plan(
             if cell.requires and cell.requires not in info.get("protocols", []):
                 continue
             runnable.append((side, cell, kind))
-        seeded_once = {
-            (s.label, c.backend, c.layout, c.size): c.size
-            for s, c, _ in runnable
-            if c.layout is not None and location(s, c) is not None
+        # The last task reading each seed, so that its holder is released right after.
+        last_use = {
+            seed_key(s, c): index for index, (s, c, _) in enumerate(runnable) if seeded_once(s, c)
         }
-        total = sum(_weight(c, k, plan, location(s, c) is None) for s, c, k in runnable)
-        total += sum(size * SEED_WEIGHT for size in seeded_once.values())
+        seeded = {key: key[3] for key in last_use}
+        total = sum(_weight(c, k, plan, not seeded_once(s, c)) for s, c, k in runnable)
+        total += sum(size * SEED_WEIGHT for size in seeded.values())
         progress.start(total, len(runnable))
-        for side, cell, kind in runnable:
-            url = location(side, cell)
-            if url is not None and cell.layout is not None:
-                seed_key = (side.label, cell.backend, cell.layout.key(cell.size), cell.size)
-                if seed_key not in seeds.made:
+        for index, (side, cell, kind) in enumerate(runnable):
+            url: str | None = None
+            if seeded_once(side, cell) and cell.layout is not None:
+                key = seed_key(side, cell)
+                if key not in seeds.made:
                     progress.task(f"seeding {cell.backend} with {cell.size:,} events {side.label}")
-                    answer = call_worker(
-                        side,
-                        {
-                            "op": "seed",
-                            "backend": cell.backend,
-                            "url": url,
-                            "layout": cell.layout.to_json(),
-                            "size": cell.size,
-                        },
-                        timeout_s,
+                    held = seeds.made[key] = hold_seed(
+                        side, cell.backend, cell.layout, cell.size, timeout_s
                     )
-                    if not answer.get("ok"):
-                        progress.note(f"seeding failed: {answer.get('error')}")
-                        seeds.made[seed_key] = None
+                    if held.error is not None:
+                        progress.note(f"seeding failed: {held.error}")
                     else:
-                        seeds.made[seed_key] = url
                         seeds.timings.append(
                             {
                                 "side": side.label,
                                 "backend": cell.backend,
                                 "layout": cell.layout.key(cell.size),
-                                "seconds": answer["seconds"],
+                                "seconds": held.seconds,
                             }
                         )
                     progress.advance(cell.size * SEED_WEIGHT)
-                if seeds.made[seed_key] is None:
+                url = seeds.made[key].location
+                if url is None:
                     bucket = gathered.setdefault((side.label, cell.key), _Gathered())
                     bucket.errors.append("seeding failed; see the note above")
+                    if last_use[key] == index:
+                        seeds.release(key)
                     continue
             label = f" [{side.label}]" if side.label else ""
             progress.task(f"{cell.describe()} · {kind}{label}")
@@ -623,6 +699,8 @@ def run_plan(
                 first_line = str(answer["error"]).splitlines()[0]
                 progress.note(f"{cell.describe()} ({kind}) failed: {first_line}")
             progress.advance(_weight(cell, kind, plan, url is None))
+            if url is not None and last_use.get(seed_key(side, cell)) == index:
+                seeds.release(seed_key(side, cell))
     except (Interrupted, KeyboardInterrupt):
         # Ctrl-C: the worker in flight is already stopped; keep what is finished.
         interrupted = True

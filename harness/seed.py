@@ -6,10 +6,11 @@ optional `BulkLoader` (COPY on PostgreSQL, one transaction on SQLite) in chunks,
 that a million events never sit in memory at once; a store without it gets plain
 appends of ``APPEND_CHUNK`` events.
 
-A persistent store is seeded once at a location (a URL its backend module opens with
-``open_store``) and every cell reading that data opens it there. A store that keeps
-nothing between processes (memory, or a third-party factory) is seeded inside each
-worker before measuring, untimed and untracked.
+A store that other processes can reopen is seeded once, by a worker that keeps it open
+for the run while every cell reading that data opens another instance at its
+``location`` (see `harness.runner.hold_seed`). Any other store (memory, or a factory
+without the two-instance hook) is seeded inside each worker before measuring, untimed
+and untracked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.contract import ANY, BulkLoader, EventStore, NewEvent, StreamWrite
 from scenarios.base import Layout
@@ -30,7 +30,6 @@ __all__ = [
     "SeededData",
     "generate",
     "load",
-    "location_for",
     "verify",
 ]
 
@@ -53,7 +52,8 @@ class SeededData:
     layout: Layout
     size: int
     url: str | None
-    """A location ``open_store`` accepts, or None when the worker seeds itself."""
+    """A store's ``location`` to open another instance at, or None when the worker
+    seeds itself."""
 
 
 def event_id(seed: int, index: int) -> uuid.UUID:
@@ -132,14 +132,3 @@ async def verify(store: EventStore, layout: Layout, size: int) -> None:
                 f"stream {layout.stream_id(stream)} holds {got} events, expected {want}; "
                 "the seeded data is incomplete or not this layout's. Delete it and run again."
             )
-
-
-def location_for(backend: str, key: str, work_dir: Path, postgres_dsn: str | None) -> str | None:
-    """Where to seed a reference backend's data once per run, or None to seed per worker."""
-    if backend == "sqlite":
-        return f"sqlite:{work_dir / (key + '.sqlite')}"
-    if backend == "postgres" and postgres_dsn is not None:
-        sep = "&" if "?" in postgres_dsn else "?"
-        schema = "seed_" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
-        return f"{postgres_dsn}{sep}schema={schema}"
-    return None

@@ -6,24 +6,30 @@ interpreter with an eventbench installed (another venv holding another git ref, 
 before/after comparison) can measure a cell exactly as this one does. Requests:
 
 ``{"op": "cell", ...}``
-    Measure one cell: open the store (at a seeded location, or fresh and seeded here),
-    warm up, then either time ``repeats`` runs or track ``repeats`` runs with memray.
-    See `CellRequest` for the fields.
-``{"op": "seed", "backend": ..., "url": ..., "layout": {...}, "size": N}``
-    Seed a persistent store at ``url`` once, for many cells to read.
+    Measure one cell: open the store (another instance at a seeded location, or fresh
+    and seeded here), warm up, then either time ``repeats`` runs or track ``repeats``
+    runs with memray. See `CellRequest` for the fields.
+``{"op": "hold", "backend": ..., "layout": {...}, "size": N}``
+    Open a fresh store from the backend's factory, seed it, answer with its
+    ``location`` at once, and keep it (so its data) until stdin is closed; then close
+    it, and the factory removes what it made. Cells then open other instances there
+    (the two-instance hook, `harness.contract.SupportsReopen`): every store, reference
+    or third-party, is seeded once and reopened the same way, by no backend's name.
 ``{"op": "probe", "backends": [...]}``
     Describe this interpreter (Python, packages, git commit) and each backend: can it
-    run here, is it persistent, which optional protocols it has, its server version.
+    run here, is it persistent, can it be reopened in other processes, which optional
+    protocols it has, its server version (a ``server_version()`` in the factory's module).
 
-Answers always carry ``"ok"``; a failure has ``"error"`` (what went wrong and what to
-do), a cell the store cannot run has ``"skipped"`` (why).
+The request is one line on stdin. Answers always carry ``"ok"``; a failure has
+``"error"`` (what went wrong and what to do), a cell the store cannot run has
+``"skipped"`` (why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import inspect
 import json
 import os
 import platform
@@ -39,9 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from harness import contract, seed
-from harness.contract import EventStore
+from harness.contract import EventStore, SupportsReopen
 from harness.measure import timed, timer_resolution_s, tracked
-from harness.registry import REFERENCE_BACKENDS, backend_info, load_factory
+from harness.registry import (
+    REFERENCE_BACKENDS,
+    backend_info,
+    backend_module,
+    load_factory,
+    reopener,
+)
 from scenarios import get_scenario
 from scenarios.base import Layout, Probe, RunContext, Scenario
 
@@ -66,7 +78,8 @@ class CellRequest:
     repeats: int
     warmups: int
     url: str | None = None
-    """Where the seeded data is (persistent stores), or None to open a fresh store."""
+    """The ``location`` a ``hold`` answered (open another instance there), or None to open
+    a fresh store and seed it here. (Named ``url`` since before locations.)"""
     layout: dict[str, int] | None = None
     """The layout to seed in this worker when ``url`` is None (and the scenario reads)."""
     capture_dir: str | None = None
@@ -76,14 +89,17 @@ class CellRequest:
 
 
 @contextlib.asynccontextmanager
-async def open_backend(backend: str, url: str | None) -> AsyncIterator[EventStore]:
-    """A store of ``backend``: at ``url`` via its module's ``open_store``, else fresh."""
-    if url is not None:
-        module = importlib.import_module(REFERENCE_BACKENDS[backend].module)
-        async with module.open_store(url) as store:
+async def open_backend(backend: str, location: str | None) -> AsyncIterator[EventStore]:
+    """A store of ``backend``: another instance at ``location``, else a fresh one."""
+    factory = load_factory(backend)
+    if location is None:
+        async with factory() as store:
             yield store
         return
-    async with load_factory(backend)() as store:
+    again = reopener(factory)
+    if again is None:
+        raise ValueError(f"{backend} cannot open a store at a location (no location= hook)")
+    async with again.reopen(location) as store:
         yield store
 
 
@@ -178,21 +194,30 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
     return out
 
 
-async def seed_location(request: Mapping[str, Any]) -> dict[str, Any]:
+def emit(answer: Mapping[str, Any]) -> None:
+    """Write one answer line to the real stdout (measured code prints to stderr)."""
+    out = sys.__stdout__
+    assert out is not None, "the worker needs a stdout to answer on"
+    out.write("\n" + json.dumps(answer) + "\n")
+    out.flush()
+
+
+async def hold(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Seed a fresh store, tell its location, keep it until stdin closes (see the docstring)."""
     layout = Layout(**request["layout"])
     size = int(request["size"])
-    async with open_backend(request["backend"], request["url"]) as store:
-        try:
-            await seed.verify(store, layout, size)
-            return {"ok": True, "seconds": 0.0, "reused": True}
-        except seed.SeedError:
-            pass
-        if await store.stream_version(layout.stream_id(0)):
-            raise seed.SeedError(
-                f"{request['url']} already holds other data; remove it, or seed elsewhere"
-            )
+    factory = load_factory(request["backend"])
+    async with factory() as store:
+        if reopener(factory) is None or not isinstance(store, SupportsReopen):
+            return {
+                "ok": False,
+                "error": f"{request['backend']} cannot be reopened at a location; seed per worker",
+            }
         seconds = await seed.load(store, layout, size)
-    return {"ok": True, "seconds": seconds, "reused": False}
+        emit({"ok": True, "location": store.location, "seconds": seconds})
+        # Until the runner is done with this data (it closes stdin, or it died).
+        await asyncio.to_thread(sys.stdin.read)
+    return {"ok": True, "released": True}
 
 
 # --------------------------------------------------------------------- environment
@@ -230,22 +255,17 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
 
 
 async def server_version(backend: str) -> str | None:
-    """The database server's version for a reference backend (no secrets), if known."""
-    if backend == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    if backend == "postgres":
-        try:
-            provision: Any = importlib.import_module("harness.provision")
-        except ImportError:
-            return None
-        getter = getattr(provision, "server_version", None)
+    """What the backend's module says its server is (``server_version()``), if it says."""
+    try:
+        getter = getattr(backend_module(backend), "server_version", None)
         if getter is None:
             return None
         result = getter()
-        if asyncio.iscoroutine(result):
+        if inspect.isawaitable(result):
             result = await result
-        return None if result is None else str(result)
-    return None
+    except Exception:  # a version is a nicety; its absence must not stop a run
+        return None
+    return None if result is None else str(result)
 
 
 async def probe_backend(name: str) -> dict[str, Any]:
@@ -254,13 +274,13 @@ async def probe_backend(name: str) -> dict[str, Any]:
         status = backend_info(name)
         if not status.available:
             return {**info, "available": False, "reason": status.reason}
-        module = importlib.import_module(REFERENCE_BACKENDS[name].module)
-        info["open_store"] = hasattr(module, "open_store")
-    else:
-        info["open_store"] = False
     try:
-        async with load_factory(name)() as store:
-            info["persistent"] = store.capabilities.persistent
+        factory = load_factory(name)
+        async with factory() as store:
+            capabilities = store.capabilities
+            info["persistent"] = capabilities.persistent
+            info["multi_process"] = capabilities.multi_process
+            info["reopenable"] = reopener(factory) is not None and isinstance(store, SupportsReopen)
             info["protocols"] = [
                 p for p in OPTIONAL_PROTOCOLS if isinstance(store, getattr(contract, p))
             ]
@@ -299,15 +319,15 @@ async def handle(request: Mapping[str, Any]) -> dict[str, Any]:
     if op == "cell":
         fields = {k: v for k, v in request.items() if k != "op"}
         return await measure_cell(CellRequest(**fields))
-    if op == "seed":
-        return await seed_location(request)
+    if op == "hold":
+        return await hold(request)
     if op == "probe":
         return await probe(request)
-    raise ValueError(f"unknown op {op!r}; expected cell, seed or probe")
+    raise ValueError(f"unknown op {op!r}; expected cell, hold or probe")
 
 
 def main() -> int:
-    raw = sys.stdin.read()
+    raw = sys.stdin.readline()  # one line: a "hold" keeps reading stdin afterwards
     started = time.perf_counter()
     try:
         request = json.loads(raw)

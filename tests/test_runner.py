@@ -277,3 +277,62 @@ def _is_worker_of(pid: int, parent: int) -> bool:
     except OSError:
         return False
     return int(stat[3]) == parent and b"harness.worker" in cmdline
+
+
+THIRD_PARTY_STORE = '''
+"""A third-party-style store: SQLite under another name, with the two-instance hook,
+counting every seeding in a file beside this module."""
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+from backends.sqlite import SqliteStore
+
+SEEDINGS = Path(__file__).with_name("seedings.txt")
+
+
+class CountingStore(SqliteStore):
+    async def bulk_load(self, events):
+        with SEEDINGS.open("a") as out:
+            out.write(f"{len(events)}\\n")
+        await super().bulk_load(events)
+
+
+@contextlib.asynccontextmanager
+async def make_store(location=None):
+    if location is not None:  # store.location is "sqlite:PATH"
+        async with CountingStore(location.removeprefix("sqlite:")) as store:
+            yield store
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        async with CountingStore(Path(directory) / "events.db", synchronous="NORMAL") as store:
+            yield store
+
+
+def server_version():
+    return "Counting 1.0"
+'''
+
+
+def test_a_reopenable_third_party_store_is_seeded_once_per_run(tmp_path: Path) -> None:
+    (tmp_path / "countingstore.py").write_text(THIRD_PARTY_STORE)
+    seedings = tmp_path / "seedings.txt"
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent.parent)])}
+    plan = make_plan(
+        scenarios=["read-stream"],
+        backends=["countingstore:make_store"],
+        sizes=[400],
+        repeats=1,
+        memory_repeats=1,
+    )
+    [results] = run_plan(plan, sides=[Side(env=env)], progress=Recorder())
+    cells = results.cells
+    assert {c.mode for c in cells} == {"collected", "streamed", "raw"}
+    assert all(c.error is None for c in cells), [c.error for c in cells]
+    # Six workers (three modes, timed and tracked) read one seeding.
+    assert seedings.read_text().split() == ["400"]
+    assert results.parameters["seeding"][0]["backend"] == "countingstore:make_store"
+    assert results.environment.servers["countingstore:make_store"] == "Counting 1.0"
+    [info] = results.parameters["backend_info"]
+    assert info["reopenable"] and info["multi_process"]
