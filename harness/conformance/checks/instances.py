@@ -22,6 +22,7 @@ from typing import IO, Any
 from harness.conformance import rules
 from harness.conformance.core import (
     CheckContext,
+    ContractViolation,
     NotApplicable,
     Recorder,
     check,
@@ -64,7 +65,11 @@ def _location(store: EventStore) -> str:
         raise NotApplicable(HOW_TO_OPT_IN)
     location = store.location
     if not isinstance(location, str) or not location:
-        raise NotApplicable(f"the store's location is {type(location).__name__}, not a str")
+        raise ContractViolation(
+            f"store.location is {location!r}; the two-instance hook needs a non-empty str "
+            "that the factory accepts as location=",
+            rule=rules.INSTANCES,
+        )
     return location
 
 
