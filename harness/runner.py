@@ -380,17 +380,26 @@ class _Held:
     error: str | None = None
     seconds: float = 0.0
 
-    def release(self, timeout_s: float = 120.0) -> None:
-        """Let the worker close its store (the factory then removes the data) and end."""
+    def release(self, timeout_s: float = 120.0, *, interrupt: bool = False) -> None:
+        """Let the worker close its store (the factory then removes the data) and end.
+
+        ``interrupt``: it may be busy seeding, so Ctrl-C it first (it still cleans up).
+        Only a worker that does not end after that is killed.
+        """
         with contextlib.suppress(OSError, ValueError):
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        for sig, wait_s in ((None, timeout_s), (signal.SIGINT, 30.0), (signal.SIGKILL, None)):
+            if sig is None and interrupt:
+                continue
+            if sig is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         with contextlib.suppress(OSError):
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
@@ -458,10 +467,10 @@ def hold_seed(
                         held.error = str(answer.get("error"))
                     break
     except BaseException:
-        held.release(timeout_s=10.0)
+        held.release(interrupt=True)
         raise
     if held.error is not None:
-        held.release(timeout_s=10.0)
+        held.release(interrupt=True)
     return held
 
 
