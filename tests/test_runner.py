@@ -336,3 +336,48 @@ def test_a_reopenable_third_party_store_is_seeded_once_per_run(tmp_path: Path) -
     assert results.environment.servers["countingstore:make_store"] == "Counting 1.0"
     [info] = results.parameters["backend_info"]
     assert info["reopenable"] and info["multi_process"]
+
+
+def test_ctrl_c_while_a_holder_seeds_leaves_no_worker_and_no_data(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--scenarios",
+            "read-stream",
+            "--backends",
+            "sqlite",
+            "--sizes",
+            "1m",
+            "-o",
+            str(tmp_path / "r.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    # Wait for the worker that seeds (and would hold) the SQLite store to have made it.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(scratch.glob("eventbench-sqlite-*")):
+        time.sleep(0.2)
+    assert list(scratch.glob("eventbench-sqlite-*")), "the holder never made its store"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    # No process of this run is left, orphaned or not (they all carry its TMPDIR).
+    marker = f"TMPDIR={scratch}".encode()
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _has_env(int(p), marker)]
+    # The holder was interrupted, not killed: its factory removed the store's files.
+    assert not list(scratch.glob("eventbench-sqlite-*"))
+
+
+def _has_env(pid: int, entry: bytes) -> bool:
+    try:
+        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
