@@ -23,19 +23,29 @@ before/after comparison) can measure a cell exactly as this one does. Requests:
 The request is one line on stdin. Answers always carry ``"ok"``; a failure has
 ``"error"`` (what went wrong and what to do), a cell the store cannot run has
 ``"skipped"`` (why).
+
+A worker never outlives its runner. SIGTERM, SIGHUP or SIGINT cancel the request in
+flight, so that the store closes its connections (a cancelled asyncpg query is
+cancelled on the server too) and its factory removes what it made; whoever sent the
+signal kills the worker if that hangs. When the runner dies (the end of file on the
+pipe named by ``EVENTBENCH_WORKER_PARENT_FD``; on Linux also the parent-death
+signal) the worker does the same, and exits regardless after `ORPHAN_GRACE_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import json
 import os
 import platform
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Mapping
@@ -57,11 +67,27 @@ from harness.registry import (
 from scenarios import get_scenario
 from scenarios.base import Layout, Probe, RunContext, Scenario
 
-__all__ = ["CellRequest", "handle", "main"]
+__all__ = ["PARENT_FD_ENV", "PARENT_PID_ENV", "PHASE_MARK", "CellRequest", "handle", "main"]
 
 OPTIONAL_PROTOCOLS = ("BulkLoader", "SupportsRawScan", "SupportsConnectionCut")
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("eventbench", "aiosqlite", "asyncpg", "orjson", "memray", "numpy", "scipy")
+
+PARENT_FD_ENV = "EVENTBENCH_WORKER_PARENT_FD"
+"""This worker's end of a pipe whose other end only its runner holds: end of file on it
+means the runner died."""
+PARENT_PID_ENV = "EVENTBENCH_WORKER_PARENT_PID"
+PHASE_MARK = "eventbench-worker phase: "
+"""Starts the stderr lines that say what the worker is doing (see `phase`)."""
+ORPHAN_GRACE_S = 10.0
+"""Once its runner died, how long the request may take to unwind (close its store and
+remove its data) before the worker exits regardless: nobody else will stop it."""
+
+
+def phase(text: str) -> None:
+    """Tell the runner what this worker is doing now; a timeout's message names it."""
+    sys.stderr.write(f"{PHASE_MARK}{text}\n")
+    sys.stderr.flush()
 
 
 @dataclass(frozen=True)
@@ -119,13 +145,16 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
     layout = scenario.layout(params) if scenario.layout else None
     expected = scenario.expected_events(req.size, params) if scenario.expected_events else req.size
     out: dict[str, Any] = {"ok": True, "events": expected}
+    phase("opening the store")
     async with open_backend(req.backend, req.url) as store:
         reason = lacks(store, scenario, req.mode)
         if reason is not None:
             return {"ok": False, "skipped": reason}
         if layout is not None and req.url is None:
+            phase(f"seeding {req.size:,} events")
             out["seed_s"] = await seed.load(store, layout, req.size)
         elif layout is not None:
+            phase("checking the seeded data")
             await seed.verify(store, layout, req.size)
         run_index = 0
 
@@ -147,7 +176,8 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                     f"expected {expected}: the store returned a wrong result"
                 )
 
-        for _ in range(req.warmups):
+        for i in range(req.warmups):
+            phase(f"warm-up run {i + 1} of {req.warmups}")
             warm = await scenario.run(await context())
             check(warm.events)
             del warm
@@ -156,7 +186,8 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
             firsts: list[float] = []
             latencies: list[float] = []
             counters: dict[str, list[float]] = {}
-            for _ in range(req.repeats):
+            for i in range(req.repeats):
+                phase(f"timed run {i + 1} of {req.repeats}")
                 run = await timed(scenario.run, await context())
                 check(run.outcome.events)
                 totals.append(run.total_s)
@@ -179,6 +210,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
             allocations: list[int] = []
             kept: list[str] = []
             for i in range(req.repeats):
+                phase(f"tracked run {i + 1} of {req.repeats}")
                 capture = capture_dir / f"{req.capture_stem}-{os.getpid()}-{i}.bin"
                 tracked_run = await tracked(scenario.run, await context(), capture)
                 check(tracked_run.outcome.events)
@@ -207,16 +239,20 @@ async def hold(request: Mapping[str, Any]) -> dict[str, Any]:
     layout = Layout(**request["layout"])
     size = int(request["size"])
     factory = load_factory(request["backend"])
+    phase("opening the store")
     async with factory() as store:
         if reopener(factory) is None or not isinstance(store, SupportsReopen):
             return {
                 "ok": False,
                 "error": f"{request['backend']} cannot be reopened at a location; seed per worker",
             }
+        phase(f"seeding {size:,} events")
         seconds = await seed.load(store, layout, size)
         emit({"ok": True, "location": store.location, "seconds": seconds})
+        phase("holding the seeded store")
         # Until the runner is done with this data (it closes stdin, or it died).
         await asyncio.to_thread(sys.stdin.read)
+        phase("closing the store")
     return {"ok": True, "released": True}
 
 
@@ -326,22 +362,115 @@ async def handle(request: Mapping[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown op {op!r}; expected cell, hold or probe")
 
 
+class _Guard:
+    """Stops this worker when it is told to or its runner dies (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.parent: int | None = None
+        self.orphaned = False
+        self.lock = threading.RLock()  # a signal may arrive while stop() holds it
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def watch(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        parent = os.environ.pop(PARENT_PID_ENV, None)
+        fd = os.environ.pop(PARENT_FD_ENV, None)
+        if parent is None:
+            return  # run by hand, not by a runner
+        self.parent = int(parent)
+        _die_with_parent()
+        if os.getppid() != self.parent:
+            self.stop("its runner died", orphaned=True)  # before it could be watched
+        threading.Thread(
+            target=self._watch_parent, args=(self.parent, fd), name="parent-watch", daemon=True
+        ).start()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        # The parent-death signal is SIGTERM too: then the parent is no longer ours.
+        orphaned = self.parent is not None and os.getppid() != self.parent
+        self.stop(f"stopped by {signal.Signals(signum).name}", orphaned=orphaned)
+
+    def _watch_parent(self, parent: int, fd: str | None) -> None:
+        try:
+            if fd is None:
+                raise OSError("no pipe to watch")
+            while os.read(int(fd), 1):
+                pass  # the runner never writes: only end of file (its death) returns
+        except (OSError, ValueError):
+            while os.getppid() == parent:
+                time.sleep(0.5)
+        self.stop("its runner died", orphaned=True)
+
+    def stop(self, reason: str, *, orphaned: bool = False) -> None:
+        """Cancel the request in flight. An orphan (its runner died, so nobody will kill
+        it) also exits regardless after `ORPHAN_GRACE_S`."""
+        with self.lock:
+            first = self.reason is None
+            if first:
+                self.reason = reason
+            deadline = orphaned and not self.orphaned
+            self.orphaned = self.orphaned or orphaned
+        if deadline:
+            threading.Thread(target=self._exit_later, name="orphan-deadline", daemon=True).start()
+        if not first:
+            return
+        loop, task = self.loop, self.task
+        if loop is None or task is None:
+            os._exit(1)  # nothing started yet, so nothing to close
+        with contextlib.suppress(RuntimeError):  # the loop already closed: we are ending
+            loop.call_soon_threadsafe(task.cancel)
+
+    @staticmethod
+    def _exit_later() -> None:
+        time.sleep(ORPHAN_GRACE_S)
+        with contextlib.suppress(Exception):  # stderr may be a pipe nobody reads any more
+            sys.stderr.write(f"worker: runner gone, not stopped after {ORPHAN_GRACE_S:g} s\n")
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)  # and whatever this worker started
+        os._exit(1)
+
+    async def run(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        if self.reason is not None:
+            raise asyncio.CancelledError
+        return await handle(request)
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send SIGTERM when the parent dies (however it dies)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+
 def main() -> int:
+    guard = _Guard()
+    guard.watch()
     raw = sys.stdin.readline()  # one line: a "hold" keeps reading stdin afterwards
     started = time.perf_counter()
     try:
         request = json.loads(raw)
         # Anything the measured code prints goes to stderr: stdout carries the answer.
         with contextlib.redirect_stdout(sys.stderr):
-            answer = asyncio.run(handle(request))
-    except KeyboardInterrupt:
-        answer = {"ok": False, "error": "interrupted"}
+            answer = asyncio.run(guard.run(request))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        answer = {"ok": False, "error": f"interrupted: {guard.reason or 'cancelled'}"}
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     answer["wall_s"] = time.perf_counter() - started
-    sys.stdout.write("\n" + json.dumps(answer) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write("\n" + json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the runner is gone; nobody to answer
+        os._exit(1)
     return 0 if answer.get("ok") or "skipped" in answer else 1
 
 
