@@ -44,6 +44,7 @@ __all__ = [
     "backend_info",
     "backend_module",
     "load_factory",
+    "must_run",
     "reference_factory",
     "reopener",
 ]
@@ -96,6 +97,17 @@ def backend_info(name: str) -> BackendInfo:
         return BackendInfo(name, spec.summary, False, f"cannot import {spec.module}: {exc}")
     reason: str | None = module.availability() if hasattr(module, "availability") else None
     return BackendInfo(name, spec.summary, reason is None, reason)
+
+
+def must_run(name: str) -> bool:
+    """Whether a backend that cannot run here fails the command even when the user asked
+    to skip unavailable backends: PostgreSQL under ``EVENTBENCH_REQUIRE_POSTGRES=1``
+    (as CI sets it), so that a missing server never passes as a shorter run."""
+    if name != "postgres":
+        return False
+    from harness.provision import postgres_required  # imports asyncpg: only when asked
+
+    return postgres_required()
 
 
 def reference_factory(name: str) -> StoreFactory:

@@ -200,7 +200,7 @@ def _run_against_ref(
 ) -> tuple[RunResults, RunResults, str, str]:
     """Measure REF (installed in its own venv) and this checkout, interleaved."""
     from harness.gitref import RefError, prepare_ref, repo_root
-    from harness.runner import Side, run_plan
+    from harness.runner import PlanError, Side, measured_nothing, run_plan
     from harness.runner_cli import RichProgress
 
     plan = plan_from_options(**run_options)
@@ -214,19 +214,28 @@ def _run_against_ref(
         raise CommandFailed(str(exc)) from None
     base_label = f"{ref} ({env.commit[:12]})"
     head_label = "working tree"
-    console.print(
-        f"eventbench compare: {len(plan.cells)} cells, {base_label} vs {head_label}, "
-        f"interleaved over {plan.rounds} rounds. Ctrl-C stops and compares what is finished."
-    )
     sides = [
         # The base's workers run from its own source tree, with no PYTHONPATH, so
         # that nothing of this checkout can shadow the ref's code.
         Side("base", str(env.python), cwd=str(env.source), env={"PYTHONPATH": ""}),
         Side("head", sys.executable, cwd=str(here)),
     ]
-    base, head = run_plan(
-        plan, sides=sides, progress=RichProgress(console), timeout_s=run_options["timeout"]
-    )
+    title = f"eventbench compare ({base_label} vs {head_label}, interleaved)"
+    try:
+        base, head = run_plan(
+            plan,
+            sides=sides,
+            progress=RichProgress(console, title),
+            timeout_s=run_options["timeout"],
+            skip_unavailable=run_options["skip_unavailable"],
+        )
+    except PlanError as exc:  # a backend that cannot run on a side
+        raise click.UsageError(str(exc)) from None
+    for side, results in (("base", base), ("head", head)):
+        if not results.interrupted and measured_nothing(results):
+            raise CommandFailed(
+                f"nothing was measured on the {side} side: every cell was left out or failed"
+            )
     # The ref's files are an export, not a checkout: record the commit they came from.
     base = replace(
         base, environment=replace(base.environment, git_commit=env.commit, git_dirty=False)
@@ -395,5 +404,12 @@ def _compare(
     _print_comparison(console, comparison)
     written = _write_comparison(comparison, output, stem, console)
     console.print("wrote " + ", ".join(map(str, written)), highlight=False)
+    if ref is not None and not report_only:
+        from harness.runner import run_status
+
+        status = run_status([base, head])
+        if status.exit_code > EXIT_ERROR:  # stopped by a signal: say so in the status too
+            console.print(f"[yellow]{status.message}[/]", highlight=False)
+            raise SystemExit(status.exit_code)
     if comparison.has_regression and not report_only:
         raise SystemExit(EXIT_REGRESSION)

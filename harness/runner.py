@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,29 +49,110 @@ from typing import IO, Any
 
 from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples
 from harness.stats import fit_growth, summarize
+from harness.worker import PARENT_FD_ENV, PARENT_PID_ENV, PHASE_MARK
 from scenarios import default_scenarios, get_scenario
 from scenarios.base import Layout, ParamValue
 
 __all__ = [
     "DEFAULT_BACKENDS",
     "DEFAULT_SIZES",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "BackendUnavailable",
     "CellPlan",
+    "FULL",
+    "QUICK",
+    "LeftOut",
+    "Outline",
     "Plan",
     "PlanError",
+    "Profile",
     "Progress",
+    "RunStatus",
     "Side",
+    "Stopped",
     "WorkerFailed",
+    "WorkerTimedOut",
     "make_plan",
+    "measured_nothing",
     "probe_side",
     "run_plan",
+    "run_status",
     "slug",
+    "worker_timeout_s",
 ]
 
 DEFAULT_BACKENDS = ("sqlite", "memory")
 DEFAULT_SIZES = (10_000, 100_000)
 FULL_SIZES = (10_000, 100_000, 1_000_000)
-SEED_WEIGHT = 4.0
-"""Seeding an event costs about this many reads of one, for the ETA."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What ``eventbench run`` measures for each option not given."""
+
+    scenarios: tuple[str, ...] | None
+    """None: every default scenario."""
+    backends: tuple[str, ...]
+    optional_backends: tuple[str, ...]
+    """Measured when they can run here, left out with a note otherwise."""
+    sizes: tuple[int, ...]
+    repeats: int
+    memory_repeats: int
+
+
+QUICK = Profile(
+    scenarios=("read-stream",),
+    backends=("sqlite",),
+    optional_backends=(),
+    sizes=DEFAULT_SIZES,
+    repeats=3,
+    memory_repeats=1,
+)
+"""A plain ``eventbench run``: the headline (collected vs streamed reads on SQLite at
+10K and 100K events: time, first event, peak memory) in under two minutes."""
+FULL = Profile(
+    scenarios=None,
+    backends=("sqlite", "memory"),
+    optional_backends=("postgres",),
+    sizes=FULL_SIZES,
+    repeats=5,
+    memory_repeats=2,
+)
+"""``eventbench run --full``: every scenario, every reference backend, up to 1M events."""
+
+EXIT_OK = 0
+"""Every cell that could run was measured."""
+EXIT_FAILED = 1
+"""A cell failed, or nothing at all was measured."""
+EXIT_USAGE = 2
+"""Bad options: an unknown scenario or backend, or a named backend that cannot run here."""
+# Stopped by a signal: 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that stop a run the way Ctrl-C does: finished cells are kept."""
+
+# A rough cost model of one worker process, in seconds on an unloaded 2-core machine
+# (measured on the reference stores at 100K events): it drives the ETA and, times
+# TIMEOUT_MARGIN, the default timeout of each worker.
+WORKER_START_S = 0.5
+"""Starting an interpreter, importing eventbench, opening the store."""
+EVENT_RUN_S = {"time": 8e-6, "memory": 50e-6}
+"""One event read in one untracked ("time") or memray-tracked ("memory") run."""
+WRITE_EVENT_S = 2e-3
+"""One event appended by a scenario that writes (an append may wait for fsync)."""
+SEED_EVENT_S = 30e-6
+"""Seeding one event."""
+TIMEOUT_MARGIN = 10.0
+TIMEOUT_FLOOR_S = 120.0
+"""No worker is stopped before this, however small its cell: a busy machine or a
+slow third-party store must not fail a cell the timeout is not meant for."""
+TIMEOUT_CEILING_S = 24 * 3600.0
+"""However large the cell, a worker that has not answered in a day has hung."""
+STOP_GRACE_S = 5.0
+"""How long a worker asked to stop may take to close its connections before it is
+killed."""
 
 
 class PlanError(ValueError):
@@ -102,6 +183,8 @@ class CellPlan:
     layout: Layout | None
     requires: str | None = None
     """An optional protocol the store must implement for this mode (else skipped)."""
+    events: int | None = None
+    """Events one run handles (for the cost estimate); None: not known."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -125,6 +208,9 @@ class Plan:
     """Fresh processes per cell and kind; samples from all rounds are pooled."""
     parameters: Mapping[str, Any] = field(default_factory=dict)
     """The options the plan was made from, recorded in the results."""
+    optional: frozenset[str] = frozenset()
+    """Backends measured when they can run here and left out (with a note) otherwise,
+    like PostgreSQL in ``eventbench run --full``."""
 
     @property
     def backends(self) -> list[str]:
@@ -146,16 +232,23 @@ def make_plan(
     warmups: int = 1,
     rounds: int = 1,
     modes: Sequence[str] | None = None,
+    optional_backends: Sequence[str] = (),
 ) -> Plan:
     """Plan every (scenario x backend x mode x size) cell.
 
     ``overrides`` maps ``NAME`` (every scenario with that parameter) or
     ``SCENARIO.NAME`` (one scenario) to a value. ``modes`` keeps only those modes.
-    Raises `PlanError` with what to do when something asked for does not exist.
+    ``optional_backends`` are added to ``backends`` but left out, not failed, where
+    they cannot run. Raises `PlanError` with what to do when something asked for
+    does not exist.
     """
     names = list(scenarios) if scenarios else default_scenarios()
+    optional = [b for b in optional_backends if b not in backends]
+    backends = [*backends, *optional]
     if not backends:
         raise PlanError("no backends given; name at least one (e.g. --backends sqlite)")
+    for backend in backends:
+        check_backend_name(backend)
     if not sizes or any(size < 1 for size in sizes):
         raise PlanError(f"sizes must be positive event counts, got {list(sizes)}")
     for label, count in (("repeats", repeats), ("rounds", rounds)):
@@ -191,6 +284,7 @@ def make_plan(
         if modes:
             scenario_modes = tuple(m for m in scenario_modes if m in modes)
         for size in scenario.sizes(tuple(sizes), params):
+            events = scenario.expected_events(size, params) if scenario.expected_events else size
             for backend in backends:
                 for mode in scenario_modes:
                     cells.append(
@@ -202,6 +296,7 @@ def make_plan(
                             params,
                             layout,
                             scenario.requires.get(mode),
+                            events,
                         )
                     )
     unused = sorted(set(overrides) - used)
@@ -218,6 +313,7 @@ def make_plan(
         memory_repeats=memory_repeats,
         warmups=warmups,
         rounds=rounds,
+        optional=frozenset(optional),
         parameters={
             "scenarios": names,
             "backends": list(backends),
@@ -226,10 +322,23 @@ def make_plan(
             "memory_repeats": memory_repeats,
             "warmups": warmups,
             "rounds": rounds,
+            "optional_backends": optional,
             "modes": list(modes) if modes else None,
             "overrides": _json_params(overrides),
             "scenario_params": resolved_params,
         },
+    )
+
+
+def check_backend_name(spec: str) -> None:
+    """Refuse a backend that is neither a reference backend nor a ``module:function``."""
+    from harness.registry import REFERENCE_BACKENDS
+
+    if spec in REFERENCE_BACKENDS or ":" in spec:
+        return
+    raise PlanError(
+        f"no backend named {spec!r}; known: {', '.join(REFERENCE_BACKENDS)}, or name your "
+        "own store's factory as module:function (e.g. mypackage.store:make_store)"
     )
 
 
@@ -240,71 +349,263 @@ class WorkerFailed(RuntimeError):
     """A worker process gave no answer (crashed, timed out, or eventbench is missing)."""
 
 
-class Interrupted(Exception):
-    """Raised out of a worker call when the user pressed Ctrl-C."""
+class WorkerTimedOut(WorkerFailed):
+    """A worker did not answer within its timeout; it was stopped."""
 
 
-def call_worker(side: Side, request: Mapping[str, Any], timeout_s: float | None = None) -> Any:
-    """Run one ``python -m harness.worker`` for ``side`` and return its JSON answer.
+class BackendUnavailable(PlanError):
+    """A backend the run must measure cannot run here (see `run_plan`'s ``skip_unavailable``)."""
 
-    The worker gets its own session, so Ctrl-C reaches only this process; on Ctrl-C
-    the worker (and only it) is killed and `Interrupted` raised.
+
+class Stopped(KeyboardInterrupt):
+    """The run was told to stop: Ctrl-C (SIGINT), SIGTERM or SIGHUP."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def spawn_worker(
+    side: Side, *, stderr: int | IO[str] = subprocess.PIPE
+) -> tuple[subprocess.Popen[str], int]:
+    """Start one ``python -m harness.worker`` for ``side``, its stdin and stdout piped.
+
+    The worker runs in its own session and process group, so a Ctrl-C at the terminal
+    reaches only the runner, and stopping the group stops whatever the worker started.
+    It inherits one end of a pipe whose other end only this process holds: when the
+    runner dies, however it dies, the worker sees end of file and stops (see
+    ``harness.worker``). Returns the process and this end of the pipe, to close once
+    the worker has ended.
     """
     env = {**os.environ, **side.env}
     env.setdefault("PYTHONHASHSEED", "0")
-    with subprocess.Popen(
-        [side.python, "-m", "harness.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=side.cwd,
-        env=env,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(json.dumps(request), timeout=timeout_s)
-        except KeyboardInterrupt:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise Interrupted() from None
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise WorkerFailed(
-                f"worker timed out after {timeout_s:.0f}s; raise the timeout or use smaller sizes"
-            ) from None
+    watch_read, watch_write = os.pipe()
+    env[PARENT_FD_ENV] = str(watch_read)
+    env[PARENT_PID_ENV] = str(os.getpid())
+    try:
+        proc = subprocess.Popen(
+            [side.python, "-m", "harness.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=side.cwd,
+            env=env,
+            text=True,
+            start_new_session=True,
+            pass_fds=(watch_read,),
+        )
+    except BaseException:
+        os.close(watch_write)
+        raise
+    finally:
+        os.close(watch_read)
+    return proc, watch_write
+
+
+def call_worker(
+    side: Side, request: Mapping[str, Any], timeout_s: float | None = None, *, doing: str = ""
+) -> Any:
+    """Run one worker for ``side`` (see `spawn_worker`) and return its JSON answer.
+
+    After ``timeout_s`` seconds (None: no limit) the worker is stopped and
+    `WorkerTimedOut` raised, saying how long it ran and what it was ``doing``. Any
+    exception in between (Ctrl-C, `Stopped`) stops the worker before it propagates.
+    """
+    proc, watch = spawn_worker(side)
+    try:
+        with proc:
+            try:
+                out, err = proc.communicate(json.dumps(request) + "\n", timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                out, err = _stop_worker(proc)
+                assert timeout_s is not None
+                raise WorkerTimedOut(timed_out(timeout_s, doing, err)) from None
+            except BaseException:
+                _stop_worker(proc)
+                raise
+    finally:
+        os.close(watch)
     lines = [line for line in out.splitlines() if line.strip()]
     try:
         answer = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        tail = "\n".join(err.strip().splitlines()[-15:])
+        tail = "\n".join(_stderr_lines(err)[-15:])
         raise WorkerFailed(
             f"worker ({side.python}) exited with status {proc.returncode} without an answer; "
             f"is eventbench installed there? Its stderr ended:\n{tail}"
         ) from None
     if not answer.get("ok") and "error" in answer:
-        tail = "\n".join(err.strip().splitlines()[-6:])
+        tail = "\n".join(_stderr_lines(err)[-6:])
         answer["error"] = answer["error"] + (f"\n{tail}" if tail else "")
     return answer
 
 
+def timed_out(timeout_s: float, doing: str, stderr: str) -> str:
+    """Why a worker was stopped: how long it ran, what it was doing, what to do."""
+    where = last_phase(stderr)
+    return (
+        f"timed out after {timeout_s:.0f} s while {doing or 'working'}"
+        + (f" ({where})" if where else "")
+        + "; the worker was stopped. If the store is only slow, raise --timeout."
+    )
+
+
+def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def _stop_worker(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop a worker and everything it started; its output so far.
+
+    SIGTERM first, so that it can cancel its queries and close its connections (a
+    killed client can leave a PostgreSQL backend running its statement), then, after
+    `STOP_GRACE_S`, SIGKILL to its whole process group.
+    """
+    _signal_group(proc, signal.SIGTERM)
+    out, err = "", ""
+    try:
+        out, err = proc.communicate(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
+            out, err = proc.communicate(timeout=STOP_GRACE_S)
+    except (ValueError, OSError):  # pipes left unusable by an interrupted communicate()
+        pass
+    _signal_group(proc, signal.SIGKILL)  # anything it started and left behind
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=STOP_GRACE_S)
+    return out or "", err or ""
+
+
+def last_phase(stderr: str) -> str | None:
+    """The last phase a worker reported on ``stderr`` (e.g. "timed run 2 of 5")."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(PHASE_MARK):
+            return line[len(PHASE_MARK) :].strip()
+    return None
+
+
+def _stderr_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.strip().splitlines() if not line.startswith(PHASE_MARK)]
+
+
 def probe_side(side: Side, backends: Sequence[str]) -> dict[str, Any]:
     """What ``side`` is (Python, packages, git) and what each backend can do there."""
-    answer = call_worker(side, {"op": "probe", "backends": list(backends)}, timeout_s=120)
+    answer = call_worker(
+        side,
+        {"op": "probe", "backends": list(backends)},
+        timeout_s=TIMEOUT_FLOOR_S,
+        doing=f"probing {', '.join(backends)}",
+    )
     if not answer.get("ok"):
         raise WorkerFailed(f"cannot probe {side.python}: {answer.get('error')}")
     result: dict[str, Any] = answer
     return result
 
 
+def worker_timeout_s(estimate_s: float) -> float:
+    """The default timeout of a worker expected to take ``estimate_s`` seconds."""
+    return min(TIMEOUT_CEILING_S, max(TIMEOUT_FLOOR_S, TIMEOUT_MARGIN * estimate_s))
+
+
+def estimate_s(cell: CellPlan, kind: str, plan: Plan, seeded_here: bool) -> float:
+    """A rough duration of one worker process measuring ``cell`` (see `EVENT_RUN_S`)."""
+    runs = plan.warmups + (plan.repeats if kind == "time" else plan.memory_repeats)
+    per_event = WRITE_EVENT_S if cell.layout is None else EVENT_RUN_S[kind]
+    cost = WORKER_START_S + (cell.events or 0) * runs * per_event
+    if seeded_here and cell.layout is not None:
+        cost += seed_estimate_s(cell.size)
+    return cost
+
+
+def seed_estimate_s(size: int) -> float:
+    return WORKER_START_S + size * SEED_EVENT_S
+
+
+@contextlib.contextmanager
+def _signals_stop_the_run() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does: `Stopped` is raised in the runner.
+
+    A second signal while the run is stopping is ignored, so that the workers are
+    stopped and the temporary databases dropped rather than left half-done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 # --------------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Cells a run will not measure, and the one reason why."""
+
+    reason: str
+    cells: tuple[CellPlan, ...]
+    side: str = ""
+    """The side they are left out on; "" when on every side."""
+
+    def describe(self) -> str:
+        """E.g. "4 cells (read-stream raw, fold raw; N=10,000 and 100,000): memory does
+        not implement SupportsRawScan"."""
+        modes: dict[str, list[str]] = {}
+        for cell in self.cells:
+            if cell.mode not in modes.setdefault(cell.scenario, []):
+                modes[cell.scenario].append(cell.mode)
+        what = ", ".join(f"{scenario} {'/'.join(m)}" for scenario, m in modes.items())
+        sizes = [f"{size:,}" for size in sorted({cell.size for cell in self.cells})]
+        at = " and ".join([", ".join(sizes[:-1]), sizes[-1]] if len(sizes) > 1 else sizes)
+        count = len({cell.key for cell in self.cells})
+        side = f"[{self.side}] " if self.side else ""
+        return f"{side}{count} cell{'s' if count != 1 else ''} ({what}; N={at}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a run will measure, known once every side was probed: the start banner."""
+
+    plan: Plan
+    cells: tuple[CellPlan, ...]
+    """The cells that will be measured (on at least one side)."""
+    workers: int
+    """Worker processes that will measure them (seeding not counted)."""
+    left_out: tuple[LeftOut, ...]
+    """What will not be measured, one entry per reason."""
+    sides: tuple[str, ...]
+    timeout_s: float | None
+    """The timeout every worker gets; None when it scales with the cell."""
+
+    @property
+    def backends(self) -> list[str]:
+        return list(dict.fromkeys(cell.backend for cell in self.cells))
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted({cell.size for cell in self.cells})
 
 
 class Progress:
     """What the runner reports as it goes; the CLI draws it with rich."""
+
+    def planned(self, outline: Outline) -> None:
+        """Called once, before anything runs, with what will run and what will not."""
 
     def start(self, total_weight: float, tasks: int) -> None:
         """Called once with the planned work."""
@@ -314,6 +615,9 @@ class Progress:
 
     def advance(self, weight: float) -> None:
         """A task finished; ``weight`` of the total is done."""
+
+    def cell_done(self, cell: Cell, side: str) -> None:
+        """Every worker of ``cell`` (on ``side``) finished: its figures are final."""
 
     def note(self, message: str) -> None:
         """Something the user should know (a skipped backend, a failed cell)."""
@@ -376,6 +680,8 @@ class _Held:
 
     proc: subprocess.Popen[str]
     log: IO[str]
+    watch: int
+    """The runner's end of the pipe the worker watches (see `spawn_worker`)."""
     location: str | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -404,31 +710,33 @@ class _Held:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
         self.log.close()
+        with contextlib.suppress(OSError):
+            os.close(self.watch)
 
 
 def hold_seed(
-    side: Side, backend: str, layout: Layout, size: int, timeout_s: float | None
+    side: Side,
+    backend: str,
+    layout: Layout,
+    size: int,
+    timeout_s: float | None,
+    *,
+    doing: str = "seeding",
 ) -> _Held:
     """Start a worker that seeds a fresh store of ``backend`` and keeps it open.
 
     Only the store's factory knows where its data can live and how to remove it, so
     the runner never makes a location itself: the worker opens a fresh store, seeds
-    it, answers with ``store.location``, and keeps it until `_Held.release`.
+    it, answers with ``store.location``, and keeps it until `_Held.release`. One that
+    has not answered within ``timeout_s`` is stopped, with what it was ``doing``.
     """
-    env = {**os.environ, **side.env}
-    env.setdefault("PYTHONHASHSEED", "0")
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by release)
-    proc = subprocess.Popen(
-        [side.python, "-m", "harness.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        cwd=side.cwd,
-        env=env,
-        text=True,
-        start_new_session=True,
-    )
-    held = _Held(proc, log)
+    try:
+        proc, watch = spawn_worker(side, stderr=log)
+    except BaseException:
+        log.close()
+        raise
+    held = _Held(proc, log, watch)
     assert proc.stdin is not None
     assert proc.stdout is not None
     request = {"op": "hold", "backend": backend, "layout": layout.to_json(), "size": size}
@@ -450,11 +758,13 @@ def hold_seed(
             try:
                 line = lines.get(timeout=wait)
             except queue.Empty:
-                held.error = f"seeding took longer than {timeout_s:.0f}s; raise the timeout"
+                assert timeout_s is not None
+                log.seek(0)
+                held.error = timed_out(timeout_s, doing, log.read())
                 break
             if not line:
                 log.seek(0)
-                tail = "\n".join(log.read().strip().splitlines()[-6:])
+                tail = "\n".join(_stderr_lines(log.read())[-6:])
                 held.error = f"the seeding worker exited without an answer:\n{tail}"
                 break
             with contextlib.suppress(ValueError):
@@ -562,15 +872,6 @@ class _Gathered:
         return replace(cell, summary=summarize(cell))
 
 
-def _weight(cell: CellPlan, kind: str, plan: Plan, seeded_here: bool) -> float:
-    """A rough cost of one worker process, for the ETA: events handled plus start-up."""
-    runs = plan.warmups + (plan.repeats if kind == "time" else plan.memory_repeats)
-    cost = cell.size * runs * (3.0 if kind == "memory" else 1.0)
-    if seeded_here and cell.layout is not None:
-        cost += cell.size * SEED_WEIGHT
-    return 30_000.0 + cost
-
-
 def run_plan(
     plan: Plan,
     *,
@@ -581,12 +882,28 @@ def run_plan(
     capture_dir: Path | None = None,
     work_dir: Path | None = None,
     timeout_s: float | None = None,
+    skip_unavailable: bool = False,
 ) -> list[RunResults]:
     """Measure every cell of ``plan`` for every side; one `RunResults` per side, in order.
 
     Measurements alternate between sides (A B A B) cell by cell and round by round.
-    On Ctrl-C the running worker is stopped and the results hold every cell measured
-    so far, with ``interrupted=True``. ``rounds`` overrides ``plan.rounds``.
+    ``rounds`` overrides ``plan.rounds``.
+
+    Each side is probed first. A backend that cannot run on a side raises
+    `BackendUnavailable` before anything is measured, unless ``skip_unavailable`` (or
+    the backend is in ``plan.optional``): then its cells are left out, and so are
+    cells whose mode needs a protocol the store lacks; `Progress.planned` hears what
+    will run and what will not, and the results record it (``left_out``). PostgreSQL
+    is never left out under ``EVENTBENCH_REQUIRE_POSTGRES=1``.
+
+    Each worker gets ``timeout_s`` seconds (None: a timeout scaled to its cell, see
+    `worker_timeout_s`; 0: no limit); one that overruns is stopped and its cell
+    recorded as failed, and the run goes on.
+
+    Ctrl-C, SIGTERM and SIGHUP stop the worker in flight, and the results hold every
+    cell measured so far, with ``interrupted=True`` and the signal's name in
+    ``parameters["stopped_by"]`` (see `run_status`). Temporary databases and seed
+    files are removed however the run ends.
     """
     if not sides:
         raise PlanError("give at least one side to measure")
@@ -606,135 +923,155 @@ def run_plan(
     gathered: dict[tuple[str, tuple[str, str, str, int]], _Gathered] = {}
     probes: dict[str, dict[str, Any]] = {}
     skipped_backends: dict[str, dict[str, str]] = {}
+    left_out: list[LeftOut] = []
     interrupted = False
-    try:
-        for side in sides:
-            probes[side.label] = probe_side(side, plan.backends)
-        usable: dict[str, dict[str, dict[str, Any]]] = {}
-        for side in sides:
-            usable[side.label] = {}
-            for info in probes[side.label]["backends"]:
-                if info.get("available"):
-                    usable[side.label][info["name"]] = info
-                else:
-                    reason = str(info.get("reason"))
-                    skipped_backends.setdefault(side.label, {})[info["name"]] = reason
-                    progress.note(f"skipping backend {info['name']}: {reason}")
+    stopped_by: str | None = None
 
-        def seeded_once(side: Side, cell: CellPlan) -> bool:
-            # A store another process can reopen is seeded once, by a worker that holds
-            # it (see hold_seed); any other store is seeded inside each worker.
-            info = usable[side.label][cell.backend]
-            return cell.layout is not None and bool(
-                info.get("reopenable") and info.get("multi_process")
-            )
+    def limit(estimate: float) -> float | None:
+        if timeout_s is None:
+            return worker_timeout_s(estimate)
+        return timeout_s if timeout_s > 0 else None
 
-        def seed_key(side: Side, cell: CellPlan) -> tuple[str, str, str, int]:
-            assert cell.layout is not None
-            return (side.label, cell.backend, cell.layout.key(cell.size), cell.size)
+    with _signals_stop_the_run():
+        try:
+            for side in sides:
+                probes[side.label] = probe_side(side, plan.backends)
+            usable = _usable_backends(plan, sides, probes, skip_unavailable)
+            for label, backends in usable.items():
+                for name, info in backends.items():
+                    if not info.get("available"):
+                        skipped_backends.setdefault(label, {})[name] = str(info.get("reason"))
 
-        tasks = list(_tasks(plan, sides, rounds))
-        runnable = []
-        for side, cell, kind in tasks:
-            info = usable[side.label].get(cell.backend)
-            if info is None:
-                continue
-            if cell.requires and cell.requires not in info.get("protocols", []):
-                continue
-            runnable.append((side, cell, kind))
-        # The last task reading each seed, so that its holder is released right after.
-        last_use = {
-            seed_key(s, c): index for index, (s, c, _) in enumerate(runnable) if seeded_once(s, c)
-        }
-        seeded = {key: key[3] for key in last_use}
-        total = sum(_weight(c, k, plan, not seeded_once(s, c)) for s, c, k in runnable)
-        total += sum(size * SEED_WEIGHT for size in seeded.values())
-        progress.start(total, len(runnable))
-        for index, (side, cell, kind) in enumerate(runnable):
-            url: str | None = None
-            if seeded_once(side, cell) and cell.layout is not None:
-                key = seed_key(side, cell)
-                if key not in seeds.made:
-                    progress.task(f"seeding {cell.backend} with {cell.size:,} events {side.label}")
-                    held = seeds.made[key] = hold_seed(
-                        side, cell.backend, cell.layout, cell.size, timeout_s
-                    )
-                    if held.error is not None:
-                        progress.note(f"seeding failed: {held.error}")
-                    else:
-                        seeds.timings.append(
-                            {
-                                "side": side.label,
-                                "backend": cell.backend,
-                                "layout": cell.layout.key(cell.size),
-                                "seconds": held.seconds,
-                            }
-                        )
-                    progress.advance(cell.size * SEED_WEIGHT)
-                url = seeds.made[key].location
-                if url is None:
-                    bucket = gathered.setdefault((side.label, cell.key), _Gathered())
-                    bucket.errors.append("seeding failed; see the note above")
-                    if last_use[key] == index:
-                        seeds.release(key)
-                    continue
-            label = f" [{side.label}]" if side.label else ""
-            progress.task(f"{cell.describe()} · {kind}{label}")
-            request = {
-                "op": "cell",
-                "scenario": cell.scenario,
-                "backend": cell.backend,
-                "mode": cell.mode,
-                "size": cell.size,
-                "params": _json_params(cell.params),
-                "measure": kind,
-                "repeats": plan.repeats if kind == "time" else plan.memory_repeats,
-                "warmups": plan.warmups,
-                "url": url,
-                "layout": cell.layout.to_json() if cell.layout else None,
-                "capture_dir": str(captures),
-                "keep_captures": keep_captures,
-                "capture_stem": slug(
-                    f"{side.label}-{cell.scenario}-{cell.backend}-{cell.mode}-{cell.size}"
-                ),
+            def seeded_once(side: Side, cell: CellPlan) -> bool:
+                # A store another process can reopen is seeded once, by a worker that
+                # holds it (see hold_seed); any other store is seeded inside each worker.
+                info = usable[side.label][cell.backend]
+                return cell.layout is not None and bool(
+                    info.get("reopenable") and info.get("multi_process")
+                )
+
+            def seed_key(side: Side, cell: CellPlan) -> tuple[str, str, str, int]:
+                assert cell.layout is not None
+                return (side.label, cell.backend, cell.layout.key(cell.size), cell.size)
+
+            runnable, left_out = _runnable(plan, sides, rounds, usable)
+            # The last task reading each seed, so that its holder is released right after.
+            last_use = {
+                seed_key(s, c): index
+                for index, (s, c, _) in enumerate(runnable)
+                if seeded_once(s, c)
             }
-            try:
-                answer = call_worker(side, request, timeout_s)
-            except WorkerFailed as exc:
-                answer = {"ok": False, "error": str(exc)}
-            bucket = gathered.setdefault((side.label, cell.key), _Gathered())
-            bucket.add(answer)
-            if answer.get("error"):
-                first_line = str(answer["error"]).splitlines()[0]
-                progress.note(f"{cell.describe()} ({kind}) failed: {first_line}")
-            progress.advance(_weight(cell, kind, plan, url is None))
-            if url is not None and last_use.get(seed_key(side, cell)) == index:
-                seeds.release(seed_key(side, cell))
-    except (Interrupted, KeyboardInterrupt):
-        # Ctrl-C: the worker in flight is already stopped; keep what is finished.
-        interrupted = True
-    finally:
-        progress.stop()
-        seeds.cleanup()
-        if own_work_dir:
-            shutil.rmtree(work, ignore_errors=True)
+            will_run = {c.key for _, c, _ in runnable}
+            progress.planned(
+                Outline(
+                    plan=plan,
+                    cells=tuple(c for c in plan.cells if c.key in will_run),
+                    workers=len(runnable),
+                    left_out=tuple(left_out),
+                    sides=tuple(labels),
+                    timeout_s=timeout_s,
+                )
+            )
+            total = sum(estimate_s(c, k, plan, not seeded_once(s, c)) for s, c, k in runnable)
+            total += sum(seed_estimate_s(key[3]) for key in last_use)
+            progress.start(total, len(runnable))
+            remaining: dict[tuple[str, tuple[str, str, str, int]], int] = {}
+            for side, cell, _ in runnable:
+                remaining[(side.label, cell.key)] = remaining.get((side.label, cell.key), 0) + 1
+            for index, (side, cell, kind) in enumerate(runnable):
+                url: str | None = None
+                bucket = gathered.setdefault((side.label, cell.key), _Gathered())
+                if seeded_once(side, cell):
+                    key = seed_key(side, cell)
+                    if key not in seeds.made:
+                        _seed(side, cell, key, seeds, progress, limit)
+                    url = seeds.made[key].location
+                    if url is None:
+                        bucket.errors.append(f"seeding failed: {seeds.made[key].error}")
+                        if last_use[key] == index:
+                            seeds.release(key)
+                        _task_done(remaining, side, cell, bucket, plan, progress)
+                        continue
+                label = f" [{side.label}]" if side.label else ""
+                progress.task(f"{cell.describe()} · {kind}{label}")
+                request = {
+                    "op": "cell",
+                    "scenario": cell.scenario,
+                    "backend": cell.backend,
+                    "mode": cell.mode,
+                    "size": cell.size,
+                    "params": _json_params(cell.params),
+                    "measure": kind,
+                    "repeats": plan.repeats if kind == "time" else plan.memory_repeats,
+                    "warmups": plan.warmups,
+                    "url": url,
+                    "layout": cell.layout.to_json() if cell.layout else None,
+                    "capture_dir": str(captures),
+                    "keep_captures": keep_captures,
+                    "capture_stem": slug(
+                        f"{side.label}-{cell.scenario}-{cell.backend}-{cell.mode}-{cell.size}"
+                    ),
+                }
+                cost = estimate_s(cell, kind, plan, url is None)
+                try:
+                    answer = call_worker(
+                        side,
+                        request,
+                        limit(cost),
+                        doing=f"measuring {cell.describe()} ({kind}){label}",
+                    )
+                except WorkerFailed as exc:
+                    answer = {"ok": False, "error": str(exc)}
+                bucket.add(answer)
+                if answer.get("error"):
+                    first_line = str(answer["error"]).splitlines()[0]
+                    progress.note(f"{cell.describe()} ({kind}){label} failed: {first_line}")
+                elif "skipped" in answer:
+                    progress.note(f"{cell.describe()}{label} left out: {answer['skipped']}")
+                progress.advance(cost)
+                if url is not None and last_use.get(seed_key(side, cell)) == index:
+                    seeds.release(seed_key(side, cell))
+                _task_done(remaining, side, cell, bucket, plan, progress)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C, SIGTERM or SIGHUP: the worker in flight is already stopped.
+            interrupted = True
+            stopped_by = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+        finally:
+            progress.stop()
+            seeds.cleanup()
+            if own_work_dir:
+                shutil.rmtree(work, ignore_errors=True)
 
     finished_at = datetime.now(UTC)
     duration = time.perf_counter() - started
     results: list[RunResults] = []
     for side in sides:
         cells = []
+        skipped_here: list[CellPlan] = []
         for cell in plan.cells:
             found = gathered.get((side.label, cell.key))
+            if found is not None and found.skipped and not found.errors:
+                skipped_here.append(cell)
             if found is None or found.skipped or not (found.measured or found.errors):
                 continue
             cells.append(found.cell(cell, plan.warmups))
+        mine = [entry for entry in left_out if entry.side in ("", side.label)]
         probe = probes.get(side.label) or {"backends": []}
         parameters = {
             **plan.parameters,
             "side": {"label": side.label, "python": side.python, "cwd": side.cwd},
             "seeding": [t for t in seeds.timings if t["side"] == side.label],
             "skipped_backends": skipped_backends.get(side.label, {}),
+            "left_out": [
+                {"reason": entry.reason, "cells": [list(c.key) for c in entry.cells]}
+                for entry in mine
+            ]
+            + [
+                {"reason": str(gathered[(side.label, c.key)].skipped), "cells": [list(c.key)]}
+                for c in skipped_here
+            ],
+            "timeout_s": timeout_s,
+            "stopped_by": stopped_by,
             "backend_info": probe.get("backends", []),
             "keep_captures": keep_captures,
         }
@@ -752,6 +1089,160 @@ def run_plan(
             )
         )
     return results
+
+
+def _usable_backends(
+    plan: Plan,
+    sides: Sequence[Side],
+    probes: Mapping[str, Mapping[str, Any]],
+    skip_unavailable: bool,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each side's probe of each backend; raises `BackendUnavailable` for one that
+    cannot run and may not be left out."""
+    from harness.registry import must_run
+
+    usable: dict[str, dict[str, dict[str, Any]]] = {}
+    for side in sides:
+        usable[side.label] = {}
+        for info in probes[side.label]["backends"]:
+            name = info["name"]
+            usable[side.label][name] = info
+            if info.get("available"):
+                continue
+            where = f" (side {side.label})" if side.label else ""
+            reason = str(info.get("reason")).rstrip(". ")
+            if must_run(name):
+                raise BackendUnavailable(
+                    f"backend {name!r} cannot run here{where}, and EVENTBENCH_REQUIRE_POSTGRES=1 "
+                    f"requires it: {reason}"
+                )
+            if not (skip_unavailable or name in plan.optional):
+                raise BackendUnavailable(
+                    f"backend {name!r} cannot run here{where}: {reason}. Fix that, or pass "
+                    "--skip-unavailable to measure the other backends."
+                )
+    return usable
+
+
+def _runnable(
+    plan: Plan,
+    sides: Sequence[Side],
+    rounds: int,
+    usable: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> tuple[list[tuple[Side, CellPlan, str]], list[LeftOut]]:
+    """The worker tasks that will run, and the cells left out, grouped by reason."""
+    runnable: list[tuple[Side, CellPlan, str]] = []
+    why: dict[str, dict[str, list[CellPlan]]] = {}
+    for side, cell, kind in _tasks(plan, sides, rounds):
+        info = usable[side.label][cell.backend]
+        reason = None
+        if not info.get("available"):
+            reason = f"{cell.backend} cannot run here: {info.get('reason')}"
+        elif cell.requires and cell.requires not in info.get("protocols", []):
+            reason = f"{cell.backend} does not implement {cell.requires}"
+        if reason is None:
+            runnable.append((side, cell, kind))
+            continue
+        bucket = why.setdefault(reason, {}).setdefault(side.label, [])
+        if cell not in bucket:
+            bucket.append(cell)
+    left_out: list[LeftOut] = []
+    for reason, by_side in why.items():
+        first = next(iter(by_side.values()))
+        if len(by_side) == len(sides) and all(cells == first for cells in by_side.values()):
+            left_out.append(LeftOut(reason, tuple(first)))
+            continue
+        for label, cells in by_side.items():
+            left_out.append(LeftOut(reason, tuple(cells), side=label))
+    return runnable, left_out
+
+
+def _seed(
+    side: Side,
+    cell: CellPlan,
+    key: tuple[str, str, str, int],
+    seeds: _Seeds,
+    progress: Progress,
+    limit: Callable[[float], float | None],
+) -> None:
+    """Have a worker seed ``cell``'s data and hold it; record where it is, or why not."""
+    assert cell.layout is not None
+    label = f" [{side.label}]" if side.label else ""
+    doing = f"seeding {cell.backend} with {cell.size:,} events{label}"
+    progress.task(doing)
+    cost = seed_estimate_s(cell.size)
+    held = seeds.made[key] = hold_seed(
+        side, cell.backend, cell.layout, cell.size, limit(cost), doing=doing
+    )
+    if held.error is not None:
+        progress.note(f"{doing} failed: {held.error.splitlines()[0]}")
+    else:
+        seeds.timings.append(
+            {
+                "side": side.label,
+                "backend": cell.backend,
+                "layout": cell.layout.key(cell.size),
+                "seconds": held.seconds,
+            }
+        )
+    progress.advance(cost)
+
+
+def _task_done(
+    remaining: dict[tuple[str, tuple[str, str, str, int]], int],
+    side: Side,
+    cell: CellPlan,
+    bucket: _Gathered,
+    plan: Plan,
+    progress: Progress,
+) -> None:
+    """Count one task of ``cell`` done; after its last, show the cell's figures."""
+    key = (side.label, cell.key)
+    remaining[key] -= 1
+    if remaining[key] == 0 and not bucket.skipped and (bucket.measured or bucket.errors):
+        progress.cell_done(bucket.cell(cell, plan.warmups), side.label)
+
+
+def measured_nothing(results: RunResults) -> bool:
+    """True when no cell was measured without error: all were left out or failed."""
+    return not any(cell.summary for cell in results.cells if not cell.error)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """How a run ended, for a command's exit status."""
+
+    exit_code: int
+    """`EXIT_OK`, `EXIT_FAILED`, or 128 + the signal that stopped the run."""
+    message: str
+    """What went wrong, in one line; "" when nothing did."""
+
+
+def run_status(results: Sequence[RunResults]) -> RunStatus:
+    """The exit status of a run (one `RunResults` per side) and why.
+
+    Stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM). Nothing
+    measured on a side (every cell left out or failed) or any cell failed:
+    `EXIT_FAILED`. Otherwise `EXIT_OK`; cells left out for a stated reason (a mode the
+    store does not offer, a backend skipped on request) are not failures.
+    """
+    kept = sum(1 for r in results for c in r.cells if not c.error)
+    for r in results:
+        if r.interrupted:
+            name = str(r.parameters.get("stopped_by") or "SIGINT")
+            signum = getattr(signal.Signals, name, signal.SIGINT)
+            return RunStatus(128 + int(signum), f"stopped by {name}: kept {kept} finished cells")
+    for r in results:
+        side = f"[{r.side}] " if r.side else ""
+        if measured_nothing(r):
+            return RunStatus(
+                EXIT_FAILED, f"{side}nothing was measured: every cell was left out or failed"
+            )
+    failed = [c for r in results for c in r.cells if c.error]
+    if failed:
+        count = len(failed)
+        return RunStatus(EXIT_FAILED, f"{count} cell{'s' if count != 1 else ''} failed")
+    return RunStatus(EXIT_OK, "")
 
 
 def _tasks(plan: Plan, sides: Sequence[Side], rounds: int) -> Iterator[tuple[Side, CellPlan, str]]:

@@ -24,19 +24,24 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.table import Table
 
-from harness.registry import backend_info
-from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_slope
-from harness.results import RunResults, export_pytest_benchmark, save_results
+from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, fmt_slope
+from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
     DEFAULT_SIZES,
-    FULL_SIZES,
+    FULL,
+    QUICK,
+    TIMEOUT_FLOOR_S,
+    TIMEOUT_MARGIN,
+    Outline,
     Plan,
     PlanError,
+    Profile,
     Progress,
     WorkerFailed,
     make_plan,
     run_plan,
+    run_status,
 )
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count
@@ -45,10 +50,15 @@ __all__ = ["run_command", "summary_tables"]
 
 
 class RichProgress(Progress):
-    """The runner's progress as a rich bar: the current cell, done/total and an ETA."""
+    """The runner's progress as a rich bar: the current cell, done/total and an ETA.
 
-    def __init__(self, console: Console) -> None:
+    Before the bar, a banner says what will be measured and what is left out and why
+    (``title`` starts it); each cell's figures are printed as soon as it is finished.
+    """
+
+    def __init__(self, console: Console, title: str = "eventbench run") -> None:
         self.console = console
+        self.title = title
         self.bar = RichBar(
             SpinnerColumn(),
             TextColumn("{task.description}", style="bold"),
@@ -65,6 +75,11 @@ class RichProgress(Progress):
         self.done = 0
         self.tasks = 0
         self.started = time.monotonic()
+
+    def planned(self, outline: Outline) -> None:
+        self.console.print(banner(self.title, outline), highlight=False, markup=False)
+        for entry in outline.left_out:
+            self.console.print(f"[yellow]left out:[/] {escape(entry.describe())}", highlight=False)
 
     def start(self, total_weight: float, tasks: int) -> None:
         self.bar.start()
@@ -91,11 +106,59 @@ class RichProgress(Progress):
                 self.done += 1
             self.bar.update(self.task_id, advance=weight, done=self.done)
 
+    def cell_done(self, cell: Cell, side: str) -> None:
+        self.console.print(cell_line(cell, side), highlight=False)
+
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]note:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]note:[/] {escape(message)}", highlight=False)
 
     def stop(self) -> None:
         self.bar.stop()
+
+
+def banner(title: str, outline: Outline) -> str:
+    """The start line: how many cells will be measured, where, and how often."""
+    plan = outline.plan
+    count = len(outline.cells)
+    sizes = [f"{size:,}" for size in outline.sizes]
+    at = " and ".join([", ".join(sizes[:-1]), sizes[-1]] if len(sizes) > 1 else sizes)
+    scenarios = ", ".join(dict.fromkeys(cell.scenario for cell in outline.cells))
+    where = f" ({scenarios}) on {', '.join(outline.backends)} at {at} events" if count else ""
+    runs = f"{plan.repeats} timed + {plan.memory_repeats} tracked runs each"
+    if plan.rounds > 1:
+        runs += f", in {plan.rounds} rounds"
+    if outline.timeout_s is None:
+        limit = "timeouts scale with each cell"
+    elif outline.timeout_s > 0:
+        limit = f"timeout {outline.timeout_s:g} s per worker"
+    else:
+        limit = "no timeout"
+    return (
+        f"{title}: {count} cell{'s' if count != 1 else ''}{where}; {runs} "
+        f"({outline.workers} worker processes, {limit}). Ctrl-C stops and keeps finished cells."
+    )
+
+
+def cell_line(cell: Cell, side: str = "") -> str:
+    """One finished cell's headline figures, as rich markup."""
+    what = escape(
+        f"{cell.scenario} · {cell.backend} · {cell.mode} · N={cell.size:,}"
+        + (f" [{side}]" if side else "")
+    )
+    s = cell.summary
+    figures = []
+    if "total_s" in s:
+        figures.append(f"{fmt_seconds(s['total_s'])}")
+    if "first_event_s" in s:
+        figures.append(f"first event {fmt_seconds(s['first_event_s'])}")
+    if "latency_p50_s" in s:
+        figures.append(f"p50 latency {fmt_seconds(s['latency_p50_s'])}")
+    if "peak_bytes" in s:
+        figures.append(f"peak {fmt_bytes(s['peak_bytes'])}")
+    if cell.error:  # the error itself was a note as it happened
+        done = f" ({', '.join(figures)})" if figures else ""
+        return f"[red]✗[/] {what}{done}: [red]failed[/]"
+    return f"[green]✓[/] {what}: {', '.join(figures)}"
 
 
 def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
@@ -247,31 +310,64 @@ def write_outputs(results: RunResults, output: Path | None, console: Console) ->
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+TIMEOUT_HELP = (
+    "Seconds each worker process may take before it is stopped and its cell recorded as "
+    f"failed; 0: no limit. Default: {TIMEOUT_MARGIN:g}x the cell's expected duration (from "
+    f"its size, repeats and kind; seeding from its size), at least {TIMEOUT_FLOOR_S:g} s."
+)
 
-def plan_options(*, rounds_default: int, prefix: str = "") -> Callable[[_F], _F]:
+
+def plan_options(
+    *, rounds_default: int, prefix: str = "", profiles: bool = False
+) -> Callable[[_F], _F]:
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
     They arrive as the keyword arguments ``scenarios, backends, sizes, modes, repeats,
-    memory_repeats, warmups, rounds, params, timeout``; `plan_from_options` turns them
-    into a plan. ``prefix`` starts each help text (compare says "--ref: ").
+    memory_repeats, warmups, rounds, params, timeout, skip_unavailable``;
+    `plan_from_options` turns them into a plan. ``prefix`` starts each help text
+    (compare says "--ref: "). With ``profiles`` (run), options not given come from the
+    quick or the ``--full`` profile (repeats arrive as None then).
     """
+    if profiles:
+        scenarios_default = (
+            f"{','.join(QUICK.scenarios or ())}; --full: every scenario but calibration"
+        )
+        backends_default = (
+            f"{','.join(QUICK.backends)}; --full: "
+            f"{','.join(FULL.backends + FULL.optional_backends)} (postgres when available)"
+        )
+        sizes_default = f"{sizes_text(QUICK.sizes)}; --full: {sizes_text(FULL.sizes)}"
+        repeats: dict[str, Any] = {
+            "default": None,
+            "help_default": f"{QUICK.repeats}; --full: {FULL.repeats}",
+        }
+        memory_repeats: dict[str, Any] = {
+            "default": None,
+            "help_default": f"{QUICK.memory_repeats}; --full: {FULL.memory_repeats}",
+        }
+    else:
+        scenarios_default = "read-stream,fold,catch-up,append"
+        backends_default = ",".join(DEFAULT_BACKENDS)
+        sizes_default = sizes_text(DEFAULT_SIZES)
+        repeats = {"default": 5, "help_default": "5"}
+        memory_repeats = {"default": 2, "help_default": "2"}
     options = [
         click.option(
             "--scenarios",
             metavar="LIST",
-            help=f"{prefix}Comma-separated scenarios (default: read-stream,fold,catch-up,"
-            "append). See `eventbench run --list`.",
+            help=f"{prefix}Comma-separated scenarios (default: {scenarios_default}). "
+            "See `eventbench run --list`.",
         ),
         click.option(
             "--backends",
             metavar="LIST",
             help=f"{prefix}Comma-separated backends: memory, sqlite, postgres, or "
-            "module:function factories (default: sqlite,memory).",
+            f"module:function factories (default: {backends_default}).",
         ),
         click.option(
             "--sizes",
             metavar="LIST",
-            help=f"{prefix}Event counts, e.g. 10k,100k,1m (default: 10k,100k).",
+            help=f"{prefix}Event counts, e.g. 10k,100k,1m (default: {sizes_default}).",
         ),
         click.option(
             "--modes", metavar="LIST", help=f"{prefix}Only these modes (e.g. collected,streamed)."
@@ -279,16 +375,16 @@ def plan_options(*, rounds_default: int, prefix: str = "") -> Callable[[_F], _F]
         click.option(
             "--repeats",
             type=click.IntRange(1),
-            default=5,
-            show_default=True,
-            help=f"{prefix}Timed runs per cell (and side, and round), after warm-up.",
+            default=repeats["default"],
+            help=f"{prefix}Timed runs per cell (and side, and round), after warm-up "
+            f"(default: {repeats['help_default']}).",
         ),
         click.option(
             "--memory-repeats",
             type=click.IntRange(0),
-            default=2,
-            show_default=True,
-            help=f"{prefix}memray-tracked runs per cell (0: skip memory).",
+            default=memory_repeats["default"],
+            help=f"{prefix}memray-tracked runs per cell (0: skip memory; default: "
+            f"{memory_repeats['help_default']}).",
         ),
         click.option(
             "--warmups",
@@ -315,9 +411,18 @@ def plan_options(*, rounds_default: int, prefix: str = "") -> Callable[[_F], _F]
         ),
         click.option(
             "--timeout",
-            type=float,
+            "--worker-timeout",
+            "timeout",
+            type=click.FloatRange(min=0),
             default=None,
-            help=f"{prefix}Seconds before a worker is stopped.",
+            metavar="SECONDS",
+            help=f"{prefix}{TIMEOUT_HELP}",
+        ),
+        click.option(
+            "--skip-unavailable",
+            is_flag=True,
+            help=f"{prefix}Leave out backends that cannot run here instead of failing "
+            "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
         ),
     ]
 
@@ -329,41 +434,76 @@ def plan_options(*, rounds_default: int, prefix: str = "") -> Callable[[_F], _F]
     return decorate
 
 
+def sizes_text(sizes: Sequence[int]) -> str:
+    return ",".join(fmt_size(size).lower() for size in sizes)
+
+
 def plan_from_options(
     *,
     scenarios: str | None,
     backends: str | Sequence[str] | None,
     sizes: str | Sequence[int] | None,
     modes: str | None,
-    repeats: int,
-    memory_repeats: int,
+    repeats: int | None,
+    memory_repeats: int | None,
     warmups: int,
     rounds: int,
     params: tuple[str, ...],
+    profile: Profile | None = None,
     **_: Any,
 ) -> Plan:
-    """A plan from `plan_options` values; a bad one is a usage error that says why."""
+    """A plan from `plan_options` values; a bad one is a usage error that says why.
+
+    Options not given come from ``profile`` (run's quick or full one), else from the
+    library's defaults.
+    """
     chosen_backends = split_list(backends) if isinstance(backends, str | None) else backends
     chosen_sizes = parse_sizes(sizes) if isinstance(sizes, str | None) else sizes
+    chosen_scenarios = split_list(scenarios)
+    optional: Sequence[str] = ()
+    if profile is not None:
+        chosen_scenarios = chosen_scenarios or list(profile.scenarios or ())
+        if not chosen_backends:
+            chosen_backends, optional = profile.backends, profile.optional_backends
+        chosen_sizes = chosen_sizes or profile.sizes
+        repeats = profile.repeats if repeats is None else repeats
+        memory_repeats = profile.memory_repeats if memory_repeats is None else memory_repeats
     try:
         return make_plan(
-            scenarios=split_list(scenarios) or None,
+            scenarios=chosen_scenarios or None,
             backends=list(chosen_backends or DEFAULT_BACKENDS),
             sizes=list(chosen_sizes or DEFAULT_SIZES),
             overrides=parse_params(params),
-            repeats=repeats,
-            memory_repeats=memory_repeats,
+            repeats=5 if repeats is None else repeats,
+            memory_repeats=2 if memory_repeats is None else memory_repeats,
             warmups=warmups,
             rounds=rounds,
             modes=split_list(modes) or None,
+            optional_backends=optional,
         )
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
 
 
-@click.command("run")
-@plan_options(rounds_default=1)
-@click.option("--full", is_flag=True, help="Add 1M events, and PostgreSQL when available.")
+EXIT_STATUS_HELP = """\b
+Exit status:
+  0    every cell that could run was measured
+  1    a cell failed, or nothing was measured (every cell left out or failed)
+  2    bad usage: unknown scenario or backend, or a backend that cannot run
+       here (unless --skip-unavailable)
+  128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP); the
+       finished cells are written"""
+
+
+@click.command("run", epilog=EXIT_STATUS_HELP)
+@plan_options(rounds_default=1, profiles=True)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="The full picture: every scenario on SQLite, memory and PostgreSQL (when "
+    "available) at 10K, 100K and 1M events, 5 timed + 2 tracked runs per cell "
+    "(tens of minutes).",
+)
 @click.option(
     "--output",
     "-o",
@@ -389,23 +529,30 @@ def run_command(
     backends: str | None,
     sizes: str | None,
     modes: str | None,
-    repeats: int,
-    memory_repeats: int,
+    repeats: int | None,
+    memory_repeats: int | None,
     warmups: int,
     rounds: int,
     params: tuple[str, ...],
+    timeout: float | None,
+    skip_unavailable: bool,
     full: bool,
     output: Path | None,
     keep_captures: bool,
     pytest_benchmark: Path | None,
-    timeout: float | None,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
 
-    With no options: a quick run on SQLite and memory at 10K and 100K events that
-    prints a summary and writes reports/<time>.json (also reports/latest.json)
-    and a report beside it. Press Ctrl-C to stop early: finished cells are kept.
+    With no options, a quick run (about a minute): read-stream on SQLite at
+    10K and 100K events, collected vs streamed vs raw, 3 timed and 1 memory-tracked
+    run per cell: time, first event and peak memory of each read. Each cell's
+    figures are printed as it finishes; then a summary, reports/<time>.json (also
+    reports/latest.json) and a report beside it. --full measures everything;
+    any option given replaces that part of either.
+
+    Press Ctrl-C (or send SIGTERM or SIGHUP) to stop early: the finished cells are
+    kept and written.
     """
     console = Console()
     if not console.is_terminal:
@@ -414,24 +561,17 @@ def run_command(
     if list_only:
         list_scenarios(console)
         return
-    chosen_backends = split_list(backends) or list(DEFAULT_BACKENDS)
-    chosen_sizes = parse_sizes(sizes) or list(FULL_SIZES if full else DEFAULT_SIZES)
-    if full and not backends and "postgres" not in chosen_backends:
-        info = backend_info("postgres")
-        if info.available:
-            chosen_backends.append("postgres")
-        else:
-            console.print(f"[yellow]note:[/] --full without PostgreSQL: {info.reason}")
     plan = plan_from_options(
         scenarios=scenarios,
-        backends=chosen_backends,
-        sizes=chosen_sizes,
+        backends=backends,
+        sizes=sizes,
         modes=modes,
         repeats=repeats,
         memory_repeats=memory_repeats,
         warmups=warmups,
         rounds=rounds,
         params=params,
+        profile=FULL if full else QUICK,
     )
     capture_dir = None
     if keep_captures:
@@ -439,12 +579,6 @@ def run_command(
         capture_dir = (output if output and output.suffix != ".json" else Path("reports")) / (
             f"captures-{stamp}"
         )
-    console.print(
-        f"eventbench run: {len(plan.cells)} cells on {', '.join(chosen_backends)} at "
-        f"{', '.join(f'{s:,}' for s in chosen_sizes)} events "
-        f"({repeats} timed + {memory_repeats} tracked runs each). Ctrl-C stops and keeps "
-        "finished cells."
-    )
     try:
         [results] = run_plan(
             plan,
@@ -452,7 +586,10 @@ def run_command(
             keep_captures=keep_captures,
             capture_dir=capture_dir,
             timeout_s=timeout,
+            skip_unavailable=skip_unavailable,
         )
+    except PlanError as exc:  # a backend that cannot run here
+        raise click.UsageError(str(exc)) from None
     except WorkerFailed as exc:
         raise click.ClickException(str(exc)) from None
     for table in summary_tables(results):
@@ -467,8 +604,7 @@ def run_command(
     console.print(f"took {results.duration_s:.0f} s; wrote " + ", ".join(map(str, written)))
     if keep_captures and capture_dir is not None:
         console.print(f"memray captures in {capture_dir}: `memray flamegraph FILE` to explore")
-    if results.interrupted:
-        console.print(f"[yellow]interrupted:[/] kept {len(results.cells)} finished cells")
-        raise SystemExit(130)
-    if failed:
-        raise SystemExit(1)
+    status = run_status([results])
+    if status.exit_code:
+        console.print(f"[bold red]{escape(status.message)}[/]", highlight=False)
+        raise SystemExit(status.exit_code)

@@ -22,6 +22,7 @@ from harness.registry import (
     UnknownBackend,
     backend_info,
     load_factory,
+    must_run,
 )
 
 STYLE = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.NOT_APPLICABLE: "dim"}
@@ -48,9 +49,14 @@ def _resolve(
         if spec in REFERENCE_BACKENDS:
             info = backend_info(spec)
             if not info.available:
-                if skip_unavailable:
+                if skip_unavailable and not must_run(spec):
                     err.print(f"[yellow]skipping {spec}: {escape(info.reason or '')}[/]")
                     continue
+                if must_run(spec):
+                    raise click.UsageError(
+                        f"backend {spec!r} cannot run here, and EVENTBENCH_REQUIRE_POSTGRES=1 "
+                        f"requires it: {info.reason}"
+                    )
                 raise click.UsageError(
                     f"backend {spec!r} cannot run here: {info.reason}. Fix that, or pass "
                     "--skip-unavailable to check the other backends."
@@ -131,7 +137,8 @@ def _preflight(name: str, factory: StoreFactory, timeout: float) -> str | None:
 @click.option(
     "--skip-unavailable",
     is_flag=True,
-    help="Leave out reference backends that cannot run here instead of failing.",
+    help="Leave out reference backends that cannot run here instead of failing "
+    "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
 )
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop a backend's run at its first failure.")
 def check_command(
