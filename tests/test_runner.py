@@ -254,11 +254,22 @@ def test_ctrl_c_stops_eventbench_run_and_writes_partial_results(tmp_path: Path) 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    # The timed worker sleeps 2 s (warm-up and 3 runs); the tracked one 5.5 s.
-    time.sleep(5)
+    # The timed worker sleeps 2 s (warm-up and 3 runs); the tracked one 5.5 s: stop the
+    # run once the tracked one has begun (a line says so), however busy the machine.
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "sleep" in line and line.rstrip().endswith("· memory"):
+            break
+    else:
+        pytest.fail("the tracked worker never started:\n" + "".join(seen))
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
+    rest, _ = proc.communicate(timeout=60)
+    output = "".join(seen) + rest
     assert proc.returncode == 130, output
     assert "interrupted" in output
     results = load_results(out)
