@@ -46,7 +46,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The quick benchmark: SQLite and memory at 10K and 100K events (a few minutes).
+    """The quick benchmark: read-stream on SQLite at 10K and 100K events (about a minute).
 
     Extra arguments go to `eventbench run`, e.g. ``nox -s bench -- --scenarios fold``.
     """
