@@ -133,14 +133,15 @@ EXIT_USAGE = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that stop a run the way Ctrl-C does: finished cells are kept."""
 
-# A rough cost model of one worker process, in seconds on an unloaded 2-core machine
-# (measured on the reference stores at 100K events): it drives the ETA and, times
+# A rough cost model of one worker process, in seconds: the slowest of the reference
+# stores (SQLite's collected reads at 100K events, its contended appends) on this
+# project's 2-core machine while other jobs shared it. It drives the ETA and, times
 # TIMEOUT_MARGIN, the default timeout of each worker.
 WORKER_START_S = 0.5
 """Starting an interpreter, importing eventbench, opening the store."""
 EVENT_RUN_S = {"time": 8e-6, "memory": 50e-6}
 """One event read in one untracked ("time") or memray-tracked ("memory") run."""
-WRITE_EVENT_S = 2e-3
+WRITE_EVENT_S = {"time": 2e-3, "memory": 6e-3}
 """One event appended by a scenario that writes (an append may wait for fsync)."""
 SEED_EVENT_S = 30e-6
 """Seeding one event."""
@@ -512,7 +513,7 @@ def worker_timeout_s(estimate_s: float) -> float:
 def estimate_s(cell: CellPlan, kind: str, plan: Plan, seeded_here: bool) -> float:
     """A rough duration of one worker process measuring ``cell`` (see `EVENT_RUN_S`)."""
     runs = plan.warmups + (plan.repeats if kind == "time" else plan.memory_repeats)
-    per_event = WRITE_EVENT_S if cell.layout is None else EVENT_RUN_S[kind]
+    per_event = (WRITE_EVENT_S if cell.layout is None else EVENT_RUN_S)[kind]
     cost = WORKER_START_S + (cell.events or 0) * runs * per_event
     if seeded_here and cell.layout is not None:
         cost += seed_estimate_s(cell.size)
