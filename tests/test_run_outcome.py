@@ -41,6 +41,10 @@ def no_postgres(monkeypatch: pytest.MonkeyPatch) -> str:
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     monkeypatch.setenv("EVENTBENCH_PG_DSN", dsn)
     monkeypatch.delenv("EVENTBENCH_REQUIRE_POSTGRES", raising=False)
+    # This process looks for a server once; look again (and, afterwards, forget this).
+    from harness import provision
+
+    monkeypatch.setattr(provision, "_found", None)
     return dsn
 
 
