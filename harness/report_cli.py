@@ -86,8 +86,11 @@ def report_command(results_file: Path, output: Path | None, stem: str | None) ->
         written = write_reports(results, out_dir, stem or results_file.stem)
     except OSError as exc:
         raise CommandFailed(f"cannot write the reports into {out_dir}: {exc}") from None
-    for line in summarize(results).headline:
-        console.print(f"• {line}", highlight=False, markup=False)
+    summary = summarize(results)
+    console.print(summary.lead, style="bold", highlight=False, markup=False)
+    for line in summary.headline:
+        if line != summary.lead:
+            console.print(f"• {line}", highlight=False, markup=False)
     console.print("wrote " + ", ".join(map(str, written)), highlight=False)
 
 

@@ -23,8 +23,17 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichBar
 from rich.table import Table
+from rich.text import Text
 
-from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, fmt_slope
+from harness.report.format import (
+    fmt_bytes,
+    fmt_count,
+    fmt_relative,
+    fmt_seconds,
+    fmt_size,
+    fmt_slope,
+)
+from harness.report.summary import summarize
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
@@ -43,6 +52,7 @@ from harness.runner import (
     run_plan,
     run_status,
 )
+from harness.stats import NO_FIT_REASON
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count
 
@@ -169,7 +179,8 @@ def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
 
 
 def summary_tables(results: RunResults) -> list[Table]:
-    """The cells' medians, then the fitted growth slopes."""
+    """The cells' medians, streamed vs collected, the growth slopes, then the findings
+    (the report's headline: its lead sentence as the title, one row per finding)."""
     title = "eventbench run" + (f" [{results.side}]" if results.side else "")
     if results.interrupted:
         title += " (interrupted: partial)"
@@ -209,26 +220,59 @@ def summary_tables(results: RunResults) -> list[Table]:
             *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
         )
     tables = [cells]
-    if results.fits:
+    # The same figures and sentences as the reports (one `RunSummary`), so the terminal
+    # and the report can never disagree, and ratios read one way: streamed vs collected.
+    summary = summarize(results)
+    if summary.pairs:
+        pairs = Table(
+            title="streamed vs collected (streamed ÷ collected; below 1x is less)",
+            title_justify="left",
+        )
+        for name in ("scenario", "backend", "N", "memory", "time", "first event"):
+            pairs.add_column(name, justify="right" if name == "N" else "left", no_wrap=True)
+        for p in summary.pairs:
+            pairs.add_row(
+                p.scenario,
+                p.backend,
+                f"{p.size:,}",
+                fmt_relative(p.memory_ratio),
+                fmt_relative(p.time_ratio),
+                fmt_relative(p.first_event_ratio),
+            )
+        tables.append(pairs)
+    if summary.fits:
         fits = Table(
             title="growth with N (log-log slope: ~1 grows with N, ~0 flat)", title_justify="left"
         )
         for name in ("scenario", "backend", "mode", "memory slope", "time slope", "sizes"):
             fits.add_column(name)
         by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for fit in results.fits:
+        for fit in summary.fits:
             row = by_key.setdefault((fit.scenario, fit.backend, fit.mode), {"sizes": fit.sizes})
-            row[fit.metric] = fit.slope
+            row[fit.metric] = fmt_slope(fit.slope)
+        for group in summary.unfitted:
+            row = by_key.setdefault((group.scenario, group.backend, group.mode), {})
+            row.update(sizes=group.sizes, peak_bytes=NO_FIT_REASON, total_s=NO_FIT_REASON)
         for (scenario, backend, mode), row in by_key.items():
             fits.add_row(
                 scenario,
                 backend,
                 mode,
-                fmt_slope(row.get("peak_bytes")),
-                fmt_slope(row.get("total_s")),
-                ", ".join(fmt_count(s) for s in row["sizes"]),
+                row.get("peak_bytes", "-"),
+                row.get("total_s", "-"),
+                ", ".join(fmt_size(s) for s in row["sizes"]),
             )
         tables.append(fits)
+    # Text, not markup: sentences carry user-given names.
+    lead = Text(summary.lead, style="bold red" if summary.not_streaming else "bold")
+    findings = Table(title=lead, title_justify="left", show_header=False, box=None)
+    findings.add_column("finding", overflow="fold")
+    for line in summary.headline:
+        if line != summary.lead:
+            findings.add_row(Text(f"• {line}"))
+    if not summary.fits and (unfitted := summary.unfitted_sentence()):
+        findings.add_row(Text(f"• {unfitted}"))
+    tables.append(findings)
     return tables
 
 

@@ -17,6 +17,8 @@ from harness.results import Cell, Fit
 
 __all__ = [
     "FIT_METRICS",
+    "MIN_FIT_SIZES",
+    "NO_FIT_REASON",
     "fit_growth",
     "fit_loglog",
     "median",
@@ -25,6 +27,13 @@ __all__ = [
 ]
 
 FIT_METRICS = ("peak_bytes", "total_s")
+
+MIN_FIT_SIZES = 3
+"""A growth slope is fitted only over this many sizes or more. A line through two
+points always fits perfectly (R² 1.00), so it would look certain while testing nothing."""
+
+NO_FIT_REASON = f"slope needs {MIN_FIT_SIZES}+ sizes"
+"""What reports say where they show no slope because too few sizes were measured."""
 
 
 def quantile(samples: Sequence[float], q: float) -> float:
@@ -92,6 +101,8 @@ def fit_growth(cells: Iterable[Cell]) -> list[Fit]:
     """For each (scenario, backend, mode): slopes of log(median peak) and log(median
     total time) against log(N), over the sizes measured without error.
 
+    Groups with fewer than `MIN_FIT_SIZES` sizes get no fit (see `NO_FIT_REASON`).
+
     A slope near 1 means the metric grows in proportion to N (a collected read's
     memory); near 0 means it does not grow (a streamed read's memory).
     """
@@ -107,7 +118,7 @@ def fit_growth(cells: Iterable[Cell]) -> list[Fit]:
                 value = summarize(cell).get(metric)
                 if value is not None and value > 0 and math.isfinite(value):
                     points[cell.size] = value
-            if len(points) < 2:
+            if len(points) < MIN_FIT_SIZES:
                 continue
             sizes = sorted(points)
             slope, intercept, r2 = fit_loglog(sizes, [points[s] for s in sizes])

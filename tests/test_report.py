@@ -14,7 +14,14 @@ from results_factory import MiB, environment, make_results
 
 from harness.cli import main
 from harness.report import write_reports
-from harness.report.format import fmt_bytes, fmt_ratio, fmt_seconds, fmt_size, md_escape
+from harness.report.format import (
+    fmt_bytes,
+    fmt_ratio,
+    fmt_relative,
+    fmt_seconds,
+    fmt_size,
+    md_escape,
+)
 from harness.report.run import render_html, render_markdown, summary_document
 from harness.report.summary import append_series, mode_pair, summarize
 from harness.results import Cell, MemorySamples, RunResults, TimeSamples, save_results
@@ -43,16 +50,24 @@ def test_the_report_leads_with_the_answer(tmp_path: Path) -> None:
     )
     md, html_path, _ = write_reports(results, tmp_path, "run")
     text = md.read_text()
+    # One sentence first, then the findings, every ratio streamed vs collected.
+    assert text.splitlines()[2] == (
+        "**Streamed vs collected at 1M events: 1/43 the memory and 1.04x the time "
+        "(read-stream on PostgreSQL).**"
+    )
     first_bullet = next(line for line in text.splitlines() if line.startswith("- "))
     assert first_bullet == (
-        "- read-stream, 1M events on PostgreSQL: streamed uses 43x less memory than collected "
-        "(10.0 MiB vs 430 MiB), takes 1.04x its time (2.08 s vs 2.00 s) and holds its first "
-        "event after 1.20 ms instead of 1.90 s."
+        "- read-stream, 1M events on PostgreSQL, streamed vs collected: 1/43 the memory "
+        "(10.0 MiB vs 430 MiB), 1.04x the time (2.08 s vs 2.00 s) and 1/1600 the wait for "
+        "the first event (1.20 ms vs 1.90 s)."
     )
     # The answer, then the tables, then the machine.
-    assert text.index("43x less") < text.index("| backend |") < text.index("Machine and versions")
+    assert text.index("1/43 the") < text.index("| backend |") < text.index("Machine and versions")
     page = html_path.read_text()
-    assert page.index("43x less") < page.index("<table") < page.index("Machine and versions")
+    assert page.index("1/43 the") < page.index("<table") < page.index("Machine and versions")
+    assert '<p class="headline">Streamed vs collected at 1M events' in page
+    # Parameters are folded in the HTML, as in the Markdown.
+    assert re.search(r"<details><summary>Parameters</summary><pre>", page)
 
 
 def test_write_reports_writes_three_files(tmp_path: Path) -> None:
@@ -94,15 +109,20 @@ def test_html_is_self_contained_with_a_chart_per_question() -> None:
     # append: one throughput chart.
     assert page.count("<img") == 2 * (2 + 1) + 1
     alts = re.findall(r'alt="([^"]*)"', page)
-    assert any("peak memory and total time against N" in a for a in alts)
-    assert any("time to the first event" in a for a in alts)
-    assert any("events appended per second against batch size" in a for a in alts)
+    # Alt texts describe the series drawn, with their values, from the data.
+    growth = next(a for a in alts if a.startswith("read-stream on SQLite"))
+    assert "peak memory: collected" in growth and "; streamed " in growth
+    assert "at 1M (fitted ∝ N^1.00)" in growth and "total time: collected" in growth
+    assert any("time to the first event" in a and "PostgreSQL, streamed:" in a for a in alts)
+    assert any("SQLite: " in a and "in batches of 1000" in a for a in alts)
 
 
 def test_summary_json_is_strict_and_complete() -> None:
     results = make_results()
     doc = json.loads(json.dumps(summary_document(results), allow_nan=False))
     assert doc["kind"] == "eventbench.summary"
+    assert doc["version"] == 2
+    assert doc["lead"].startswith("Streamed vs collected at 1M events: 1/")
     assert doc["headline"][0].startswith("read-stream, 1M events on")
     assert len(doc["cells"]) == len(results.cells)
     pair = next(
@@ -115,8 +135,11 @@ def test_summary_json_is_strict_and_complete() -> None:
         for c in doc["cells"]
         if (c["scenario"], c["backend"], c["size"]) == ("read-stream", "sqlite", 1_000_000)
     }
-    assert pair["memory_saving"] == pytest.approx(
-        by_mode["collected"]["peak_bytes"] / by_mode["streamed"]["peak_bytes"]
+    assert pair["memory_ratio"] == pytest.approx(
+        by_mode["streamed"]["peak_bytes"] / by_mode["collected"]["peak_bytes"]
+    )
+    assert pair["first_event_ratio"] == pytest.approx(
+        by_mode["streamed"]["first_event_s"] / by_mode["collected"]["first_event_s"]
     )
     assert pair["time_ratio"] == pytest.approx(
         by_mode["streamed"]["total_s"] / by_mode["collected"]["total_s"]
@@ -230,6 +253,10 @@ def test_helpers() -> None:
     assert (
         fmt_ratio(43.2) == "43x" and fmt_ratio(1.04) == "1.04x" and fmt_ratio(0.0021) == "0.0021x"
     )
+    # Streamed vs collected, one reading everywhere: small fractions as 1/n.
+    assert fmt_relative(1.04) == "1.04x" and fmt_relative(0.43) == "0.43x"
+    assert fmt_relative(1 / 550) == "1/550" and fmt_relative(1 / 1538) == "1/1500"
+    assert fmt_relative(0.0) == "-" and fmt_relative(None) == "-"
     assert summarize(make_results()).scenarios == ["read-stream", "catch-up", "append"]
 
 
@@ -237,7 +264,8 @@ def test_report_command(tmp_path: Path) -> None:
     results_file = save_results(make_results(sizes=(10_000, 100_000)), tmp_path / "run-7.json")
     result = CliRunner().invoke(main, ["report", str(results_file)])
     assert result.exit_code == 0, result.output
-    assert "less memory" in result.output
+    assert "Streamed vs collected at 100K events: 1/" in result.output
+    assert "the memory" in result.output
     for suffix in (".md", ".html", ".summary.json"):
         assert (tmp_path / f"run-7{suffix}").exists()
     out = tmp_path / "elsewhere"

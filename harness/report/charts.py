@@ -2,23 +2,34 @@
 
 No pyplot: figures are built directly (`matplotlib.figure.Figure`), so drawing has no
 global state, needs no display, and cannot pick an interactive backend. Every chart
-carries its units on its axes and a legend, so it reads without the surrounding text.
+carries its units on its axes, its values on its points and a legend below the plot
+(never over the data), so it reads without the surrounding text.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from matplotlib.figure import Figure
 
-from harness.report.format import backend_name, fmt_size, fmt_slope
+from harness.report.format import (
+    backend_name,
+    fmt_bytes,
+    fmt_count,
+    fmt_ratio,
+    fmt_seconds,
+    fmt_size,
+    fmt_slope,
+)
 from harness.report.summary import CellSummary, append_series
 from harness.results import Cell, Fit
+from harness.stats import MIN_FIT_SIZES, NO_FIT_REASON
 
 __all__ = [
     "Chart",
@@ -28,7 +39,6 @@ __all__ = [
     "ratio_chart",
 ]
 
-MIB: Final = 1024**2
 DPI: Final = 100
 # Modes get the same colour in every chart; collected/streamed are the usual pair.
 _PALETTE: Final = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
@@ -45,7 +55,8 @@ _VERDICT_COLOURS: Final = {
 class Chart:
     title: str
     alt: str
-    """What the chart shows, for screen readers and broken images."""
+    """What the chart shows, for screen readers and broken images: generated from the
+    series actually drawn, with their values."""
     png: bytes
     width: int
     height: int
@@ -56,6 +67,12 @@ def _render(fig: Figure, title: str, alt: str) -> Chart:
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     width, height = fig.get_size_inches() * DPI
     return Chart(title, alt, buf.getvalue(), round(width), round(height))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A name as drawn in a legend or title: long ones are cut (the alt text and the
+    tables have them whole), so a legend can never push the plot off the figure."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _colour(index: int) -> str:
@@ -70,20 +87,155 @@ def _size_axis(ax: Any, sizes: Sequence[int], label: str = "N events (log scale)
     ax.minorticks_off()
     if len(ticks) == 1:  # a lone point: give the log axis some room around it
         ax.set_xlim(ticks[0] / 3, ticks[0] * 3)
+    else:  # room for the point labels at both ends
+        ax.set_xlim(ticks[0] / 1.6, ticks[-1] * 1.6)
     ax.grid(True, which="major", alpha=0.3)
 
 
-def _fit_line(ax: Any, fit: Fit, scale: float, colour: str, mode: str) -> None:
+@dataclass(frozen=True)
+class _Unit:
+    """How a y axis counts: its tick candidates and how a value reads."""
+
+    base: float
+    """Ticks at 1, 2 and 5 times powers of this (1024 for bytes: 256 KiB, 1 MiB...)."""
+    fmt: Callable[[float], str]
+
+
+_BYTES: Final = _Unit(1024.0, lambda v: fmt_bytes(v))
+_SECONDS: Final = _Unit(10.0, lambda v: fmt_seconds(v))
+_RATE: Final = _Unit(10.0, lambda v: fmt_count(v) + "/s")
+
+
+def _value_axis(ax: Any, values: Sequence[float], unit: _Unit, label: str) -> None:
+    """A log y axis labelled in the quantity's own unit, with ticks between the decades.
+
+    Ticks at powers of ten alone leave most points between two labels; here every
+    1-2-5 step is labelled ("200 KiB", "500 KiB", "1 MiB"), thinned to powers only when
+    the range is wide. The points carry their own values as well (`_label_points`).
+    """
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    ax.set_yscale("log")
+    ax.set_ylabel(label)
+    if not positive:
+        return
+    low, high = min(positive) / 1.8, max(positive) * 1.8
+    ax.set_ylim(low, high)
+    candidates = []
+    if unit.base == 1024.0:
+        scales = [1024.0**k for k in range(5)]
+        steps: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+    else:
+        scales = [10.0**k for k in range(-9, 13)]
+        steps = (1, 2, 5)
+    for scale in scales:
+        candidates += [step * scale for step in steps]
+    ticks = sorted({t for t in candidates if low <= t <= high})
+    if len(ticks) > 8:  # a wide range: powers only (1, 10, 100 of each unit)
+        ticks = [t for t in ticks if _is_power(t, unit.base)]
+    if len(ticks) > 8:
+        ticks = ticks[:: math.ceil(len(ticks) / 8)]
+    # "1 MiB", "50 ms": a tick is a round number, so its trailing zeros say nothing.
+    ax.set_yticks(ticks, [re.sub(r"\.0+(?=\D|$)", "", unit.fmt(t)) for t in ticks])
+    ax.minorticks_off()
+    ax.grid(True, which="major", axis="y", alpha=0.3)
+
+
+def _is_power(value: float, base: float) -> bool:
+    mantissa = value / base ** math.floor(math.log(value, base) + 1e-9)
+    return any(math.isclose(mantissa, m) for m in (1, 10, 100))
+
+
+def _label_points(
+    ax: Any, xs: Sequence[float], ys: Sequence[float], unit: _Unit, colour: str, series: int
+) -> None:
+    """Write each point's value beside it: above for even series, below for odd ones,
+    and further out for later pairs, so series that run close together (the same mode
+    on two backends) do not print over each other."""
+    above = series % 2 == 0
+    distance = 6 + 9 * (series // 2)
+    for x, y in zip(xs, ys, strict=True):
+        if not (y > 0 and math.isfinite(y)):
+            continue
+        ax.annotate(
+            unit.fmt(y),
+            (x, y),
+            textcoords="offset points",
+            xytext=(0, distance if above else -distance),
+            ha="center",
+            va="bottom" if above else "top",
+            fontsize="x-small",
+            color=colour,
+        )
+
+
+def _legend_under(ax: Any) -> None:
+    """The axes' own legend under it, off the data: measured points first, then fits."""
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda k: ("fit:" in labels[k], k))
+    ax.legend(
+        [handles[k] for k in order],
+        [labels[k] for k in order],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        # Two columns fit a panel only while the labels are short.
+        ncols=2 if max(map(len, labels), default=0) <= 36 else 1,
+        fontsize="small",
+        frameon=False,
+    )
+
+
+def _legend_below(fig: Figure, axes: Sequence[Any]) -> None:
+    """One legend under the plots, never over the data."""
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(len(labels), 3),
+            fontsize="small",
+            frameon=False,
+        )
+
+
+def _series_text(points: Sequence[tuple[float, float]], fmt: Callable[[float], str]) -> str:
+    return ", ".join(f"{fmt(y)} at {fmt_size(int(x))}" for x, y in points)
+
+
+def _fit_for(
+    fits: Sequence[Fit], scenario: str, backend: str, mode: str, metric: str
+) -> Fit | None:
+    # Shown only over 3+ sizes, whatever the results file holds: a line through two
+    # points fits perfectly and says nothing.
+    return next(
+        (
+            f
+            for f in fits
+            if (f.scenario, f.backend, f.mode, f.metric) == (scenario, backend, mode, metric)
+            and len(f.sizes) >= MIN_FIT_SIZES
+            and min(f.sizes) > 0
+        ),
+        None,
+    )
+
+
+def _fit_line(ax: Any, fit: Fit, colour: str, mode: str) -> None:
     lo, hi = min(fit.sizes), max(fit.sizes)
     xs = [lo * (hi / lo) ** (i / 20) for i in range(21)]
-    ys = [math.exp(fit.intercept) * x**fit.slope / scale for x in xs]
+    ys = [math.exp(fit.intercept) * x**fit.slope for x in xs]
     ax.plot(
         xs,
         ys,
         linestyle="--",
         color=colour,
         alpha=0.7,
-        label=f"{mode} fit: ∝ N^{fmt_slope(fit.slope)} (R² {fit.r_squared:.2f})",
+        label=f"{_short(mode)} fit: ∝ N^{fmt_slope(fit.slope)} (R² {fit.r_squared:.2f})",
     )
 
 
@@ -94,18 +246,23 @@ def growth_chart(
     fits: Sequence[Fit],
     modes: Sequence[str],
 ) -> Chart | None:
-    """Peak memory and total time against N, one line per mode, log-log with fitted slopes."""
+    """Peak memory and total time against N, one line per mode, log-log, each point
+    labelled with its value; fitted slopes where 3+ sizes were measured."""
     panels = [
-        ("peak_bytes", "peak memory, MiB (log scale)", MIB, "peak memory"),
-        ("total_s", "total time, s (log scale)", 1.0, "total time"),
+        ("peak_bytes", "peak memory (median, log scale)", _BYTES, "peak memory"),
+        ("total_s", "total time (median, log scale)", _SECONDS, "total time"),
     ]
     mine = [c for c in cells if c.scenario == scenario and c.backend == backend and not c.error]
     panels = [p for p in panels if any(getattr(c, p[0]) is not None for c in mine)]
     if not panels:
         return None
-    fig = Figure(figsize=(5.2 * len(panels), 4.0), layout="constrained")
+    fig = Figure(figsize=(5.6 * len(panels), 4.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (metric, ylabel, scale, what) in zip(axes, panels, strict=True):
+    described: list[str] = []
+    unfitted = False
+    for ax, (metric, ylabel, unit, what) in zip(axes, panels, strict=True):
+        drawn: list[float] = []
+        series: list[str] = []
         for i, mode in enumerate(modes):
             points = sorted(
                 (c for c in mine if c.mode == mode and getattr(c, metric) is not None),
@@ -115,12 +272,18 @@ def growth_chart(
                 continue
             colour = _colour(i)
             xs = [c.size for c in points]
-            ys = [getattr(c, metric) / scale for c in points]
+            ys = [float(getattr(c, metric)) for c in points]
             lows = [getattr(c, f"{metric}_min") for c in points]
             highs = [getattr(c, f"{metric}_max") for c in points]
             yerr = [
-                [max(0.0, y - lo / scale) for y, lo in zip(ys, lows, strict=True)],
-                [max(0.0, hi / scale - y) for y, hi in zip(ys, highs, strict=True)],
+                [
+                    max(0.0, y - (lo if lo is not None else y))
+                    for y, lo in zip(ys, lows, strict=True)
+                ],
+                [
+                    max(0.0, (hi if hi is not None else y) - y)
+                    for y, hi in zip(ys, highs, strict=True)
+                ],
             ]
             ax.errorbar(
                 xs,
@@ -130,36 +293,28 @@ def growth_chart(
                 color=colour,
                 capsize=3,
                 linestyle="-",
-                label=f"{mode} (median, min-max)",
+                label=f"{_short(mode)} (median, min-max)",
             )
-            fit = next(
-                (
-                    f
-                    for f in fits
-                    if (f.scenario, f.backend, f.mode, f.metric)
-                    == (scenario, backend, mode, metric)
-                ),
-                None,
-            )
-            if fit is not None and len(fit.sizes) >= 2 and min(fit.sizes) > 0:
-                _fit_line(ax, fit, scale, colour, mode)
-        ax.set_yscale("log")
-        ax.set_ylabel(ylabel)
+            _label_points(ax, xs, ys, unit, colour, i)
+            drawn += ys
+            text = f"{mode} {_series_text(list(zip(xs, ys, strict=True)), unit.fmt)}"
+            fit = _fit_for(fits, scenario, backend, mode, metric)
+            if fit is not None:
+                _fit_line(ax, fit, colour, mode)
+                text += f" (fitted ∝ N^{fmt_slope(fit.slope)})"
+            elif len(xs) >= 2:
+                unfitted = True
+            series.append(text)
+        _value_axis(ax, drawn, unit, ylabel)
         _size_axis(ax, [c.size for c in mine])
         ax.set_title(f"{what} vs N")
-        handles, labels = ax.get_legend_handles_labels()
-        # Measured points before fitted lines, mode by mode, whatever order they were drawn.
-        order = sorted(range(len(labels)), key=lambda k: ("fit:" in labels[k], k))
-        ax.legend(
-            [handles[k] for k in order], [labels[k] for k in order], fontsize="small", loc="best"
-        )
-    fig.suptitle(f"{scenario} on {backend_name(backend)}")
-    alt = (
-        f"{scenario} on {backend_name(backend)}: "
-        + " and ".join(p[3] for p in panels)
-        + f" against N for {', '.join(modes)}, log-log, with fitted slopes"
-    )
-    return _render(fig, f"{scenario} on {backend_name(backend)}", alt)
+        _legend_under(ax)  # per panel: each panel's fitted slopes are its own
+        described.append(f"{what}: " + "; ".join(series))
+    title = f"{scenario} on {backend_name(backend)}"
+    note = f" (no fitted slope: {NO_FIT_REASON})" if unfitted else ""
+    fig.suptitle(_short(f"{scenario} on {backend_name(backend)}", 60) + note)
+    alt = f"{title}, log-log against N{note}. " + ". ".join(described) + "."
+    return _render(fig, title, alt)
 
 
 def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
@@ -171,8 +326,10 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
         return None
     modes = list(dict.fromkeys(c.mode for c in mine))
     backends = list(dict.fromkeys(c.backend for c in mine))
-    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
+    drawn: list[float] = []
+    described: list[str] = []
     for b, backend in enumerate(backends):
         for m, mode in enumerate(modes):
             points = sorted(
@@ -180,20 +337,31 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
             )
             if not points:
                 continue
+            xs = [c.size for c in points]
+            ys = [c.first_event_s or math.nan for c in points]
             ax.plot(
-                [c.size for c in points],
-                [c.first_event_s or math.nan for c in points],
+                xs,
+                ys,
                 marker=_MARKERS[b % len(_MARKERS)],
                 linestyle=["-", "--", ":", "-."][b % 4],
                 color=_colour(m),
-                label=f"{backend_name(backend)}, {mode}",
+                label=_short(f"{backend_name(backend)}, {mode}"),
             )
-    ax.set_yscale("log")
-    ax.set_ylabel("time to first event, s (median, log scale)")
+            _label_points(ax, xs, ys, _SECONDS, _colour(m), b * len(modes) + m)
+            drawn += ys
+            described.append(
+                f"{backend_name(backend)}, {mode}: "
+                + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
+            )
+    _value_axis(ax, drawn, _SECONDS, "time to first event (median, log scale)")
     _size_axis(ax, [c.size for c in mine])
-    ax.set_title(f"{scenario}: time to first event vs N")
-    ax.legend(fontsize="small", loc="best")
-    alt = f"{scenario}: median time to the first event against N per backend and mode, log-log"
+    ax.set_title(_short(f"{scenario}: time to first event vs N", 60))
+    _legend_below(fig, [ax])
+    alt = (
+        f"{scenario}: median time to the first event against N, log-log. "
+        + ". ".join(described)
+        + "."
+    )
     return _render(fig, f"{scenario}: time to first event", alt)
 
 
@@ -212,27 +380,37 @@ def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary
         lines[(cell.backend, series[1])][series[0]] = summary.events_per_s
     if not lines:
         return None
-    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     batches: set[int] = set()
+    drawn: list[float] = []
+    described: list[str] = []
     for i, ((backend, variant), by_batch) in enumerate(sorted(lines.items())):
         xs = sorted(by_batch)
+        ys = [by_batch[x] for x in xs]
         batches.update(xs)
         label = backend_name(backend) + (f", {variant}" if variant else "")
-        ax.plot(
-            xs,
-            [by_batch[x] for x in xs],
-            marker=_MARKERS[i % len(_MARKERS)],
-            color=_colour(i),
-            label=label,
+        ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], color=_colour(i), label=_short(label))
+        _label_points(ax, xs, ys, _RATE, _colour(i), i)
+        drawn += ys
+        described.append(
+            f"{label}: "
+            + ", ".join(f"{fmt_count(y)}/s in batches of {x}" for x, y in zip(xs, ys, strict=True))
         )
-    ax.set_yscale("log")
-    ax.set_ylabel("events appended per second (median, log scale)")
+    _value_axis(ax, drawn, _RATE, "events appended per second (median, log scale)")
     _size_axis(ax, sorted(batches), label="events per append (batch size, log scale)")
-    ax.set_title(f"{scenario}: throughput by batch size")
-    ax.legend(fontsize="small", loc="best")
-    alt = f"{scenario}: events appended per second against batch size, per backend, log-log"
+    ax.set_title(_short(f"{scenario}: throughput by batch size", 60))
+    _legend_below(fig, [ax])
+    alt = (
+        f"{scenario}: events appended per second against batch size, log-log. "
+        + ". ".join(described)
+        + "."
+    )
     return _render(fig, f"{scenario}: throughput by batch size", alt)
+
+
+_ALT_ROWS: Final = 24
+"""A forest plot's alt text lists this many rows; the table beside it has them all."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +431,7 @@ def ratio_chart(metric_label: str, rows: Sequence[RatioRow]) -> Chart | None:
     rows = [r for r in rows if math.isfinite(r.ci_high)]
     if not rows:
         return None
-    height = 1.4 + 0.28 * len(rows)
+    height = 1.9 + 0.28 * len(rows)  # the legend sits below the plot
     fig = Figure(figsize=(8.5, height), layout="constrained")
     ax = fig.subplots()
     ys = list(range(len(rows)))[::-1]
@@ -283,11 +461,22 @@ def ratio_chart(metric_label: str, rows: Sequence[RatioRow]) -> Chart | None:
             label=verdict,
         )
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(ys, [r.label for r in rows], fontsize="small")
+    ax.set_yticks(ys, [_short(r.label, 60) for r in rows], fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(f"{metric_label}: head / base (median ratio, 95% CI, log scale; <1 is better)")
     ax.set_title(f"{metric_label}: head vs base")
-    ax.legend(fontsize="small", loc="best")
     ax.grid(True, axis="x", alpha=0.3)
-    alt = f"{metric_label}: ratio of head to base medians per cell with confidence intervals"
+    _legend_below(fig, [ax])
+    shown = [
+        f"{r.label} {fmt_ratio(r.ratio)} ({fmt_ratio(r.ci_low)} to {fmt_ratio(r.ci_high)}), "
+        f"{r.verdict}"
+        for r in rows[:_ALT_ROWS]
+    ]
+    more = f"; and {len(rows) - _ALT_ROWS} more in the table" if len(rows) > _ALT_ROWS else ""
+    alt = (
+        f"{metric_label}: head / base median ratio per cell with 95% intervals, log scale. "
+        + "; ".join(shown)
+        + more
+        + "."
+    )
     return _render(fig, f"{metric_label}: head vs base", alt)

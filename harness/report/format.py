@@ -18,6 +18,7 @@ __all__ = [
     "fmt_count",
     "fmt_rate",
     "fmt_ratio",
+    "fmt_relative",
     "fmt_seconds",
     "fmt_size",
     "json_safe",
@@ -98,6 +99,22 @@ def fmt_ratio(value: float | None) -> str:
     if value >= 0.1:
         return f"{value:.2f}x"
     return f"{_sig(value, 2)}x"
+
+
+def fmt_relative(value: float | None) -> str:
+    """One quantity relative to another, read one way everywhere: "1.04x", "0.43x", "1/550".
+
+    Reports put streamed over collected (and head over base), so below 1 is less. A
+    small fraction reads as "1/550" rather than "0.0018x": the number people quote.
+    """
+    if value is None or not math.isfinite(value) or value <= 0:
+        return "-"
+    if value >= 0.1:
+        return fmt_ratio(value)
+    inverse = 1 / value
+    # Two significant digits: 1/1538 reads "1/1500"; the last digits are noise.
+    rounded = round(inverse, 1 - math.floor(math.log10(inverse)))
+    return f"1/{rounded:.0f}"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")

@@ -43,7 +43,11 @@ def tag(name: str, *children: object, cls: str | None = None, **attrs: str) -> S
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numeric_from: int = 0) -> Safe:
-    """A table; columns from ``numeric_from`` on (when > 0) are right-aligned numbers."""
+    """A table; columns from ``numeric_from`` on (when > 0) are right-aligned numbers.
+
+    Numbers never wrap inside a cell; on a narrow screen the table scrolls sideways in
+    its own box rather than widening the page.
+    """
     head = join(
         tag("th", h, cls="num" if numeric_from and i >= numeric_from else None)
         for i, h in enumerate(headers)
@@ -58,7 +62,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numeric_from
         )
         for row in rows
     )
-    return tag("table", tag("thead", tag("tr", head)), tag("tbody", body))
+    return tag(
+        "div", tag("table", tag("thead", tag("tr", head)), tag("tbody", body)), cls="table-wrap"
+    )
 
 
 def figure(chart: Chart) -> Safe:
@@ -77,19 +83,22 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #
        max-width: 1180px; margin: 2em auto; padding: 0 1em; }
 h1 { font-size: 1.7em; margin-bottom: .2em; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-.lead { font-size: 1.12em; background: #f4f8fb; border-left: 4px solid #1f77b4;
+.headline { font-size: 1.25em; font-weight: 600; margin: .4em 0; }
+.lead { font-size: 1.05em; background: #f4f8fb; border-left: 4px solid #1f77b4;
         padding: .6em 1em; }
 .lead li { margin: .3em 0; }
 .bad { color: #b00020; font-weight: 600; } .good { color: #1b7f2a; font-weight: 600; }
 .meh { color: #a15c00; } .muted { color: #666; }
 .warn { background: #fff6e0; border-left: 4px solid #e0a000; padding: .5em 1em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
+.table-wrap { overflow-x: auto; margin: .8em 0; }
+table { border-collapse: collapse; font-size: .92em; }
 th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.num, th.num { text-align: right;
-     font-variant-numeric: tabular-nums; }
+     font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .9em; }
+details { margin: .8em 0; } summary { cursor: pointer; font-weight: 600; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
 """
 

@@ -14,7 +14,7 @@ from harness.report.format import (
     fmt_bytes,
     fmt_count,
     fmt_rate,
-    fmt_ratio,
+    fmt_relative,
     fmt_seconds,
     fmt_size,
     fmt_slope,
@@ -31,12 +31,21 @@ PAIR_HEADERS = [
     "scenario",
     "backend",
     "N",
-    "memory: collected / streamed",
-    "time: streamed / collected",
-    "first event: collected / streamed",
-    "peak memory (streamed vs collected)",
+    "memory",
+    "time",
+    "first event",
+    "peak: streamed vs collected",
+    "time: streamed vs collected",
 ]
+PAIR_NOTE = (
+    'Every ratio is streamed ÷ collected ("0.43x the time, 1/550 the memory"): '
+    "below 1x, or 1/n, streaming needed less."
+)
 FIT_HEADERS = ["scenario", "backend", "mode", "metric", "slope", "R²", "sizes"]
+FIT_NOTE = (
+    "Slope of a least-squares line through the medians on log-log axes: "
+    "about 1 means linear in N, about 0 means flat."
+)
 
 
 def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]]]:
@@ -70,7 +79,10 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
         row += [fmt_bytes(c.peak_bytes), fmt_count(c.allocations)]
         row.append(f"{c.time_runs}/{c.memory_runs}" if not c.error else "failed (see Failures)")
         rows.append(row)
-    return headers, rows
+    # A column with nothing in it (appends have no first event, time-only cells no
+    # peak) only widens the table; the first three columns name the cell and stay.
+    keep = [i for i in range(len(headers)) if i < 3 or any(r[i] != "-" for r in rows)]
+    return [headers[i] for i in keep], [[r[i] for i in keep] for r in rows]
 
 
 def _pair_rows(summary: RunSummary) -> list[list[str]]:
@@ -79,10 +91,11 @@ def _pair_rows(summary: RunSummary) -> list[list[str]]:
             p.scenario,
             backend_name(p.backend),
             fmt_size(p.size),
-            fmt_ratio(p.memory_saving),
-            fmt_ratio(p.time_ratio),
-            fmt_ratio(p.first_event_speedup),
+            fmt_relative(p.memory_ratio),
+            fmt_relative(p.time_ratio),
+            fmt_relative(p.first_event_ratio),
             f"{fmt_bytes(p.streamed_peak)} vs {fmt_bytes(p.collected_peak)}",
+            f"{fmt_seconds(p.streamed_total)} vs {fmt_seconds(p.collected_total)}",
         ]
         for p in summary.pairs
     ]
@@ -148,8 +161,8 @@ def _environment_rows(results: RunResults) -> list[list[str]]:
 def render_markdown(results: RunResults, summary: RunSummary | None = None) -> str:
     summary = summary or summarize(results)
     env = results.environment
-    lines = ["# eventbench report", ""]
-    lines += [f"- {md_escape(s)}" for s in summary.headline] + [""]
+    lines = ["# eventbench report", "", f"**{md_escape(summary.lead)}**", ""]
+    lines += [f"- {md_escape(s)}" for s in summary.headline if s != summary.lead] + [""]
     lines.append(
         f"_{len(summary.cells)} cells: {md_escape(', '.join(summary.scenarios))} on "
         f"{md_escape(', '.join(backend_name(b) for b in summary.backends))}; "
@@ -159,16 +172,19 @@ def render_markdown(results: RunResults, summary: RunSummary | None = None) -> s
     )
     lines.append("")
     if summary.pairs:
-        lines += ["## Streamed vs collected", ""]
+        lines += ["## Streamed vs collected", "", PAIR_NOTE, ""]
         lines += md_table(PAIR_HEADERS, _pair_rows(summary))
     for scenario in summary.scenarios:
         lines += [f"## {md_escape(scenario)}", ""]
         if about := _scenario_summary(scenario):
             lines += [f"_{md_escape(about)}_", ""]
         lines += md_table(*_cell_table(_scenario_cells(summary, scenario)))
-    if summary.fits:
-        lines += ["## Growth with N (log-log slope: ~1 linear, ~0 flat)", ""]
-        lines += md_table(FIT_HEADERS, _fit_rows(summary))
+    if summary.fits or summary.unfitted:
+        lines += ["## Growth with N", "", FIT_NOTE, ""]
+        if summary.fits:
+            lines += md_table(FIT_HEADERS, _fit_rows(summary))
+        if unfitted := summary.unfitted_sentence():
+            lines += [md_escape(unfitted), ""]
     if summary.failed:
         lines += ["## Failures", ""]
         lines += [
@@ -224,6 +240,12 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
     env = results.environment
     parts: list[h.Safe] = [
         h.tag("h1", "eventbench report"),
+        h.tag("p", summary.lead, cls="headline"),
+        h.tag(
+            "ul",
+            *(h.tag("li", s) for s in summary.headline if s != summary.lead),
+            cls="lead",
+        ),
         h.tag(
             "p",
             f"{len(summary.cells)} cells · {', '.join(summary.scenarios)} on "
@@ -232,26 +254,25 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
             f" · {results.started_at or ''}",
             cls="muted",
         ),
-        h.tag("ul", *(h.tag("li", s) for s in summary.headline), cls="lead"),
     ]
     if summary.pairs:
-        parts += [h.tag("h2", "Streamed vs collected"), h.table(PAIR_HEADERS, _pair_rows(summary))]
+        parts += [
+            h.tag("h2", "Streamed vs collected"),
+            h.tag("p", PAIR_NOTE),
+            h.table(PAIR_HEADERS, _pair_rows(summary), numeric_from=2),
+        ]
     for scenario in summary.scenarios:
         parts.append(h.tag("h2", scenario))
         if about := _scenario_summary(scenario):
             parts.append(h.tag("p", about, cls="muted"))
         parts += [h.figure(c) for c in _charts_for(results, summary, scenario)]
         parts.append(h.table(*_cell_table(_scenario_cells(summary, scenario)), numeric_from=2))
-    if summary.fits:
-        parts += [
-            h.tag("h2", "Growth with N"),
-            h.tag(
-                "p",
-                "Slope of a least-squares line through the medians on log-log axes: "
-                "about 1 means linear in N, about 0 means flat.",
-            ),
-            h.table(FIT_HEADERS, _fit_rows(summary), numeric_from=4),
-        ]
+    if summary.fits or summary.unfitted:
+        parts += [h.tag("h2", "Growth with N"), h.tag("p", FIT_NOTE)]
+        if summary.fits:
+            parts.append(h.table(FIT_HEADERS, _fit_rows(summary), numeric_from=4))
+        if unfitted := summary.unfitted_sentence():
+            parts.append(h.tag("p", unfitted))
     if summary.failed:
         parts += [
             h.tag("h2", "Failures"),
@@ -266,8 +287,11 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
     parts += [
         h.tag("h2", "Machine and versions"),
         h.table(["", ""], _environment_rows(results)),
-        h.tag("h3", "Parameters"),
-        h.tag("pre", json.dumps(results.parameters, indent=1, default=str)),
+        h.tag(
+            "details",
+            h.tag("summary", "Parameters"),
+            h.tag("pre", json.dumps(results.parameters, indent=1, default=str)),
+        ),
     ]
     return h.page("eventbench report", h.join(parts, "\n"))
 
@@ -280,7 +304,9 @@ def summary_document(results: RunResults, summary: RunSummary | None = None) -> 
     env = results.environment
     return {
         "kind": "eventbench.summary",
-        "version": 1,
+        # 2: ratios all streamed/collected (memory_ratio, first_event_ratio), "lead",
+        # "unfitted" and "not_streaming"; fits need three sizes.
+        "version": 2,
         "results_schema_version": results.schema_version,
         **summary.to_json(),
         "environment": {

@@ -19,8 +19,10 @@ from harness.report.format import (
     fmt_bytes,
     fmt_rate,
     fmt_ratio,
+    fmt_relative,
     fmt_seconds,
     fmt_size,
+    fmt_slope,
 )
 from harness.results import Cell, Fit, RunResults
 
@@ -28,9 +30,12 @@ __all__ = [
     "AppendFinding",
     "CellSummary",
     "ModePair",
+    "NotStreaming",
     "RunSummary",
+    "Unfitted",
     "append_series",
     "mode_pair",
+    "not_streaming",
     "summarize",
 ]
 
@@ -131,10 +136,9 @@ def mode_pair(modes: Sequence[str]) -> tuple[str, str] | None:
 class ModePair:
     """Streamed against collected, for one scenario, backend and size.
 
-    Ratios are oriented so that a number above 1 favours streaming for memory
-    (``memory_saving``: collected/streamed peak) and reads as "x the time" for time
-    (``time_ratio``: streamed/collected total); ``first_event_speedup`` is how many
-    times sooner streaming holds its first event (collected/streamed).
+    Every ratio reads one way, streamed over collected ("streamed vs collected: 0.43x
+    the time, 1/550 the memory"), in every table, sentence and chart: below 1 means
+    streaming needed less.
     """
 
     scenario: str
@@ -142,9 +146,12 @@ class ModePair:
     size: int
     collected: str
     streamed: str
-    memory_saving: float | None
+    memory_ratio: float | None
+    """Streamed peak / collected peak."""
     time_ratio: float | None
-    first_event_speedup: float | None
+    """Streamed total time / collected total time."""
+    first_event_ratio: float | None
+    """Streamed time to first event / collected time to first event."""
     collected_peak: float | None
     streamed_peak: float | None
     collected_total: float | None
@@ -152,33 +159,122 @@ class ModePair:
     collected_first: float | None
     streamed_first: float | None
 
-    def sentence(self) -> str:
-        """The finding in words (plain text), e.g. "read-stream, 1M events on PostgreSQL:
-        streamed uses 43x less memory than collected (...), takes 1.04x its time (...)"."""
+    @property
+    def where(self) -> str:
+        return f"{self.scenario}, {fmt_size(self.size)} events on {backend_name(self.backend)}"
+
+    def figures(self) -> str:
+        """The ratios with their figures, e.g. "1/43 the memory (10.0 MiB vs 430 MiB),
+        1.04x the time (2.08 s vs 2.00 s) and 1/1600 the wait for the first event (...)"."""
         parts = []
-        if self.memory_saving is not None and self.memory_saving > 0:
-            much = "less" if self.memory_saving >= 1 else "more"
-            factor = self.memory_saving if self.memory_saving >= 1 else 1 / self.memory_saving
+        if self.memory_ratio is not None:
             parts.append(
-                f"uses {fmt_ratio(factor)} {much} memory than {self.collected} "
+                f"{fmt_relative(self.memory_ratio)} the memory "
                 f"({fmt_bytes(self.streamed_peak)} vs {fmt_bytes(self.collected_peak)})"
             )
         if self.time_ratio is not None:
-            whose = "its time" if parts else f"the time of {self.collected}"
             parts.append(
-                f"takes {fmt_ratio(self.time_ratio)} {whose} "
+                f"{fmt_relative(self.time_ratio)} the time "
                 f"({fmt_seconds(self.streamed_total)} vs {fmt_seconds(self.collected_total)})"
             )
-        if self.streamed_first is not None and self.collected_first is not None:
+        if self.first_event_ratio is not None:
             parts.append(
-                f"holds its first event after {fmt_seconds(self.streamed_first)} "
-                f"instead of {fmt_seconds(self.collected_first)}"
+                f"{fmt_relative(self.first_event_ratio)} the wait for the first event "
+                f"({fmt_seconds(self.streamed_first)} vs {fmt_seconds(self.collected_first)})"
             )
         if not parts:
             return ""
-        body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        where = f"{self.scenario}, {fmt_size(self.size)} events on {backend_name(self.backend)}"
-        return f"{where}: {self.streamed} {body}."
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    def sentence(self) -> str:
+        """The finding in words (plain text), e.g. "read-stream, 1M events on PostgreSQL,
+        streamed vs collected: 1/43 the memory (...), 1.04x the time (...) and ..."."""
+        body = self.figures()
+        if not body:
+            return ""
+        return f"{self.where}, {self.streamed} vs {self.collected}: {body}."
+
+
+NOT_STREAMING_SLOPE = 0.2
+"""A streamed read whose peak grows faster than N**0.2 holds more than a batch."""
+NOT_STREAMING_FLOOR = 512 * 1024
+"""...and whose peak grew by more than this between the smallest and largest size: a
+read of a few hundred events fits in one batch, so its peak may rise a little with N
+until N passes the batch size, without the read buffering anything."""
+
+
+@dataclass(frozen=True)
+class NotStreaming:
+    """A streamed mode whose peak memory grows with N: it buffers the stream."""
+
+    scenario: str
+    backend: str
+    mode: str
+    exponent: float
+    """Fitted log-log slope (3+ sizes) or the two-point exponent (2 sizes)."""
+    sizes: list[int]
+    smallest_peak: float
+    largest_peak: float
+
+    @property
+    def fitted(self) -> bool:
+        return len(self.sizes) >= stats.MIN_FIT_SIZES
+
+    def growth(self) -> str:
+        """ "peak grows as N^0.98", with the evidence when it rests on two sizes only."""
+        text = f"peak grows as N^{fmt_slope(self.exponent)}"
+        if not self.fitted:
+            events = self.sizes[-1] / self.sizes[0]
+            peak = self.largest_peak / self.smallest_peak
+            text += (
+                f": {fmt_ratio(peak)} the peak for {fmt_ratio(events)} the events, "
+                f"from {len(self.sizes)} sizes"
+            )
+        return text
+
+    def sentence(self) -> str:
+        return (
+            f"{self.scenario} on {backend_name(self.backend)}: streamed read is not streaming "
+            f"({self.growth()}); {self.mode} held {fmt_bytes(self.largest_peak)} at "
+            f"{fmt_size(self.sizes[-1])} events and {fmt_bytes(self.smallest_peak)} at "
+            f"{fmt_size(self.sizes[0])}."
+        )
+
+
+def not_streaming(
+    cells: Sequence[CellSummary], pairs_by_scenario: dict[str, tuple[str, str]]
+) -> list[NotStreaming]:
+    """The streamed modes whose peak memory grows with N (see `NOT_STREAMING_SLOPE`).
+
+    With three or more sizes the fitted slope decides; with two, the exponent that the
+    two peaks imply (the ratio of peaks against the ratio of sizes), said as such.
+    """
+    peaks: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    for c in cells:
+        pair = pairs_by_scenario.get(c.scenario)
+        if pair is None or c.mode != pair[1] or c.error or not c.peak_bytes:
+            continue
+        peaks[(c.scenario, c.backend, c.mode)][c.size] = c.peak_bytes
+    found = []
+    for (scenario, backend, mode), by_size in peaks.items():
+        sizes = sorted(by_size)
+        if len(sizes) < 2:
+            continue
+        values = [by_size[n] for n in sizes]
+        slope, _, _ = stats.fit_loglog(sizes, values)
+        if slope > NOT_STREAMING_SLOPE and values[-1] - values[0] > NOT_STREAMING_FLOOR:
+            found.append(NotStreaming(scenario, backend, mode, slope, sizes, values[0], values[-1]))
+    return found
+
+
+@dataclass(frozen=True)
+class Unfitted:
+    """A (scenario, backend, mode) measured at too few sizes for a growth slope."""
+
+    scenario: str
+    backend: str
+    mode: str
+    sizes: list[int]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -230,14 +326,34 @@ class RunSummary:
     pairs: list[ModePair]
     appends: list[AppendFinding]
     fits: list[Fit]
+    """Growth fits recomputed from the cells (3+ sizes each; see `stats.fit_growth`)."""
+    unfitted: list[Unfitted]
+    """Groups measured at 2 sizes: no slope, and the reports say why."""
+    not_streaming: list[NotStreaming]
+    lead: str
+    """The one sentence a reader should take away, before any list."""
     headline: list[str]
     """Plain-text sentences, most important first."""
     scenarios: list[str]
     backends: list[str]
     failed: list[CellSummary]
 
+    def unfitted_sentence(self) -> str | None:
+        """Why some groups have no growth slope (too few sizes), or None if all have one."""
+        if not self.unfitted:
+            return None
+        sizes = sorted({n for u in self.unfitted for n in u.sizes})
+        groups = len(self.unfitted)
+        return (
+            f"No growth slope for {groups} scenario/backend/mode group"
+            f"{'s' if groups > 1 else ''} measured at only "
+            f"{', '.join(fmt_size(n) for n in sizes)} events: {stats.NO_FIT_REASON} "
+            "(add a size with --sizes)."
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "lead": self.lead,
             "headline": self.headline,
             "scenarios": self.scenarios,
             "backends": self.backends,
@@ -245,6 +361,8 @@ class RunSummary:
             "streamed_vs_collected": [_finite(asdict(p)) for p in self.pairs],
             "append_throughput": [_finite(asdict(a)) for a in self.appends],
             "fits": [_finite(asdict(f)) for f in self.fits],
+            "unfitted": [asdict(u) for u in self.unfitted],
+            "not_streaming": [_finite(asdict(n)) for n in self.not_streaming],
             "failed": [{"key": list(c.key), "error": c.error} for c in self.failed],
         }
 
@@ -265,11 +383,13 @@ def summarize(results: RunResults) -> RunSummary:
     backends = _unique([c.backend for c in cells])
 
     pairs: list[ModePair] = []
+    pairs_by_scenario: dict[str, tuple[str, str]] = {}
     for scenario in scenarios:
         modes = _unique([c.mode for c in cells if c.scenario == scenario])
         pair = mode_pair(modes)
         if pair is None:
             continue
+        pairs_by_scenario[scenario] = pair
         col_mode, str_mode = pair
         for backend in backends:
             sizes = sorted({c.size for c in cells if c.scenario == scenario})
@@ -285,9 +405,9 @@ def summarize(results: RunResults) -> RunSummary:
                         size=size,
                         collected=col_mode,
                         streamed=str_mode,
-                        memory_saving=_ratio(col.peak_bytes, stm.peak_bytes),
+                        memory_ratio=_ratio(stm.peak_bytes, col.peak_bytes),
                         time_ratio=_ratio(stm.total_s, col.total_s),
-                        first_event_speedup=_ratio(col.first_event_s, stm.first_event_s),
+                        first_event_ratio=_ratio(stm.first_event_s, col.first_event_s),
                         collected_peak=col.peak_bytes,
                         streamed_peak=stm.peak_bytes,
                         collected_total=col.total_s,
@@ -298,12 +418,30 @@ def summarize(results: RunResults) -> RunSummary:
                 )
 
     appends = _append_findings(results.cells, cells)
+    # Refitted from the samples, like the cells: a results file written before fits
+    # needed three sizes may hold two-point "fits" that must not be shown.
+    fits = stats.fit_growth(results.cells)
+    fitted = {(f.scenario, f.backend, f.mode) for f in fits}
+    sizes_of: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    for c in cells:
+        if not c.error:
+            sizes_of[(c.scenario, c.backend, c.mode)].add(c.size)
+    unfitted = [
+        Unfitted(*key, sorted(sizes))
+        for key, sizes in sizes_of.items()
+        if len(sizes) >= 2 and key not in fitted
+    ]
+    buffering = not_streaming(cells, pairs_by_scenario)
+    headline = _headline(pairs, appends, cells, results, buffering)
     return RunSummary(
         cells=cells,
         pairs=pairs,
         appends=appends,
-        fits=list(results.fits),
-        headline=_headline(pairs, appends, cells, results),
+        fits=fits,
+        unfitted=unfitted,
+        not_streaming=buffering,
+        lead=_lead(pairs, appends, cells, buffering, headline),
+        headline=headline,
         scenarios=scenarios,
         backends=backends,
         failed=[c for c in cells if c.error],
@@ -355,14 +493,8 @@ def _other_append_sentences(raw: Sequence[Cell], cells: Sequence[CellSummary]) -
     return out
 
 
-def _headline(
-    pairs: Sequence[ModePair],
-    appends: Sequence[AppendFinding],
-    cells: Sequence[CellSummary],
-    results: RunResults,
-) -> list[str]:
-    lines: list[str] = []
-    # One sentence per scenario and backend, at the largest size: the most telling one.
+def _largest_pairs(pairs: Sequence[ModePair], cells: Sequence[CellSummary]) -> list[ModePair]:
+    """Each (scenario, backend)'s pair at its largest size, in the run's order."""
     largest: dict[tuple[str, str], ModePair] = {}
     for pair in pairs:
         key = (pair.scenario, pair.backend)
@@ -372,11 +504,75 @@ def _headline(
     # is the reading order: read-stream first, the default backend first).
     scenario_order = {s: i for i, s in enumerate(dict.fromkeys(c.scenario for c in cells))}
     backend_order = {b: i for i, b in enumerate(dict.fromkeys(c.backend for c in cells))}
-    ordered = sorted(
+    return sorted(
         largest.values(),
         key=lambda p: (scenario_order[p.scenario], backend_order[p.backend]),
     )
-    lines.extend(s for p in ordered if (s := p.sentence()))
+
+
+def _span(values: Sequence[float]) -> str:
+    low, high = fmt_relative(min(values)), fmt_relative(max(values))
+    return low if low == high else f"{low} to {high}"
+
+
+def _lead(
+    pairs: Sequence[ModePair],
+    appends: Sequence[AppendFinding],
+    cells: Sequence[CellSummary],
+    buffering: Sequence[NotStreaming],
+    headline: Sequence[str],
+) -> str:
+    """One sentence before the list: the warning if there is one, else the answer."""
+    if buffering:
+        worst = max(buffering, key=lambda b: b.exponent)
+        where = "; ".join(f"{b.scenario} on {backend_name(b.backend)}" for b in buffering)
+        return (
+            f"Streamed read is not streaming ({worst.growth()}) in {len(buffering)} of "
+            f"{len({(p.scenario, p.backend) for p in pairs})} scenario and backend pairs: "
+            f"{where}."
+        )
+    largest = _largest_pairs(pairs, cells)
+    memory = [p.memory_ratio for p in largest if p.memory_ratio is not None]
+    time = [p.time_ratio for p in largest if p.time_ratio is not None]
+    if largest and (memory or time):
+        sizes = sorted({p.size for p in largest})
+        at = (
+            f"at {fmt_size(sizes[0])} events"
+            if len(sizes) == 1
+            else f"at the largest size measured ({', '.join(fmt_size(n) for n in sizes)} events)"
+        )
+        parts = ([f"{_span(memory)} the memory"] if memory else []) + (
+            [f"{_span(time)} the time"] if time else []
+        )
+        scenarios = _unique([p.scenario for p in largest])
+        backends = _unique([backend_name(p.backend) for p in largest])
+        return (
+            f"Streamed vs collected {at}: {' and '.join(parts)} "
+            f"({', '.join(scenarios)} on {', '.join(backends)})."
+        )
+    if appends or headline:
+        return headline[0]
+    return "Nothing was measured."
+
+
+def _headline(
+    pairs: Sequence[ModePair],
+    appends: Sequence[AppendFinding],
+    cells: Sequence[CellSummary],
+    results: RunResults,
+    buffering: Sequence[NotStreaming] = (),
+) -> list[str]:
+    lines: list[str] = []
+    # A buffering streamed read comes first, and replaces its pair's sentence: its
+    # figures would otherwise read like a win for streaming.
+    lines.extend(b.sentence() for b in buffering)
+    flagged = {(b.scenario, b.backend) for b in buffering}
+    # One sentence per scenario and backend, at the largest size: the most telling one.
+    lines.extend(
+        s
+        for p in _largest_pairs(pairs, cells)
+        if (p.scenario, p.backend) not in flagged and (s := p.sentence())
+    )
     lines.extend(a.sentence() for a in appends)
     lines.extend(_other_append_sentences(results.cells, cells))
     if not lines:
