@@ -64,3 +64,29 @@ class VariantStore(MemoryStore):
 def variant_store() -> VariantStore:
     """The factory: the variant this process's environment asks for."""
     return VariantStore(os.environ.get(VARIANT_ENV, ""))
+
+
+class BufferingStore(MemoryStore):
+    """A store whose "streamed" read is not streamed: it collects the whole stream, then
+    yields it batch by batch. Every event is correct and in order, so only memory
+    (peak growing with N) gives it away; the runner must say so."""
+
+    def read_stream(
+        self, stream_id: str, *, from_version: int = 0, batch_size: int | None = None
+    ) -> EventStream:
+        inner = super().read_stream(stream_id, from_version=from_version, batch_size=batch_size)
+        size = batch_size or 500
+
+        async def batches() -> AsyncIterator[Sequence[RecordedEvent]]:
+            everything = await inner.collect()
+            for start in range(0, len(everything), size):
+                yield everything[start : start + size]
+
+        async def collect() -> list[RecordedEvent]:
+            return await inner.collect()
+
+        return EventStream(batches, collect)
+
+
+def buffering_store() -> BufferingStore:
+    return BufferingStore()
