@@ -21,6 +21,7 @@ __all__ = [
     "fmt_relative",
     "fmt_seconds",
     "fmt_size",
+    "fmt_span",
     "json_safe",
     "md_escape",
     "md_table",
@@ -82,6 +83,15 @@ def fmt_size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:g}{unit}"
     return str(n)
+
+
+def fmt_span(low: str, high: str) -> str:
+    """Two formatted figures as a range, the unit written once: "26.1-28.3 ms"."""
+    low_number, _, low_unit = low.rpartition(" ")
+    high_number, _, high_unit = high.rpartition(" ")
+    if low_number and high_number and low_unit == high_unit:
+        return f"{low_number}-{high_number} {high_unit}"
+    return f"{low}-{high}"
 
 
 def fmt_slope(value: float | None) -> str:

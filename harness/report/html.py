@@ -45,8 +45,8 @@ def tag(name: str, *children: object, cls: str | None = None, **attrs: str) -> S
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numeric_from: int = 0) -> Safe:
     """A table; columns from ``numeric_from`` on (when > 0) are right-aligned numbers.
 
-    Numbers never wrap inside a cell; on a narrow screen the table scrolls sideways in
-    its own box rather than widening the page.
+    Cells never wrap ("read-" over "stream" reads as two words); on a narrow screen the
+    table scrolls sideways in its own box rather than widening the page.
     """
     head = join(
         tag("th", h, cls="num" if numeric_from and i >= numeric_from else None)
@@ -85,14 +85,15 @@ h1 { font-size: 1.7em; margin-bottom: .2em; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
 .headline { font-size: 1.25em; font-weight: 600; margin: .4em 0; }
 .lead { font-size: 1.05em; background: #f4f8fb; border-left: 4px solid #1f77b4;
-        padding: .6em 1em; }
+        padding: .6em 1em .6em 2.2em; }
 .lead li { margin: .3em 0; }
 .bad { color: #b00020; font-weight: 600; } .good { color: #1b7f2a; font-weight: 600; }
 .meh { color: #a15c00; } .muted { color: #666; }
 .warn { background: #fff6e0; border-left: 4px solid #e0a000; padding: .5em 1em; }
 .table-wrap { overflow-x: auto; margin: .8em 0; }
 table { border-collapse: collapse; font-size: .92em; }
-th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top;
+         white-space: nowrap; }
 th { background: #f3f3f3; } td.num, th.num { text-align: right;
      font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }

@@ -13,11 +13,11 @@ from harness.report.format import (
     backend_name,
     fmt_bytes,
     fmt_count,
-    fmt_rate,
     fmt_relative,
     fmt_seconds,
     fmt_size,
     fmt_slope,
+    fmt_span,
     md_escape,
     md_table,
     write_atomic,
@@ -56,11 +56,11 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
     if latency:
         headers += ["latency p50", "latency p99"]
     headers += [*(f"{name} (median)" for name in counters), "peak memory", "allocations"]
-    headers.append("runs (time/memory)")
+    headers.append("runs: time/memory")
     rows = []
     for c in cells:
         spread = (
-            f"{fmt_seconds(c.total_s_min)}-{fmt_seconds(c.total_s_max)}"
+            fmt_span(fmt_seconds(c.total_s_min), fmt_seconds(c.total_s_max))
             if c.total_s_min is not None
             else "-"
         )
@@ -71,7 +71,7 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
             fmt_seconds(c.total_s),
             spread,
             fmt_seconds(c.first_event_s),
-            fmt_rate(c.events_per_s),
+            fmt_count(c.events_per_s),  # the header says events/s
         ]
         if latency:
             row += [fmt_seconds(c.latency_p50_s), fmt_seconds(c.latency_p99_s)]
