@@ -33,7 +33,6 @@ from harness.report.format import (
     fmt_size,
     fmt_slope,
 )
-from harness.report.summary import summarize
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
@@ -219,6 +218,9 @@ def summary_tables(results: RunResults) -> list[Table]:
             fmt_count(s.get("allocations")),
             *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
         )
+    # Imported here: the report package loads matplotlib, which `run` needs only at the end.
+    from harness.report.summary import summarize
+
     tables = [cells]
     # The same figures and sentences as the reports (one `RunSummary`), so the terminal
     # and the report can never disagree, and ratios read one way: streamed vs collected.

@@ -80,7 +80,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
     plan = make_plan(
         scenarios=["read-stream", "fold", "catch-up"],
         backends=["memory", "sqlite"],
-        sizes=[300, 3000],
+        sizes=[300, 1000, 3000],  # three sizes: a growth slope needs them
         repeats=2,
         memory_repeats=1,
         overrides={"catch-up.streams": 20},
@@ -93,7 +93,7 @@ def test_every_cell_is_measured_for_time_and_memory(small_run: RunResults) -> No
     assert not small_run.interrupted
     # memory has no raw scan: its raw cells are skipped, not failed
     assert {c.backend for c in small_run.cells if c.mode == "raw"} == {"sqlite"}
-    assert len(small_run.cells) == 2 * (3 + 3 + 2) * 2 - 2 * 2
+    assert len(small_run.cells) == 2 * (3 + 3 + 2) * 3 - 2 * 3
     for cell in small_run.cells:
         assert cell.error is None, cell.error
         assert cell.time is not None and len(cell.time.total_s) == 2
