@@ -15,7 +15,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-TYPED_PACKAGES = ["harness", "backends", "scenarios", "eventbench"]
+TYPED_PACKAGES = ["harness", "backends", "scenarios", "eventbench", "examples"]
 
 
 def install(session: nox.Session) -> None:
@@ -79,7 +79,9 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
-    """The conformance suite against memory, SQLite and PostgreSQL; writes reports/conformance.*.
+    """The conformance suite against memory, SQLite, PostgreSQL and the guide's skeleton store.
+
+    Writes reports/conformance.* for the three reference stores.
 
     PostgreSQL must be reachable when EVENTBENCH_REQUIRE_POSTGRES=1 (as in CI); otherwise
     an unavailable backend is left out with a warning. Extra arguments go to
@@ -101,3 +103,6 @@ def conformance(session: nox.Session) -> None:
         *skip,
         *session.posargs,
     )
+    # The skeleton of docs/write-your-own-store.md must keep passing: it is what a
+    # store author copies.
+    session.run("eventbench", "check", "examples.skeleton_store:make_store", *session.posargs)

@@ -1,6 +1,11 @@
 """eventbench: a benchmarking and conformance harness for event-store backends.
 
-This module is the public surface a backend author needs::
+This module is the public surface a backend author needs: the contract's types and
+errors, `EventStream` (built from two callables, never subclassed), and the checks
+every store should run the same way (`validate_writes`, `validate_event`,
+`validate_stream_id`, `validate_from`, `validate_batch_size`,
+`check_expected_version`, `encode_json`). docs/write-your-own-store.md shows them
+in use::
 
     import eventbench as eb
 
@@ -14,6 +19,9 @@ This module is the public surface a backend author needs::
 from backends.memory import MemoryStore
 from harness.contract import (
     ANY,
+    DEFAULT_BATCH_SIZE,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_STREAM_ID_LENGTH,
     NO_STREAM,
     STREAM_EXISTS,
     AppendResult,
@@ -35,11 +43,24 @@ from harness.contract import (
     StreamState,
     StreamWrite,
     SupportsConnectionCut,
+    SupportsRawScan,
+    ValidatedWrite,
     WrongExpectedVersion,
+    check_expected_version,
+    encode_json,
+    new_recorded_event,
+    validate_batch_size,
+    validate_event,
+    validate_from,
+    validate_stream_id,
+    validate_writes,
 )
 
 __all__ = [
     "ANY",
+    "DEFAULT_BATCH_SIZE",
+    "MAX_EVENT_TYPE_LENGTH",
+    "MAX_STREAM_ID_LENGTH",
     "NO_STREAM",
     "STREAM_EXISTS",
     "AppendResult",
@@ -62,5 +83,15 @@ __all__ = [
     "StreamState",
     "StreamWrite",
     "SupportsConnectionCut",
+    "SupportsRawScan",
+    "ValidatedWrite",
     "WrongExpectedVersion",
+    "check_expected_version",
+    "encode_json",
+    "new_recorded_event",
+    "validate_batch_size",
+    "validate_event",
+    "validate_from",
+    "validate_stream_id",
+    "validate_writes",
 ]

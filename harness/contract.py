@@ -63,11 +63,14 @@ __all__ = [
     "SupportsConnectionCut",
     "SupportsRawScan",
     "SupportsReopen",
+    "ValidatedWrite",
     "WrongExpectedVersion",
     "check_expected_version",
     "encode_json",
     "new_recorded_event",
     "validate_batch_size",
+    "validate_event",
+    "validate_from",
     "validate_stream_id",
     "validate_writes",
 ]
@@ -439,6 +442,7 @@ def validate_writes(writes: Sequence[StreamWrite], max_event_bytes: int) -> list
 
 
 def validate_batch_size(batch_size: int | None, default: int) -> int:
+    """``batch_size`` if it is a positive int, ``default`` if None; else ValueError."""
     if batch_size is None:
         return default
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -447,6 +451,8 @@ def validate_batch_size(batch_size: int | None, default: int) -> int:
 
 
 def validate_from(value: int, name: str) -> int:
+    """``value`` if it is an int >= 0 (a ``from_version`` or ``after_position``, named
+    ``name`` in the error); else ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, not {value!r}")
     return value

@@ -1,0 +1,1 @@
+"""Examples for store authors; see docs/write-your-own-store.md."""
