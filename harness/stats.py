@@ -93,7 +93,10 @@ def fit_loglog(sizes: Sequence[float], values: Sequence[float]) -> tuple[float, 
     predicted = intercept + slope * x
     residual = float(np.sum((y - predicted) ** 2))
     spread = float(np.sum((y - y.mean()) ** 2))
-    r_squared = 1.0 - residual / spread if spread > 0 else 1.0
+    # Values equal to within rounding (a flat streamed peak) leave a spread of float
+    # noise, and noise over noise gave "R² -2.00": a flat line fits them exactly.
+    r_squared = 1.0 - residual / spread if spread > 1e-12 else 1.0
+    r_squared = min(1.0, max(0.0, r_squared))
     return float(slope), float(intercept), r_squared
 
 

@@ -74,3 +74,16 @@ def test_growth_fits_tell_collected_from_streamed() -> None:
     assert fits[("streamed", "total_s")].slope == pytest.approx(1.0, abs=0.01)
     assert fits[("collected", "total_s")].sizes == [1_000, 10_000, 100_000]
     assert not any(mode == "broken" for mode, _ in fits)
+
+
+def test_a_flat_fit_reads_r_squared_one_not_float_noise() -> None:
+    # Identical medians but for rounding: the spread is float noise, not data.
+    slope, _, r2 = fit_loglog([2_000, 6_000, 20_000], [797_696.0, 797_696.0000001, 797_696.0])
+    assert abs(slope) < 1e-9 and r2 == 1.0
+
+
+def test_growth_is_fitted_only_over_three_sizes_or_more() -> None:
+    two = [make_cell("streamed", n, 400_000 * n, n / 1e5) for n in (1_000, 10_000)]
+    assert fit_growth(two) == []
+    three = [*two, make_cell("streamed", 100_000, 400_000 * 100_000, 1.0)]
+    assert {f.sizes == [1_000, 10_000, 100_000] for f in fit_growth(three)} == {True}

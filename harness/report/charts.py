@@ -145,27 +145,44 @@ def _is_power(value: float, base: float) -> bool:
     return any(math.isclose(mantissa, m) for m in (1, 10, 100))
 
 
-def _label_points(
-    ax: Any, xs: Sequence[float], ys: Sequence[float], unit: _Unit, colour: str, series: int
-) -> None:
-    """Write each point's value beside it: above for even series, below for odd ones,
-    and further out for later pairs, so series that run close together (the same mode
-    on two backends) do not print over each other."""
-    above = series % 2 == 0
-    distance = 6 + 9 * (series // 2)
-    for x, y in zip(xs, ys, strict=True):
-        if not (y > 0 and math.isfinite(y)):
-            continue
-        ax.annotate(
-            unit.fmt(y),
-            (x, y),
-            textcoords="offset points",
-            xytext=(0, distance if above else -distance),
-            ha="center",
-            va="bottom" if above else "top",
-            fontsize="x-small",
-            color=colour,
-        )
+@dataclass(frozen=True)
+class _Series:
+    """One drawn line, kept so that its points can be labelled once all are drawn."""
+
+    xs: list[float]
+    ys: list[float]
+    colour: str
+
+
+def _label_points(ax: Any, drawn: Sequence[_Series], unit: _Unit) -> None:
+    """Write each point's value beside it, clear of the other series' labels.
+
+    At each x the points are ranked by value: the upper half is labelled above, the
+    lower half below, stacked outwards, so labels keep the order of their points and
+    two series that run close together (or cross) never print over each other.
+    """
+    at: dict[float, list[tuple[float, int]]] = defaultdict(list)
+    for index, series in enumerate(drawn):
+        for x, y in zip(series.xs, series.ys, strict=True):
+            if y > 0 and math.isfinite(y):
+                at[x].append((y, index))
+    for x, points in at.items():
+        ranked = sorted(points, key=lambda p: (-p[0], p[1]))
+        upper = (len(ranked) + 1) // 2
+        for rank, (y, index) in enumerate(ranked):
+            step = upper - 1 - rank if rank < upper else rank - upper
+            distance = 6 + 9 * step
+            above = rank < upper
+            ax.annotate(
+                unit.fmt(y),
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, distance if above else -distance),
+                ha="center",
+                va="bottom" if above else "top",
+                fontsize="x-small",
+                color=drawn[index].colour,
+            )
 
 
 def _legend_under(ax: Any) -> None:
@@ -261,7 +278,7 @@ def growth_chart(
     described: list[str] = []
     unfitted = False
     for ax, (metric, ylabel, unit, what) in zip(axes, panels, strict=True):
-        drawn: list[float] = []
+        drawn: list[_Series] = []
         series: list[str] = []
         for i, mode in enumerate(modes):
             points = sorted(
@@ -295,8 +312,7 @@ def growth_chart(
                 linestyle="-",
                 label=f"{_short(mode)} (median, min-max)",
             )
-            _label_points(ax, xs, ys, unit, colour, i)
-            drawn += ys
+            drawn.append(_Series(list(map(float, xs)), ys, colour))
             text = f"{mode} {_series_text(list(zip(xs, ys, strict=True)), unit.fmt)}"
             fit = _fit_for(fits, scenario, backend, mode, metric)
             if fit is not None:
@@ -305,7 +321,8 @@ def growth_chart(
             elif len(xs) >= 2:
                 unfitted = True
             series.append(text)
-        _value_axis(ax, drawn, unit, ylabel)
+        _label_points(ax, drawn, unit)
+        _value_axis(ax, [y for d in drawn for y in d.ys], unit, ylabel)
         _size_axis(ax, [c.size for c in mine])
         ax.set_title(f"{what} vs N")
         _legend_under(ax)  # per panel: each panel's fitted slopes are its own
@@ -328,7 +345,7 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
     backends = list(dict.fromkeys(c.backend for c in mine))
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    drawn: list[float] = []
+    drawn: list[_Series] = []
     described: list[str] = []
     for b, backend in enumerate(backends):
         for m, mode in enumerate(modes):
@@ -347,13 +364,15 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
                 color=_colour(m),
                 label=_short(f"{backend_name(backend)}, {mode}"),
             )
-            _label_points(ax, xs, ys, _SECONDS, _colour(m), b * len(modes) + m)
-            drawn += ys
+            drawn.append(_Series(list(map(float, xs)), ys, _colour(m)))
             described.append(
                 f"{backend_name(backend)}, {mode}: "
                 + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
             )
-    _value_axis(ax, drawn, _SECONDS, "time to first event (median, log scale)")
+    _label_points(ax, drawn, _SECONDS)
+    _value_axis(
+        ax, [y for d in drawn for y in d.ys], _SECONDS, "time to first event (median, log scale)"
+    )
     _size_axis(ax, [c.size for c in mine])
     ax.set_title(_short(f"{scenario}: time to first event vs N", 60))
     _legend_below(fig, [ax])
@@ -383,7 +402,7 @@ def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     batches: set[int] = set()
-    drawn: list[float] = []
+    drawn: list[_Series] = []
     described: list[str] = []
     for i, ((backend, variant), by_batch) in enumerate(sorted(lines.items())):
         xs = sorted(by_batch)
@@ -391,13 +410,18 @@ def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary
         batches.update(xs)
         label = backend_name(backend) + (f", {variant}" if variant else "")
         ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], color=_colour(i), label=_short(label))
-        _label_points(ax, xs, ys, _RATE, _colour(i), i)
-        drawn += ys
+        drawn.append(_Series(list(map(float, xs)), ys, _colour(i)))
         described.append(
             f"{label}: "
             + ", ".join(f"{fmt_count(y)}/s in batches of {x}" for x, y in zip(xs, ys, strict=True))
         )
-    _value_axis(ax, drawn, _RATE, "events appended per second (median, log scale)")
+    _label_points(ax, drawn, _RATE)
+    _value_axis(
+        ax,
+        [y for d in drawn for y in d.ys],
+        _RATE,
+        "events appended per second (median, log scale)",
+    )
     _size_axis(ax, sorted(batches), label="events per append (batch size, log scale)")
     ax.set_title(_short(f"{scenario}: throughput by batch size", 60))
     _legend_below(fig, [ax])

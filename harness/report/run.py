@@ -240,7 +240,8 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
     env = results.environment
     parts: list[h.Safe] = [
         h.tag("h1", "eventbench report"),
-        h.tag("p", summary.lead, cls="headline"),
+        # A streamed read that does not stream is a warning, and looks like one.
+        h.tag("p", summary.lead, cls="headline bad" if summary.not_streaming else "headline"),
         h.tag(
             "ul",
             *(h.tag("li", s) for s in summary.headline if s != summary.lead),
