@@ -128,3 +128,14 @@ def test_the_runner_says_a_buffering_store_is_not_streaming(tmp_path: Path) -> N
         s.startswith("read-stream, 20K events on variant_backends:variant_store, streamed vs")
         for s in summary.headline
     )
+
+
+def test_a_streamed_mode_measured_alone_is_still_checked() -> None:
+    results = make_results(sizes=(2_000, 6_000, 20_000), tweak=buffering, with_append=False)
+    alone = replace(results, cells=[c for c in results.cells if c.mode == "streamed"])
+    summary = summarize(alone)
+    assert not summary.pairs
+    assert summary.lead == (
+        "Streamed read is not streaming (peak grows as N^1.00): "
+        "read-stream on SQLite; catch-up on SQLite."
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "append_series",
     "mode_pair",
     "not_streaming",
+    "streamed_mode",
     "summarize",
 ]
 
@@ -241,18 +242,30 @@ class NotStreaming:
         )
 
 
-def not_streaming(
-    cells: Sequence[CellSummary], pairs_by_scenario: dict[str, tuple[str, str]]
-) -> list[NotStreaming]:
+def streamed_mode(modes: Sequence[str]) -> str | None:
+    """A scenario's streamed mode: its pair's, or the one mode named for streaming when
+    the run measured it alone (``--modes streamed``)."""
+    pair = mode_pair(modes)
+    if pair is not None:
+        return pair[1]
+    streaming = [m for m in modes if "stream" in m.lower() and "collect" not in m.lower()]
+    return streaming[0] if len(streaming) == 1 else None
+
+
+def not_streaming(cells: Sequence[CellSummary]) -> list[NotStreaming]:
     """The streamed modes whose peak memory grows with N (see `NOT_STREAMING_SLOPE`).
 
     With three or more sizes the fitted slope decides; with two, the exponent that the
     two peaks imply (the ratio of peaks against the ratio of sizes), said as such.
     """
+    modes: dict[str, list[str]] = defaultdict(list)
+    for c in cells:
+        if c.mode not in modes[c.scenario]:
+            modes[c.scenario].append(c.mode)
+    streamed = {scenario: streamed_mode(names) for scenario, names in modes.items()}
     peaks: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
     for c in cells:
-        pair = pairs_by_scenario.get(c.scenario)
-        if pair is None or c.mode != pair[1] or c.error or not c.peak_bytes:
+        if c.mode != streamed[c.scenario] or c.error or not c.peak_bytes:
             continue
         peaks[(c.scenario, c.backend, c.mode)][c.size] = c.peak_bytes
     found = []
@@ -383,13 +396,11 @@ def summarize(results: RunResults) -> RunSummary:
     backends = _unique([c.backend for c in cells])
 
     pairs: list[ModePair] = []
-    pairs_by_scenario: dict[str, tuple[str, str]] = {}
     for scenario in scenarios:
         modes = _unique([c.mode for c in cells if c.scenario == scenario])
         pair = mode_pair(modes)
         if pair is None:
             continue
-        pairs_by_scenario[scenario] = pair
         col_mode, str_mode = pair
         for backend in backends:
             sizes = sorted({c.size for c in cells if c.scenario == scenario})
@@ -431,7 +442,7 @@ def summarize(results: RunResults) -> RunSummary:
         for key, sizes in sizes_of.items()
         if len(sizes) >= 2 and key not in fitted
     ]
-    buffering = not_streaming(cells, pairs_by_scenario)
+    buffering = not_streaming(cells)
     headline = _headline(pairs, appends, cells, results, buffering)
     return RunSummary(
         cells=cells,
@@ -526,11 +537,7 @@ def _lead(
     if buffering:
         worst = max(buffering, key=lambda b: b.exponent)
         where = "; ".join(f"{b.scenario} on {backend_name(b.backend)}" for b in buffering)
-        return (
-            f"Streamed read is not streaming ({worst.growth()}) in {len(buffering)} of "
-            f"{len({(p.scenario, p.backend) for p in pairs})} scenario and backend pairs: "
-            f"{where}."
-        )
+        return f"Streamed read is not streaming ({worst.growth()}): {where}."
     largest = _largest_pairs(pairs, cells)
     memory = [p.memory_ratio for p in largest if p.memory_ratio is not None]
     time = [p.time_ratio for p in largest if p.time_ratio is not None]
