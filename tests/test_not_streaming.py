@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from results_factory import make_results
+from results_factory import MiB, make_results
 
 from harness.report.run import render_html, render_markdown
 from harness.report.summary import summarize
@@ -75,6 +75,17 @@ def test_a_streamed_read_that_does_not_grow_gets_no_warning() -> None:
 
     small = make_results(sizes=(300, 1_000, 3_000), tweak=below_one_batch, with_append=False)
     assert not summarize(small).not_streaming
+
+    def filling_a_cache(cell: Cell) -> Cell:
+        # A bounded cache filling up (the skeleton store's SQLite page cache, measured).
+        if cell.mode != "streamed" or cell.memory is None:
+            return cell
+        peak = {2_000: 2.2 * MiB, 6_000: 3.4 * MiB, 20_000: 3.4 * MiB}[cell.size]
+        return replace(cell, memory=MemorySamples([int(peak)] * 3, cell.memory.allocations))
+
+    for sizes in ((2_000, 6_000, 20_000), (2_000, 6_000)):
+        cached = make_results(sizes=sizes, tweak=filling_a_cache, with_append=False)
+        assert not summarize(cached).not_streaming, sizes
 
 
 @pytest.mark.slow
