@@ -56,7 +56,7 @@ from typing import Any
 
 from harness import contract, seed
 from harness.contract import EventStore, SupportsReopen
-from harness.measure import timed, timer_resolution_s, tracked
+from harness.instruments import timed, timer_resolution_s, tracked
 from harness.registry import (
     REFERENCE_BACKENDS,
     backend_info,

@@ -1,36 +1,20 @@
-"""The two instruments: a clock for untracked runs and memray for tracked ones.
+"""memray: peak heap bytes and allocation count of one tracked run.
 
-They are never mixed: a timed run has no tracker attached (memray slows allocation
-down several times over), and a tracked run's duration is not reported. Both wrap
-only the measured work: the store is opened, seeded and warmed before either starts,
-and any per-run preparation happens before the clock or tracker starts.
+A tracked run's duration is not reported (the tracker slows allocation down several
+times over). The store is opened, seeded and warmed before tracking starts, and any
+per-run preparation happens before it too.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from scenarios.base import Outcome, RunContext, Workload
 
-__all__ = [
-    "TimedRun",
-    "TrackedRun",
-    "read_capture",
-    "timed",
-    "timer_resolution_s",
-    "tracked",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class TimedRun:
-    total_s: float
-    first_event_s: float | None
-    outcome: Outcome
+__all__ = ["TrackedRun", "read_capture", "tracked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +23,6 @@ class TrackedRun:
     allocations: int
     outcome: Outcome
     capture: Path
-
-
-def timer_resolution_s() -> float:
-    """The resolution of the clock timed runs use (``time.perf_counter``)."""
-    return time.get_clock_info("perf_counter").resolution
-
-
-async def timed(workload: Workload, ctx: RunContext) -> TimedRun:
-    """Run ``workload`` once on the clock: total time and time to its first event."""
-    probe = ctx.probe
-    # Collect garbage now, so that no run pays for the garbage of the one before.
-    gc.collect()
-    started = time.perf_counter_ns()
-    outcome = await workload(ctx)
-    ended = time.perf_counter_ns()
-    first = None if probe.first_ns is None else (probe.first_ns - started) / 1e9
-    return TimedRun(total_s=(ended - started) / 1e9, first_event_s=first, outcome=outcome)
 
 
 async def tracked(workload: Workload, ctx: RunContext, capture: Path) -> TrackedRun:
