@@ -109,6 +109,8 @@ from harness.contract import (
     validate_writes,
 )
 
+_SYNCHRONOUS_NAMES: Final = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
 __all__ = [
     "DEFAULT_BATCH_SIZE_SQLITE",
     "SCHEMA_VERSION",
@@ -650,6 +652,40 @@ class SqliteStore:
             versions=versions, positions=tuple(range(last_position + 1, position + 1))
         )
 
+    async def analyze(self) -> None:
+        """Refresh SQLite's planner statistics (``ANALYZE``), as after a bulk load."""
+        self._check_open()
+        writer = self._writer
+        assert writer is not None
+        async with self._write_lock:
+            await writer.execute("ANALYZE")
+
+    async def settings(self) -> dict[str, str]:
+        """The settings that move a measured figure: durability, journal, batch and
+        pool sizes, page cache, and whether the planner has statistics (``ANALYZE``)."""
+        self._check_open()
+        writer = self._writer
+        assert writer is not None
+        synchronous = await _scalar(writer, "PRAGMA synchronous")
+        journal = await _scalar(writer, "PRAGMA journal_mode")
+        cache = await _scalar(writer, "PRAGMA cache_size")
+        analyzed = await _scalar(
+            writer,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1' AND type = 'table'",
+        )
+        if analyzed:
+            analyzed = await _scalar(writer, "SELECT count(*) FROM sqlite_stat1")
+        return {
+            "synchronous": _SYNCHRONOUS_NAMES.get(int(synchronous or 0), str(synchronous)),
+            "journal_mode": str(journal).upper(),
+            "default_batch_size": str(self._default_batch_size),
+            "max_idle_readers": str(self._max_idle),
+            "cache_size": str(cache),
+            "busy_timeout_s": f"{self._busy_timeout:g}",
+            "analyzed": "yes" if analyzed else "no",
+            "sqlite_version": sqlite3.sqlite_version,
+        }
+
     async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None:
         """Seed data fast: like `append` with ANY for each event, in one transaction.
 
@@ -994,17 +1030,18 @@ def open_store(url: str) -> SqliteStore:
 async def temporary_store(location: str | None = None) -> AsyncIterator[SqliteStore]:
     """A fresh, empty, open store in a temporary file, deleted on exit.
 
-    Durability against power loss means nothing for a file deleted on exit, so it runs
-    with ``synchronous=NORMAL``. With ``location`` (a store's `SqliteStore.location`):
-    another instance over that store's file, with the same settings, left in place.
+    It has the settings a user gets from ``SqliteStore(path)`` (``synchronous=FULL``):
+    the benchmarks run on it, so they measure the defaults. With ``location`` (a store's
+    `SqliteStore.location`): another instance over that store's file, with the same
+    settings, left in place.
     """
     if location is not None:
         path = open_store(location).path
-        async with SqliteStore(path, synchronous="NORMAL") as other:
+        async with SqliteStore(path) as other:
             yield other
         return
     with tempfile.TemporaryDirectory(prefix="eventbench-sqlite-") as directory:
-        async with SqliteStore(Path(directory) / "events.db", synchronous="NORMAL") as store:
+        async with SqliteStore(Path(directory) / "events.db") as store:
             yield store
 
 
