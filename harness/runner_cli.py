@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.table import Table
 
+from harness.instruments import instructions as instruments_instructions
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, fmt_slope
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
@@ -180,15 +181,28 @@ def summary_tables(results: RunResults) -> list[Table]:
         ("mode", "left"),
         ("N", "right"),
         ("time (median)", "right"),
-        ("first event", "right"),
+        ("first event (warm)", "right"),
         ("events/s", "right"),
-        ("peak memory", "right"),
+        ("peak memory (warm)", "right"),
         ("allocations", "right"),
     ):
         cells.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     latencies = any("latency_p50_s" in cell.summary for cell in results.cells)
     if latencies:
         cells.add_column("op latency p50", justify="right", no_wrap=True)
+    # Optional figures get a column only when some cell has them.
+    extra = [
+        (key, label, fmt)
+        for key, label, fmt in (
+            ("stall_max_s", "loop stall max", fmt_seconds),
+            ("cold_first_event_s", "first event (cold)", fmt_seconds),
+            ("cold_peak_bytes", "peak memory (cold)", fmt_bytes),
+            ("instructions_per_event", "instructions/event", fmt_count),
+        )
+        if any(key in cell.summary for cell in results.cells)
+    ]
+    for _, label, _ in extra:
+        cells.add_column(label, justify="right", no_wrap=True)
     for cell in results.cells:
         s = cell.summary
         if cell.error and not s:
@@ -207,6 +221,7 @@ def summary_tables(results: RunResults) -> list[Table]:
             fmt_bytes(s.get("peak_bytes")),
             fmt_count(s.get("allocations")),
             *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
+            *(fmt(s.get(key)) for key, _, fmt in extra),
         )
     tables = [cells]
     if results.fits:
@@ -323,7 +338,7 @@ def plan_options(
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
     They arrive as the keyword arguments ``scenarios, backends, sizes, modes, repeats,
-    memory_repeats, warmups, rounds, params, timeout, skip_unavailable``;
+    memory_repeats, warmups, rounds, params, timeout, skip_unavailable, instructions``;
     `plan_from_options` turns them into a plan. ``prefix`` starts each help text
     (compare says "--ref: "). With ``profiles`` (run), options not given come from the
     quick or the ``--full`` profile (repeats arrive as None then).
@@ -424,6 +439,12 @@ def plan_options(
             help=f"{prefix}Leave out backends that cannot run here instead of failing "
             "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
         ),
+        click.option(
+            "--instructions",
+            is_flag=True,
+            help=f"{prefix}Also count CPU instructions per cell with valgrind's cachegrind "
+            "(deterministic, but two ~10x slower processes per cell and round).",
+        ),
     ]
 
     def decorate(command: _F) -> _F:
@@ -450,6 +471,7 @@ def plan_from_options(
     rounds: int,
     params: tuple[str, ...],
     profile: Profile | None = None,
+    instructions: bool = False,
     **_: Any,
 ) -> Plan:
     """A plan from `plan_options` values; a bad one is a usage error that says why.
@@ -480,6 +502,7 @@ def plan_from_options(
             rounds=rounds,
             modes=split_list(modes) or None,
             optional_backends=optional,
+            instructions=instructions,
         )
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
@@ -540,6 +563,7 @@ def run_command(
     output: Path | None,
     keep_captures: bool,
     pytest_benchmark: Path | None,
+    instructions: bool,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
@@ -572,7 +596,10 @@ def run_command(
         rounds=rounds,
         params=params,
         profile=FULL if full else QUICK,
+        instructions=instructions,
     )
+    if instructions and (reason := instruments_instructions.availability()) is not None:
+        raise click.UsageError(reason)
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
