@@ -203,7 +203,7 @@ class ModePair:
             cold = _cold_pair(fmt_bytes, self.streamed_cold_peak, self.collected_cold_peak)
             parts.append(
                 f"uses {fmt_ratio(factor)} {much} memory than {self.collected} "
-                f"({fmt_bytes(self.streamed_peak)} vs {fmt_bytes(self.collected_peak)} warm"
+                f"(warm: {fmt_bytes(self.streamed_peak)} vs {fmt_bytes(self.collected_peak)}"
                 f"{cold})"
             )
         if self.time_ratio is not None:
@@ -236,7 +236,7 @@ def _cold_pair(
     """ "; cold 1.1 MiB vs 4 MiB" when both cold figures are known, else ""."""
     if streamed is None or collected is None:
         return ""
-    return f"; cold {fmt(streamed)} vs {fmt(collected)}"
+    return f"; cold: {fmt(streamed)} vs {fmt(collected)}"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
