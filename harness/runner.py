@@ -18,11 +18,14 @@ conditions; ``run_plan`` then returns one `RunResults` per side, in order::
     before, after = run_plan(plan, sides=[base, head], rounds=3)
 
 Each cell runs as two kinds of worker process (``python -m harness.worker``): a
-timed one and a memory-tracked one, never both in one process. A store that other
-processes can reopen (the two-instance hook, `harness.contract.SupportsReopen`, with
-`Capabilities.multi_process`) is seeded once per (side, backend, layout, N) by a
-worker that keeps it open while cells open other instances over its data, reference
-and third-party stores alike; any other store is seeded inside each worker.
+timed one and a memory-tracked one, never both in one process; with
+``Plan.instructions`` a third counts CPU instructions under cachegrind (see
+`harness.instruments`). Samples keep the round (worker process) they came from. A
+store that other processes can reopen (the two-instance hook,
+`harness.contract.SupportsReopen`, with `Capabilities.multi_process`) is seeded once
+per (side, backend, layout, N) by a worker that keeps it open while cells open other
+instances over its data, reference and third-party stores alike; any other store is
+seeded inside each worker.
 """
 
 from __future__ import annotations

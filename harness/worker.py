@@ -7,8 +7,11 @@ before/after comparison) can measure a cell exactly as this one does. Requests:
 
 ``{"op": "cell", ...}``
     Measure one cell: open the store (another instance at a seeded location, or fresh
-    and seeded here), warm up, then either time ``repeats`` runs or track ``repeats``
-    runs with memray. See `CellRequest` for the fields.
+    and seeded here), warm up, then measure ``repeats`` runs with the instrument of the
+    kind asked for (`harness.instruments`: time, memory or instructions). A read's
+    first warm-up is its cold run, measured and reported apart. The answer also
+    carries the store's settings (`harness.contract.ReportsSettings`). See
+    `CellRequest` for the fields.
 ``{"op": "hold", "backend": ..., "layout": {...}, "size": N}``
     Open a fresh store from the backend's factory, seed it, answer with its
     ``location`` at once, and keep it (so its data) until stdin is closed; then close
