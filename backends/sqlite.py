@@ -36,30 +36,28 @@ snapshot.
 
 Default batch size: 100
 -----------------------
-Measured with a throwaway script (one stream of ~255-byte JSON events, file in WAL
-mode, each case run 3 times interleaved in one process, medians; the consumer sums one
-field of every event; 2 shared cores, so absolute times are noisy, ratios less so)::
+Measured with the benchmark itself, one stream of ~250-byte events, memray peaks (which
+repeat to the byte between processes) and the event loop's longest stall::
 
-    N      batch  streamed   first event  raw_scan   collected  streamed/collected
-    10K    100      70 ms     3.8 ms       28 ms       67 ms     1.05
-    100K   100     319 ms     2.4 ms      127 ms      890 ms     0.36
-    100K   1000   1005 ms     5.9 ms      119 ms                 1.13
-    1M     100    5.4 s       1.2 ms      2.1 s      17.2 s      0.31
-    1M     1000  10.1 s       4.3 ms      1.8 s                  0.59
-    1M     5000  15.1 s      39.6 ms      3.0 s                  0.88
+    eventbench run --scenarios read-stream --backends sqlite --sizes 10k,100k \
+        --modes collected,streamed -p batch_size=100      # then -p batch_size=1000
 
-Peak memory (memray, trace_python_allocators, fresh process each, connections opened
-before tracking): streamed at batch 100 is 2.28 MiB at 10K, 100K and 1M alike (3.58 MiB
-at batch 500); collected is 20.7 MiB, 190 MiB and 1.88 GiB.
+    streamed, batch      peak warm   peak cold   loop stall at 100K (median of 5 runs)
+    100                  282 KiB     2.22 MiB    15.7 ms
+    1000                 2.61 MiB    4.56 MiB    62.2 ms
+    collected (10K/100K) 15.5/155 MiB  17.4/157 MiB  1.84 s
 
-Why 100 and not more: the cyclic garbage collector. A decoded batch is several
-GC-tracked objects per event (the event, its dicts and lists); at 100 rows a batch stays
-under the young generation's 700-object threshold and a 100K-event read ran no full
-collection, while at 150 to 1000 rows each read ran 3 to 6 full collections and took
-1.2 to 3x as long. Smaller batches only add thread hops (about 50 us each) and gained
-nothing at 50. The decoded read costs about 2.5x ``raw_scan``: fetching a row through
-aiosqlite costs about 1.1 us, decoding it about 1.6 us of Python (orjson 0.4, UUID 0.3,
-building the frozen RecordedEvent 0.35, the rest the loop and the consumer).
+Warm is after one warm-up read in the same process; cold is the first read after the
+store opened, which also fills SQLite's page cache and opens a reader connection (the
+~2 MiB between the two). Neither grows with N.
+
+Why 100 and not more: memory and the event loop grow with the batch, and the cyclic
+garbage collector: a decoded batch is several GC-tracked objects per event (the event,
+its dicts and lists); at 100 rows a batch stays under the young generation's
+700-object threshold, while larger batches set off collections of older generations
+during the read. Smaller batches only add thread hops (one per batch). Times on the
+shared 2-core machine these were measured on moved by tens of percent between runs, so
+no time ratio is quoted here; `eventbench compare` judges such changes.
 """
 
 from __future__ import annotations
