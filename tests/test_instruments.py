@@ -141,3 +141,25 @@ def test_instructions_are_counted_per_run_and_repeat_between_processes() -> None
     assert 300 * 500 < first < 300 * 200_000
     assert abs(first - second) / first < 0.001
     assert cell.summary["instructions_per_event"] == pytest.approx(first / 300, rel=0.001)
+
+
+@pytest.mark.parametrize(("change", "verdict"), [(1.02, "regressed"), (1.004, "unchanged")])
+def test_compare_judges_instructions_against_a_one_percent_minimum_effect(
+    change: float, verdict: str
+) -> None:
+    import random
+
+    from harness.results import InstructionSamples, RunResults
+
+    cell = read_cell("read-stream", "sqlite", "streamed", 1000, random.Random(2))
+
+    def counted(per_run: list[float]) -> RunResults:
+        samples = InstructionSamples(per_run=per_run, events=1000, method="test", rounds=[0, 1])
+        return RunResults(environment(), {}, [replace(cell, instructions=samples)])
+
+    base = counted([4.0e8, 4.00004e8])
+    head = counted([4.0e8 * change, 4.00004e8 * change])
+    [compared] = compare_results(base, head).cells
+    [instructions] = [m for m in compared.metrics if m.metric == "instructions"]
+    assert instructions.verdict.value == verdict, instructions.reason
+    assert instructions.minimum_effect == 0.01
