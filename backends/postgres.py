@@ -77,7 +77,9 @@ runs; only side-by-side medians of one run are compared):
 
 With the defaults chosen, the runner (``eventbench run --backends postgres --scenarios
 read-stream --sizes 10k,100k,1m -p payload_bytes=250 --repeats 5 --memory-repeats 1``;
-1M with ``--repeats 3``) measured, median time / first event / peak memory::
+1M with ``--repeats 3``) measured, median time / first event / peak memory, all warm
+(after one warm-up read; the cold first read is in the README's Figures), before
+seeded tables were analyzed::
 
       N       collected                   streamed                   raw_scan
       10K     35.0 ms / 30.5 ms / 14.0 MiB   24.8 ms / 1.1 ms / 0.78 MiB   17.9 ms
