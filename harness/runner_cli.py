@@ -170,7 +170,8 @@ def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
 
 
 def summary_tables(results: RunResults) -> list[Table]:
-    """The cells' medians, then the fitted growth slopes."""
+    """The cells' medians, then the loop stall, cold runs and instructions where
+    measured, then the fitted growth slopes."""
     title = "eventbench run" + (f" [{results.side}]" if results.side else "")
     if results.interrupted:
         title += " (interrupted: partial)"
@@ -190,19 +191,6 @@ def summary_tables(results: RunResults) -> list[Table]:
     latencies = any("latency_p50_s" in cell.summary for cell in results.cells)
     if latencies:
         cells.add_column("op latency p50", justify="right", no_wrap=True)
-    # Optional figures get a column only when some cell has them.
-    extra = [
-        (key, label, fmt)
-        for key, label, fmt in (
-            ("stall_max_s", "loop stall max", fmt_seconds),
-            ("cold_first_event_s", "first event (cold)", fmt_seconds),
-            ("cold_peak_bytes", "peak memory (cold)", fmt_bytes),
-            ("instructions_per_event", "instructions/event", fmt_count),
-        )
-        if any(key in cell.summary for cell in results.cells)
-    ]
-    for _, label, _ in extra:
-        cells.add_column(label, justify="right", no_wrap=True)
     for cell in results.cells:
         s = cell.summary
         if cell.error and not s:
@@ -221,9 +209,41 @@ def summary_tables(results: RunResults) -> list[Table]:
             fmt_bytes(s.get("peak_bytes")),
             fmt_count(s.get("allocations")),
             *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
-            *(fmt(s.get(key)) for key, _, fmt in extra),
         )
     tables = [cells]
+    # The event loop, cold runs and instructions in a table of their own (beside the
+    # one above they would not fit a terminal); a column only where some cell has it.
+    extra = [
+        (key, label, fmt)
+        for key, label, fmt in (
+            ("stall_max_s", "loop stall max", fmt_seconds),
+            ("stall_p99_s", "loop stall p99", fmt_seconds),
+            ("cold_first_event_s", "first event (cold)", fmt_seconds),
+            ("cold_peak_bytes", "peak memory (cold)", fmt_bytes),
+            ("instructions_per_event", "instructions/event", fmt_count),
+        )
+        if any(key in cell.summary for cell in results.cells)
+    ]
+    if extra:
+        more = Table(
+            title="event loop, cold runs (first read after opening) and instructions",
+            title_justify="left",
+        )
+        for name in ("scenario", "backend", "mode", "N"):
+            more.add_column(name, justify="right" if name == "N" else "left", no_wrap=True)
+        for _, label, _ in extra:
+            more.add_column(label, justify="right", no_wrap=True)
+        for cell in results.cells:
+            if cell.error and not cell.summary:
+                continue
+            more.add_row(
+                cell.scenario,
+                cell.backend,
+                cell.mode,
+                f"{cell.size:,}",
+                *(fmt(cell.summary.get(key)) for key, _, fmt in extra),
+            )
+        tables.append(more)
     if results.fits:
         fits = Table(
             title="growth with N (log-log slope: ~1 grows with N, ~0 flat)", title_justify="left"
