@@ -248,7 +248,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
         cold_run = layout is not None and req.warmups > 0 and not req.counted
         for i in range(req.warmups):
             if i == 0 and cold_run:
-                phase(f"cold run (warm-up 1 of {req.warmups}, {req.measure})")
+                phase(f"warm-up run 1 of {req.warmups} (the cold run, measured)")
                 cold = keep(await instrument.measure(scenario.run, await context()))
                 out["cold"] = dict(cold.figures)
                 continue
@@ -258,7 +258,8 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
             del warm
         runs = []
         for i in range(req.repeats):
-            phase(f"{req.measure} run {i + 1} of {req.repeats}")
+            what = {"time": "timed", "memory": "tracked"}.get(req.measure, "counted")
+            phase(f"{what} run {i + 1} of {req.repeats}")
             runs.append(keep(await instrument.measure(scenario.run, await context())))
         series = gathered(runs)
         if req.measure == "time":
