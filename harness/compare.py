@@ -49,6 +49,7 @@ from scipy import stats
 from harness.results import Cell, Environment, RunResults
 
 __all__ = [
+    "DEFAULT_INSTRUCTIONS_THRESHOLD",
     "DEFAULT_MEMORY_FLOOR_BYTES",
     "DEFAULT_MEMORY_THRESHOLD",
     "DEFAULT_TIME_THRESHOLD",
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 DEFAULT_TIME_THRESHOLD: Final = 0.10
+DEFAULT_INSTRUCTIONS_THRESHOLD: Final = 0.01
+"""Instruction counts repeat to about 0.0001% between processes: 1% is a real change."""
 DEFAULT_MEMORY_THRESHOLD: Final = 0.02
 DEFAULT_MEMORY_FLOOR_BYTES: Final = 256 * 1024
 
@@ -90,20 +93,26 @@ class Metric:
     """Key in the comparison documents: "total_s", "first_event_s", "peak_bytes"."""
     label: str
     kind: str
-    """"time" or "memory": which minimum effect applies."""
+    """"time", "memory", "instructions" or "count": which minimum effect applies."""
     unit: str
-    """"s" or "B"."""
+    """"s", "B" or "" (a count)."""
 
 
 METRICS: Final = (
     Metric("total_s", "total time", "time", "s"),
     Metric("first_event_s", "time to first event", "time", "s"),
     Metric("peak_bytes", "peak memory", "memory", "B"),
+    Metric("cold_first_event_s", "time to first event (cold)", "time", "s"),
+    Metric("cold_peak_bytes", "peak memory (cold)", "memory", "B"),
+    Metric("instructions", "instructions", "instructions", ""),
+    Metric("allocations", "allocations", "count", ""),
+    Metric("allocated_bytes", "bytes allocated", "count", "B"),
 )
 
 # Clean separation is evidence enough only with this many samples a side: memory
-# peaks barely move between identical runs, timings on a shared machine do.
-_SEPARATION_MIN_SAMPLES: Final = {"time": 3, "memory": 1}
+# peaks, instruction and allocation counts barely move between identical runs,
+# timings on a shared machine do.
+_SEPARATION_MIN_SAMPLES: Final = {"time": 3, "memory": 1, "instructions": 1, "count": 1}
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,9 @@ class Thresholds:
     """Minimum relative change of a memory metric..."""
     memory_floor_bytes: int = DEFAULT_MEMORY_FLOOR_BYTES
     """...which must also be at least this many bytes."""
+    instructions: float = DEFAULT_INSTRUCTIONS_THRESHOLD
+    """Minimum relative change of an instruction count. Allocation counts and bytes
+    allocated (kind "count") use the memory threshold, without the floor."""
     alpha: float = 0.05
     """Significance level of the rank test."""
     confidence: float = 0.95
@@ -125,7 +137,7 @@ class Thresholds:
     """The bootstrap is seeded so the same two files always give the same report."""
 
     def __post_init__(self) -> None:
-        for name in ("time", "memory"):
+        for name in ("time", "memory", "instructions"):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(
@@ -143,7 +155,9 @@ class Thresholds:
         """The smallest relative change that matters for this metric at this size."""
         if metric.kind == "time":
             return self.time
-        if base_median <= 0:
+        if metric.kind == "instructions":
+            return self.instructions
+        if metric.kind == "count" or base_median <= 0:
             return self.memory
         return max(self.memory, self.memory_floor_bytes / base_median)
 
@@ -246,6 +260,7 @@ class Comparison:
                 "time": self.thresholds.time,
                 "memory": self.thresholds.memory,
                 "memory_floor_bytes": self.thresholds.memory_floor_bytes,
+                "instructions": self.thresholds.instructions,
                 "alpha": self.thresholds.alpha,
                 "confidence": self.thresholds.confidence,
                 "resamples": self.thresholds.resamples,
@@ -464,13 +479,20 @@ def _pct(ratio: float) -> str:
 
 
 def _samples(cell: Cell, metric: Metric) -> list[float]:
-    if metric.name == "peak_bytes":
-        return [float(x) for x in cell.memory.peak_bytes] if cell.memory else []
-    if cell.time is None:
-        return []
-    if metric.name == "total_s":
-        return list(cell.time.total_s)
-    return list(cell.time.first_event_s or [])
+    m, i, c = cell.memory, cell.instructions, cell.cold
+    found: dict[str, object] = {
+        "peak_bytes": m.peak_bytes if m else None,
+        "allocations": m.allocations if m else None,
+        "allocated_bytes": m.allocated_bytes if m else None,
+        "instructions": i.per_run if i else None,
+        "cold_first_event_s": c.first_event_s if c else None,
+        "cold_peak_bytes": c.peak_bytes if c else None,
+    }
+    if cell.time is not None:
+        found["total_s"] = cell.time.total_s
+        found["first_event_s"] = cell.time.first_event_s
+    values = found.get(metric.name)
+    return [float(x) for x in values] if isinstance(values, list) else []
 
 
 _SEVERITY: Final = {
@@ -522,9 +544,40 @@ def _environment_warnings(base: RunResults, head: RunResults) -> list[str]:
             # eventbench itself is what changed between a base and a head run.
             if bv != hv and name != "eventbench":
                 out.append(f"different {kind} versions: {name} {bv} vs {hv}")
+    for backend, name, bv, hv in _setting_differences(base, head):
+        out.append(
+            f"{backend} setting {name} differs: {bv} vs {hv}; figures that depend on it "
+            "are not comparable"
+        )
     for label, run in (("base", base), ("head", head)):
         if run.interrupted:
             out.append(f"the {label} run was interrupted; some cells are missing from it")
+    return out
+
+
+def _setting_differences(base: RunResults, head: RunResults) -> list[tuple[str, str, str, str]]:
+    """(backend, setting, base value, head value) for each setting the stores reported
+    differently on the two sides (values a side's cells disagree on are joined)."""
+
+    def settings(run: RunResults) -> dict[tuple[str, str], str]:
+        seen: dict[tuple[str, str], list[str]] = {}
+        for cell in run.cells:
+            for name, value in cell.settings.items():
+                values = seen.setdefault((cell.backend, name), [])
+                if value not in values:
+                    values.append(value)
+        return {key: " / ".join(values) for key, values in seen.items()}
+
+    b, h = settings(base), settings(head)
+    backends = {c.backend for c in base.cells} & {c.backend for c in head.cells}
+    out = []
+    for key in sorted(set(b) | set(h)):
+        if key[0] not in backends or (key not in b and key not in h):
+            continue
+        bv, hv = b.get(key, "not reported"), h.get(key, "not reported")
+        # A side that reports no settings at all (an older eventbench) is not a difference.
+        if bv != hv and any(k[0] == key[0] for k in b) and any(k[0] == key[0] for k in h):
+            out.append((key[0], key[1], bv, hv))
     return out
 
 

@@ -56,10 +56,12 @@ __all__ = [
     "NewEvent",
     "ReadInterrupted",
     "RecordedEvent",
+    "ReportsSettings",
     "StoreUnavailable",
     "StreamAlreadyConsumed",
     "StreamState",
     "StreamWrite",
+    "SupportsAnalyze",
     "SupportsConnectionCut",
     "SupportsRawScan",
     "SupportsReopen",
@@ -745,3 +747,22 @@ class SupportsReopen(Protocol):
 
     @property
     def location(self) -> str: ...
+
+
+@runtime_checkable
+class SupportsAnalyze(Protocol):
+    """Optional, for benchmarks: refresh the planner's statistics, as an operator does
+    after a bulk load (``ANALYZE``). The runner calls it after seeding, so that reads
+    are planned from statistics of the data they read, not from an empty table."""
+
+    async def analyze(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsSettings(Protocol):
+    """Optional, for benchmarks: every store and server setting that can move a
+    measured figure, by name, as text (e.g. ``{"synchronous": "FULL",
+    "default_batch_size": "100", "server.jit": "off"}``). The runner records them with
+    each cell, and ``eventbench compare`` warns when the two sides' differ."""
+
+    async def settings(self) -> Mapping[str, str]: ...

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.compare import (
+    DEFAULT_INSTRUCTIONS_THRESHOLD,
     DEFAULT_MEMORY_FLOOR_BYTES,
     DEFAULT_MEMORY_THRESHOLD,
     DEFAULT_TIME_THRESHOLD,
@@ -288,6 +289,13 @@ def _run_against_ref(
     help="...which must also be at least this many bytes.",
 )
 @click.option(
+    "--instructions-threshold",
+    type=Fraction(),
+    default=DEFAULT_INSTRUCTIONS_THRESHOLD,
+    show_default=True,
+    help="Smallest change in instructions per run worth reporting (0.01 or 1%).",
+)
+@click.option(
     "--alpha",
     type=Fraction(),
     default=0.05,
@@ -311,6 +319,7 @@ def compare_command(
     time_threshold: float,
     memory_threshold: float,
     memory_floor: int,
+    instructions_threshold: float,
     alpha: float,
     output: Path,
     stem: str | None,
@@ -340,6 +349,7 @@ def compare_command(
             output,
             stem,
             run_options,
+            instructions_threshold,
         )
     except CommandFailed as exc:
         if not report_only:
@@ -360,6 +370,7 @@ def _compare(
     output: Path,
     stem: str | None,
     run_options: dict[str, Any],
+    instructions_threshold: float = DEFAULT_INSTRUCTIONS_THRESHOLD,
 ) -> None:
     console = _console()
     try:
@@ -367,6 +378,7 @@ def _compare(
             time=time_threshold,
             memory=memory_threshold,
             memory_floor_bytes=memory_floor,
+            instructions=instructions_threshold,
             alpha=alpha,
         )
     except ValueError as exc:

@@ -25,6 +25,7 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 from rich.text import Text
 
+from harness.instruments import instructions as instruments_instructions
 from harness.report.format import (
     fmt_bytes,
     fmt_count,
@@ -178,8 +179,9 @@ def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
 
 
 def summary_tables(results: RunResults) -> list[Table]:
-    """The cells' medians, streamed vs collected, the growth slopes, then the findings
-    (the report's headline: its lead sentence as the title, one row per finding)."""
+    """The cells' medians, streamed vs collected, the loop stall, cold runs and
+    instructions where measured, the growth slopes, then the findings (the report's
+    headline: its lead sentence as the title, one row per finding)."""
     title = "eventbench run" + (f" [{results.side}]" if results.side else "")
     if results.interrupted:
         title += " (interrupted: partial)"
@@ -190,9 +192,9 @@ def summary_tables(results: RunResults) -> list[Table]:
         ("mode", "left"),
         ("N", "right"),
         ("time (median)", "right"),
-        ("first event", "right"),
+        ("first event (warm)", "right"),
         ("events/s", "right"),
-        ("peak memory", "right"),
+        ("peak memory (warm)", "right"),
         ("allocations", "right"),
     ):
         cells.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -242,6 +244,39 @@ def summary_tables(results: RunResults) -> list[Table]:
                 fmt_relative(p.first_event_ratio),
             )
         tables.append(pairs)
+    # The event loop, cold runs and instructions in a table of their own (beside the
+    # one above they would not fit a terminal); a column only where some cell has it.
+    extra = [
+        (key, label, fmt)
+        for key, label, fmt in (
+            ("stall_max_s", "loop stall max", fmt_seconds),
+            ("stall_p99_s", "loop stall p99", fmt_seconds),
+            ("cold_first_event_s", "first event (cold)", fmt_seconds),
+            ("cold_peak_bytes", "peak memory (cold)", fmt_bytes),
+            ("instructions_per_event", "instructions/event", fmt_count),
+        )
+        if any(key in cell.summary for cell in results.cells)
+    ]
+    if extra:
+        more = Table(
+            title="event loop, cold runs (first read after opening) and instructions",
+            title_justify="left",
+        )
+        for name in ("scenario", "backend", "mode", "N"):
+            more.add_column(name, justify="right" if name == "N" else "left", no_wrap=True)
+        for _, label, _ in extra:
+            more.add_column(label, justify="right", no_wrap=True)
+        for cell in results.cells:
+            if cell.error and not cell.summary:
+                continue
+            more.add_row(
+                cell.scenario,
+                cell.backend,
+                cell.mode,
+                f"{cell.size:,}",
+                *(fmt(cell.summary.get(key)) for key, _, fmt in extra),
+            )
+        tables.append(more)
     if summary.fits:
         fits = Table(
             title="growth with N (log-log slope: ~1 grows with N, ~0 flat)", title_justify="left"
@@ -369,7 +404,7 @@ def plan_options(
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
     They arrive as the keyword arguments ``scenarios, backends, sizes, modes, repeats,
-    memory_repeats, warmups, rounds, params, timeout, skip_unavailable``;
+    memory_repeats, warmups, rounds, params, timeout, skip_unavailable, instructions``;
     `plan_from_options` turns them into a plan. ``prefix`` starts each help text
     (compare says "--ref: "). With ``profiles`` (run), options not given come from the
     quick or the ``--full`` profile (repeats arrive as None then).
@@ -470,6 +505,12 @@ def plan_options(
             help=f"{prefix}Leave out backends that cannot run here instead of failing "
             "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
         ),
+        click.option(
+            "--instructions",
+            is_flag=True,
+            help=f"{prefix}Also count CPU instructions per cell with valgrind's cachegrind "
+            "(deterministic, but two ~10x slower processes per cell and round).",
+        ),
     ]
 
     def decorate(command: _F) -> _F:
@@ -496,6 +537,7 @@ def plan_from_options(
     rounds: int,
     params: tuple[str, ...],
     profile: Profile | None = None,
+    instructions: bool = False,
     **_: Any,
 ) -> Plan:
     """A plan from `plan_options` values; a bad one is a usage error that says why.
@@ -526,6 +568,7 @@ def plan_from_options(
             rounds=rounds,
             modes=split_list(modes) or None,
             optional_backends=optional,
+            instructions=instructions,
         )
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
@@ -586,6 +629,7 @@ def run_command(
     output: Path | None,
     keep_captures: bool,
     pytest_benchmark: Path | None,
+    instructions: bool,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
@@ -618,7 +662,10 @@ def run_command(
         rounds=rounds,
         params=params,
         profile=FULL if full else QUICK,
+        instructions=instructions,
     )
+    if instructions and (reason := instruments_instructions.availability()) is not None:
+        raise click.UsageError(reason)
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -24,7 +24,14 @@ from harness.report.format import (
 )
 from harness.report.run import render_html, render_markdown, summary_document
 from harness.report.summary import append_series, mode_pair, summarize
-from harness.results import Cell, MemorySamples, RunResults, TimeSamples, save_results
+from harness.results import (
+    Cell,
+    ColdSamples,
+    MemorySamples,
+    RunResults,
+    TimeSamples,
+    save_results,
+)
 
 
 def read_cell(backend: str, mode: str, size: int, total: float, peak: int, first: float) -> Cell:
@@ -68,6 +75,40 @@ def test_the_report_leads_with_the_answer(tmp_path: Path) -> None:
     assert '<p class="headline">Streamed vs collected at 1M events' in page
     # Parameters are folded in the HTML, as in the Markdown.
     assert re.search(r"<details><summary>Parameters</summary><pre>", page)
+
+
+def test_cold_figures_loop_stall_and_settings_reach_the_headline_and_tables() -> None:
+    collected = read_cell("sqlite", "collected", 1_000_000, 5.0, 1500 * MiB, 4.9)
+    streamed = read_cell("sqlite", "streamed", 1_000_000, 3.0, 290 * 1024, 0.0005)
+    settings = {"synchronous": "FULL", "analyzed": "yes"}
+    cells = [
+        replace(
+            cell,
+            time=replace(cell.time, stall_max_s=[stall] * 3, stall_p99_s=[stall / 2] * 3),
+            cold=ColdSamples(
+                total_s=[cold_total], first_event_s=[cold_first], peak_bytes=[cold_peak]
+            ),
+            settings=settings,
+        )
+        for cell, stall, cold_total, cold_first, cold_peak in (
+            (collected, 5.1, 5.2, 5.1, 1600 * MiB),
+            (streamed, 0.0004, 3.1, 0.072, int(2.2 * MiB)),
+        )
+        if cell.time is not None
+    ]
+    results = RunResults(environment=environment(), parameters={}, cells=cells)
+    [sentence] = summarize(results).headline
+    assert "(warm: 290 KiB vs 1.46 GiB; cold: 2.20 MiB vs 1.56 GiB)" in sentence
+    assert sentence.startswith("read-stream, 1M events on SQLite, streamed vs collected: 1/5300 ")
+    assert "1/9800 the wait for the first event (warm: 500 µs vs 4.90 s; " in sentence
+    assert "the first event (warm: 500 µs vs 4.90 s; cold: 72.0 ms vs 5.10 s) and " in sentence
+    assert sentence.endswith("holds the event loop for at most 400 µs instead of 5.10 s.")
+    text = render_markdown(results)
+    for header in ("first event (cold)", "peak memory (cold)", "loop stall max", "## Settings"):
+        assert header in text
+    assert "| SQLite | synchronous | FULL |" in text
+    page = render_html(results)
+    assert "event-loop stall" in page and "Settings" in page
 
 
 def test_write_reports_writes_three_files(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from backends.sqlite import (
     APPLICATION_ID,
+    DEFAULT_BATCH_SIZE_SQLITE,
     SCHEMA_VERSION,
     SqliteStore,
     availability,
@@ -112,6 +113,18 @@ def test_open_store_urls(tmp_path: Path) -> None:
 def test_capabilities() -> None:
     caps = SqliteStore("x.db").capabilities
     assert caps.persistent and caps.multi_process and caps.nul_in_strings
+
+
+async def test_settings_are_the_defaults_a_user_gets_and_say_whether_analyzed() -> None:
+    async with temporary_store() as store:
+        settings = await store.settings()
+        assert settings["synchronous"] == "FULL"
+        assert settings["journal_mode"] == "WAL"
+        assert settings["default_batch_size"] == str(DEFAULT_BATCH_SIZE_SQLITE)
+        assert settings["analyzed"] == "no"
+        await store.bulk_load([("s", NewEvent("t", {"i": i})) for i in range(20)])
+        await store.analyze()
+        assert (await store.settings())["analyzed"] == "yes"
 
 
 async def test_temporary_store_is_deleted_on_exit() -> None:

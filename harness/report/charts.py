@@ -37,6 +37,7 @@ __all__ = [
     "first_event_chart",
     "growth_chart",
     "ratio_chart",
+    "stall_chart",
 ]
 
 DPI: Final = 100
@@ -106,19 +107,29 @@ _SECONDS: Final = _Unit(10.0, lambda v: fmt_seconds(v))
 _RATE: Final = _Unit(10.0, lambda v: fmt_count(v) + "/s")
 
 
-def _value_axis(ax: Any, values: Sequence[float], unit: _Unit, label: str) -> None:
+def _value_axis(ax: Any, values: Sequence[float], unit: _Unit, label: str, depth: int = 1) -> None:
     """A log y axis labelled in the quantity's own unit, with ticks between the decades.
 
     Ticks at powers of ten alone leave most points between two labels; here every
     1-2-5 step is labelled ("200 KiB", "500 KiB", "1 MiB"), thinned to powers only when
-    the range is wide. The points carry their own values as well (`_label_points`).
+    the range is wide. The points carry their own values as well (`_label_points`);
+    ``depth`` is how many labels it stacked on one side of a point, which the limits
+    leave room for so that the outermost label stays inside the plot.
     """
     positive = [v for v in values if v > 0 and math.isfinite(v)]
     ax.set_yscale("log")
     ax.set_ylabel(label)
     if not positive:
         return
-    low, high = min(positive) / 1.8, max(positive) * 1.8
+    # The outermost label sits 6 + 9 * (depth - 1) points off its point and is about 8
+    # points tall; the margin m (in log units) must hold that share of the axes' height:
+    # m >= share * (span + 2m). The height is estimated from the figure's (the layout is
+    # not done yet): about 55% of it is the plot.
+    height_pt = ax.figure.get_size_inches()[1] * 72 * 0.55
+    share = min((16 + 9 * (depth - 1)) / height_pt, 0.3)
+    span = math.log(max(positive) / min(positive))
+    margin = math.exp(max(math.log(1.8), share * span / (1 - 2 * share)))
+    low, high = min(positive) / margin, max(positive) * margin
     ax.set_ylim(low, high)
     candidates = []
     if unit.base == 1024.0:
@@ -154,21 +165,24 @@ class _Series:
     colour: str
 
 
-def _label_points(ax: Any, drawn: Sequence[_Series], unit: _Unit) -> None:
+def _label_points(ax: Any, drawn: Sequence[_Series], unit: _Unit) -> int:
     """Write each point's value beside it, clear of the other series' labels.
 
     At each x the points are ranked by value: the upper half is labelled above, the
     lower half below, stacked outwards, so labels keep the order of their points and
     two series that run close together (or cross) never print over each other.
+    Returns the most labels stacked on one side of a point (see `_value_axis`).
     """
     at: dict[float, list[tuple[float, int]]] = defaultdict(list)
     for index, series in enumerate(drawn):
         for x, y in zip(series.xs, series.ys, strict=True):
             if y > 0 and math.isfinite(y):
                 at[x].append((y, index))
+    depth = 1
     for x, points in at.items():
         ranked = sorted(points, key=lambda p: (-p[0], p[1]))
         upper = (len(ranked) + 1) // 2
+        depth = max(depth, upper)
         for rank, (y, index) in enumerate(ranked):
             step = upper - 1 - rank if rank < upper else rank - upper
             distance = 6 + 9 * step
@@ -184,11 +198,14 @@ def _label_points(ax: Any, drawn: Sequence[_Series], unit: _Unit) -> None:
                 color=drawn[index].colour,
             )
 
+    return depth
+
 
 def _legend_under(ax: Any) -> None:
     """The axes' own legend under it, off the data: measured points first, then fits."""
     handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda k: ("fit:" in labels[k], k))
+    # matplotlib lists error-bar containers after plain lines: warm before cold by name.
+    order = sorted(range(len(labels)), key=lambda k: ("fit:" in labels[k], "cold" in labels[k], k))
     ax.legend(
         [handles[k] for k in order],
         [labels[k] for k in order],
@@ -269,6 +286,7 @@ def growth_chart(
         ("peak_bytes", "peak memory (median, log scale)", _BYTES, "peak memory"),
         ("total_s", "total time (median, log scale)", _SECONDS, "total time"),
     ]
+    cold_of = {"peak_bytes": "cold_peak_bytes", "total_s": "cold_total_s"}
     mine = [c for c in cells if c.scenario == scenario and c.backend == backend and not c.error]
     panels = [p for p in panels if any(getattr(c, p[0]) is not None for c in mine)]
     if not panels:
@@ -302,6 +320,8 @@ def growth_chart(
                     for y, hi in zip(ys, highs, strict=True)
                 ],
             ]
+            cold = [c for c in points if getattr(c, cold_of[metric]) is not None]
+            warm = ", warm" if cold else ""
             ax.errorbar(
                 xs,
                 ys,
@@ -310,10 +330,10 @@ def growth_chart(
                 color=colour,
                 capsize=3,
                 linestyle="-",
-                label=f"{_short(mode)} (median, min-max)",
+                label=f"{_short(mode)}{warm} (median, min-max)",
             )
             drawn.append(_Series(list(map(float, xs)), ys, colour))
-            text = f"{mode} {_series_text(list(zip(xs, ys, strict=True)), unit.fmt)}"
+            text = f"{mode}{warm} {_series_text(list(zip(xs, ys, strict=True)), unit.fmt)}"
             fit = _fit_for(fits, scenario, backend, mode, metric)
             if fit is not None:
                 _fit_line(ax, fit, colour, mode)
@@ -321,8 +341,23 @@ def growth_chart(
             elif len(xs) >= 2:
                 unfitted = True
             series.append(text)
-        _label_points(ax, drawn, unit)
-        _value_axis(ax, [y for d in drawn for y in d.ys], unit, ylabel)
+            if cold:
+                cold_xs = [c.size for c in cold]
+                cold_ys = [float(getattr(c, cold_of[metric])) for c in cold]
+                ax.plot(
+                    cold_xs,
+                    cold_ys,
+                    marker=_MARKERS[i % len(_MARKERS)],
+                    markerfacecolor="none",
+                    linestyle=":",
+                    color=colour,
+                    label=f"{_short(mode)}, cold (first read after opening)",
+                )
+                drawn.append(_Series(list(map(float, cold_xs)), cold_ys, colour))
+                points_text = _series_text(list(zip(cold_xs, cold_ys, strict=True)), unit.fmt)
+                series.append(f"{mode}, cold (first read after opening) {points_text}")
+        depth = _label_points(ax, drawn, unit)
+        _value_axis(ax, [y for d in drawn for y in d.ys], unit, ylabel, depth)
         _size_axis(ax, [c.size for c in mine])
         ax.set_title(f"{what} vs N")
         _legend_under(ax)  # per panel: each panel's fitted slopes are its own
@@ -356,6 +391,80 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
                 continue
             xs = [c.size for c in points]
             ys = [c.first_event_s or math.nan for c in points]
+            cold = [c for c in points if c.cold_first_event_s is not None]
+            name = f"{backend_name(backend)}, {mode}" + (", warm" if cold else "")
+            ax.plot(
+                xs,
+                ys,
+                marker=_MARKERS[b % len(_MARKERS)],
+                linestyle=["-", "--", ":", "-."][b % 4],
+                color=_colour(m),
+                label=_short(name),
+            )
+            drawn.append(_Series(list(map(float, xs)), ys, _colour(m)))
+            described.append(
+                f"{name}: " + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
+            )
+            if cold:
+                cold_xs = [c.size for c in cold]
+                cold_ys = [c.cold_first_event_s or math.nan for c in cold]
+                name = f"{backend_name(backend)}, {mode}, cold"
+                ax.plot(
+                    cold_xs,
+                    cold_ys,
+                    marker=_MARKERS[b % len(_MARKERS)],
+                    markerfacecolor="none",
+                    linestyle=":",
+                    color=_colour(m),
+                    label=_short(name),
+                )
+                drawn.append(_Series(list(map(float, cold_xs)), cold_ys, _colour(m)))
+                described.append(
+                    f"{name} (first read after opening): "
+                    + _series_text(list(zip(cold_xs, cold_ys, strict=True)), fmt_seconds)
+                )
+    depth = _label_points(ax, drawn, _SECONDS)
+    _value_axis(
+        ax,
+        [y for d in drawn for y in d.ys],
+        _SECONDS,
+        "time to first event (median, log scale)",
+        depth,
+    )
+    _size_axis(ax, [c.size for c in mine])
+    ax.set_title(_short(f"{scenario}: time to first event vs N", 60))
+    _legend_below(fig, [ax])
+    alt = (
+        f"{scenario}: median time to the first event against N, log-log. "
+        + ". ".join(described)
+        + "."
+    )
+    return _render(fig, f"{scenario}: time to first event", alt)
+
+
+def stall_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
+    """The event loop's longest stall per run against N: one colour per mode, one marker
+    per backend (median over runs, warm)."""
+    mine = [
+        c for c in cells if c.scenario == scenario and c.stall_max_s is not None and not c.error
+    ]
+    if not mine:
+        return None
+    modes = list(dict.fromkeys(c.mode for c in mine))
+    backends = list(dict.fromkeys(c.backend for c in mine))
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    drawn: list[_Series] = []
+    described: list[str] = []
+    for b, backend in enumerate(backends):
+        for m, mode in enumerate(modes):
+            points = sorted(
+                (c for c in mine if c.backend == backend and c.mode == mode), key=lambda c: c.size
+            )
+            if not points:
+                continue
+            xs = [c.size for c in points]
+            ys = [c.stall_max_s or math.nan for c in points]
             ax.plot(
                 xs,
                 ys,
@@ -369,19 +478,22 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
                 f"{backend_name(backend)}, {mode}: "
                 + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
             )
-    _label_points(ax, drawn, _SECONDS)
+    depth = _label_points(ax, drawn, _SECONDS)
     _value_axis(
-        ax, [y for d in drawn for y in d.ys], _SECONDS, "time to first event (median, log scale)"
+        ax,
+        [y for d in drawn for y in d.ys],
+        _SECONDS,
+        "longest event-loop stall (median of runs, log scale)",
+        depth,
     )
     _size_axis(ax, [c.size for c in mine])
-    ax.set_title(_short(f"{scenario}: time to first event vs N", 60))
+    ax.set_title(_short(f"{scenario}: how long the event loop is held vs N", 60))
     _legend_below(fig, [ax])
     alt = (
-        f"{scenario}: median time to the first event against N, log-log. "
-        + ". ".join(described)
-        + "."
+        f"{scenario}: the longest time the event loop could not run other tasks, against N, "
+        "log-log. " + ". ".join(described) + "."
     )
-    return _render(fig, f"{scenario}: time to first event", alt)
+    return _render(fig, f"{scenario}: event-loop stall", alt)
 
 
 def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary]) -> Chart | None:
@@ -415,12 +527,13 @@ def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary
             f"{label}: "
             + ", ".join(f"{fmt_count(y)}/s in batches of {x}" for x, y in zip(xs, ys, strict=True))
         )
-    _label_points(ax, drawn, _RATE)
+    depth = _label_points(ax, drawn, _RATE)
     _value_axis(
         ax,
         [y for d in drawn for y in d.ys],
         _RATE,
         "events appended per second (median, log scale)",
+        depth,
     )
     _size_axis(ax, sorted(batches), label="events per append (batch size, log scale)")
     ax.set_title(_short(f"{scenario}: throughput by batch size", 60))

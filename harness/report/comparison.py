@@ -14,6 +14,7 @@ from harness.report.charts import Chart, RatioRow, ratio_chart
 from harness.report.format import (
     backend_name,
     fmt_bytes,
+    fmt_count,
     fmt_ratio,
     fmt_seconds,
     fmt_size,
@@ -41,7 +42,10 @@ _VERDICT_CLASS: Final = {
 
 
 def _value(metric: str, value: float) -> str:
-    return fmt_bytes(value) if _METRIC[metric].unit == "B" else fmt_seconds(value)
+    unit = _METRIC[metric].unit
+    if unit == "B":
+        return fmt_bytes(value)
+    return fmt_seconds(value) if unit == "s" else fmt_count(value)
 
 
 def _cell_label(c: CellComparison) -> str:
