@@ -34,8 +34,9 @@ DUPLICATE_STREAM: Final = (
     "A stream named twice in one append raises InvalidAppend and writes nothing"
 )
 DUPLICATE_ID: Final = (
-    "Event ids are unique across the store: an id already stored raises DuplicateEventId, "
-    "an id given twice in one append raises InvalidAppend; nothing is written"
+    "Capabilities.unique_event_ids: event ids are unique across the store: an id already "
+    "stored raises DuplicateEventId, an id given twice in one append raises InvalidAppend; "
+    "nothing is written"
 )
 INVALID_APPEND: Final = (
     "An expected version is an int >= 0 or a StreamState; anything else raises "
@@ -61,6 +62,11 @@ STREAMED_EQUALS_COLLECTED: Final = (
 SINGLE_USE: Final = (
     "EventStream is single-use: after it was read to its end, collected or closed, any "
     "further use raises StreamAlreadyConsumed"
+)
+STREAMING: Final = (
+    "EventStream: a streamed read (async for, batches()) holds about one batch in memory "
+    "whatever the stream's length, and yields its first event once the first batch is "
+    "fetched and decoded, not the whole stream"
 )
 SNAPSHOT: Final = (
     "EventStream: a read takes its snapshot when it begins (entering async with, the "

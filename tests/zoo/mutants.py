@@ -8,6 +8,7 @@ must, for the entry to count as caught).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,8 @@ from zoo.base import Checked, Source, Stored, ZooStore
 
 class Mutant(ZooStore):
     CAUGHT_BY: ClassVar[tuple[str, ...]] = ()
+    ONLY_CAUGHT_BY: ClassVar[bool] = False
+    """True: no check outside CAUGHT_BY may fail (the model-based test aside)."""
 
 
 class BatchOffByOne(Mutant):
@@ -514,10 +517,64 @@ class SmallerRealLimit(Mutant):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_event_bytes=2 * 1024 * 1024)
+        return dataclasses.replace(super().capabilities, max_event_bytes=2 * 1024 * 1024)
 
     def validate(self, writes: Sequence[StreamWrite]) -> list[Checked]:
         return validate_writes(writes, 64 * 1024 * 1024)
+
+
+class CollectsThenYields(Mutant):
+    """A "streamed" read that awaits the whole collected read, then yields from the list:
+    the same events, none of the streaming."""
+
+    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        events = await self.collect(source, start)
+        for lo in range(0, len(events), size):
+            yield events[lo : lo + size]
+
+
+class KeepsDecodedEvents(Mutant):
+    """Fetches and yields batch by batch, but keeps every decoded event in a list until
+    the read ends (a "cache" of what was read): memory grows with the stream."""
+
+    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        kept: list[RecordedEvent] = []
+        async for batch in super().batches(source, start, size):
+            kept.extend(batch)
+            yield batch
+        del kept
+
+
+class BuffersInAThread(Mutant):
+    """Wraps a synchronous driver with ``asyncio.to_thread`` and fetches every row in the
+    worker thread before yielding the first: memory the streaming checks must see even
+    though another thread allocates it."""
+
+    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        events = source()
+
+        def fetch_all() -> list[RecordedEvent]:
+            return [self.recorded(e) for e in events[start:]]
+
+        rows = await asyncio.to_thread(fetch_all)
+        while rows:
+            batch, rows = rows[:size], rows[size:]
+            yield batch
 
 
 def _map_strings(value: Any, change: Any) -> Any:

@@ -10,6 +10,7 @@ from harness.conformance.checks import model_based as model_based
 from harness.conformance.checks import races as races
 from harness.conformance.checks import reads as reads
 from harness.conformance.checks import resources as resources
+from harness.conformance.checks import streaming as streaming
 
 __all__ = [
     "appends",
@@ -22,4 +23,5 @@ __all__ = [
     "races",
     "reads",
     "resources",
+    "streaming",
 ]
