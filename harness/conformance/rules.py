@@ -30,6 +30,11 @@ NO_EMPTY_STREAMS: Final = (
     "A stream exists once it holds at least one event; a write with no events is a pure "
     "condition and creates nothing"
 )
+RECORDED_AT: Final = (
+    "RecordedEvent.recorded_at is a timezone-aware datetime in UTC, within the wall-clock "
+    "window of the append call that wrote it, and every read of the event (streamed, "
+    "collected, after reopening) returns the same value"
+)
 DUPLICATE_STREAM: Final = (
     "A stream named twice in one append raises InvalidAppend and writes nothing"
 )

@@ -577,6 +577,44 @@ class BuffersInAThread(Mutant):
             yield batch
 
 
+class NaiveLocalTime(Mutant):
+    """Stamps events with ``datetime.now()``: naive local time, which reads as another
+    moment wherever the clock is not on UTC."""
+
+    CAUGHT_BY = ("append.recorded-at",)
+    ONLY_CAUGHT_BY = True
+
+    def add(self, stream_id: str, event: NewEvent, data: bytes, metadata: bytes) -> int:
+        position = super().add(stream_id, event, data, metadata)
+        stored = self.log[-1]
+        naive = dataclasses.replace(stored, recorded_at=datetime.now())
+        self.log[-1] = naive
+        self.streams[self.key(stream_id)][-1] = naive
+        return position
+
+
+class StampedOnRead(Mutant):
+    """Fills recorded_at when an event is read (a column default applied on SELECT, a
+    decoder calling now()): each read gives the same event another time."""
+
+    CAUGHT_BY = ("append.recorded-at", "read.streamed-equals-collected")
+    ONLY_CAUGHT_BY = True
+
+    def recorded(self, stored: Stored) -> RecordedEvent:
+        return dataclasses.replace(super().recorded(stored), recorded_at=datetime.now(UTC))
+
+
+class CutDoesNothing(Mutant):
+    """Offers cut_connections() but closes nothing (it resets a pool object the reads
+    never use), so the fault checks would test no fault at all."""
+
+    CAUGHT_BY = ("faults.cut-read-stream", "faults.cut-read-all", "faults.cut-idle")
+    ONLY_CAUGHT_BY = True
+
+    async def cut_connections(self) -> None:
+        return None
+
+
 def _map_strings(value: Any, change: Any) -> Any:
     if isinstance(value, str):
         return change(value)
