@@ -22,6 +22,7 @@ __all__ = [
     "ModelEvent",
     "describe_difference",
     "first_field_difference",
+    "json_difference",
     "json_equal",
     "show",
     "show_pair",
@@ -52,6 +53,30 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, float):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     return bool(a == b)
+
+
+def json_difference(got: Any, want: Any, path: str) -> str | None:
+    """None when ``got`` equals ``want`` as JSON (see `json_equal`), else where and how
+    they first differ: ``data['n'] is 10000000000000000 (int), expected 1e+16 (float)``."""
+    if json_equal(got, want):
+        return None
+    if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
+        for key in want:
+            found = json_difference(got[key], want[key], f"{path}[{show(key)}]")
+            if found is not None:
+                return found
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for i, (x, y) in enumerate(zip(got, want, strict=True)):
+            found = json_difference(x, y, f"{path}[{i}]")
+            if found is not None:
+                return found
+    shown_got, shown_want = show_pair(got, want)
+    if len(shown_got) > 80 or len(shown_want) > 80:
+        shown_got, shown_want = _short(got), _short(want)
+    return (
+        f"{path} is {shown_got} ({type(got).__name__}), expected {shown_want} "
+        f"({type(want).__name__})"
+    )
 
 
 def _ambiguous(text: str) -> bool:
@@ -107,11 +132,9 @@ def describe_difference(
                     f"(got {describe_event(got)}, expected {describe_event(want)})"
                 )
         for name in ("data", "metadata"):
-            if not json_equal(getattr(got, name), getattr(want, name)):
-                return (
-                    f"event #{index + 1} {describe_event(want)}: {name} is "
-                    f"{_short(getattr(got, name))}, expected {_short(getattr(want, name))}"
-                )
+            where = json_difference(getattr(got, name), getattr(want, name), name)
+            if where is not None:
+                return f"event #{index + 1} {describe_event(want)}: {where}"
     if len(actual) > len(expected):
         extra = ", ".join(describe_event(e) for e in actual[len(expected) :][:3])
         return (

@@ -615,6 +615,103 @@ class CutDoesNothing(Mutant):
         return None
 
 
+def _like(pattern: str, text: str) -> bool:
+    """SQL ``text LIKE pattern`` with no ESCAPE clause."""
+    import re
+
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+class LikeStreamVersion(Mutant):
+    """Reads and appends match ids exactly, but ``stream_version`` runs its own query,
+    ``SELECT max(version) ... WHERE stream_id LIKE ?``: 'a_c' answers with 'abc''s
+    version. With every look-alike one event long, the answer was right by luck."""
+
+    CAUGHT_BY = ("input.metacharacters",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        others = [len(v) for k, v in self.streams.items() if _like(stream_id, k)]
+        return max([exact, *others])
+
+
+class LikeConditions(Mutant):
+    """Checks expected versions against ``count(*) ... WHERE stream_id LIKE ?`` (reads and
+    stream_version are exact): an append to 'a_c' is judged by 'abc''s events too."""
+
+    CAUGHT_BY = ("input.metacharacters",)
+    ONLY_CAUGHT_BY = True
+
+    def check_conditions(self, checked: Sequence[Checked]) -> None:
+        for write in checked:
+            count = sum(len(v) for k, v in self.streams.items() if _like(write.stream_id, k))
+            check_expected_version(write.stream_id, write.expected, count)
+
+
+class CaseFoldedStreamVersion(Mutant):
+    """``stream_version`` compares ids case-insensitively (``lower(stream_id) = lower(?)``)
+    and returns the largest match; everything else is exact."""
+
+    CAUGHT_BY = ("read.exact-stream-ids",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        key = stream_id.casefold()
+        return max([exact, *(len(v) for k, v in self.streams.items() if k.casefold() == key)])
+
+
+class NormalizedStreamVersion(Mutant):
+    """``stream_version`` looks ids up after NFC normalization; everything else is exact."""
+
+    CAUGHT_BY = ("read.exact-stream-ids",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        key = unicodedata.normalize("NFC", stream_id)
+        others = (len(v) for k, v in self.streams.items() if unicodedata.normalize("NFC", k) == key)
+        return max([exact, *others])
+
+
+class BinaryJsonNumbers(Mutant):
+    """Keeps data in a binary JSON column whose numbers are normalized: an integral float
+    that fits 64 bits comes back as an integer (1e16 -> 10000000000000000) and -0.0 as
+    0.0. Everything that is not such a number round-trips."""
+
+    CAUGHT_BY = ("input.json-fidelity",)
+    ONLY_CAUGHT_BY = True
+
+    def decode(self, raw: bytes) -> Any:
+        def normalize(value: Any) -> Any:
+            if isinstance(value, float):
+                if value == 0:
+                    return 0.0
+                if value.is_integer() and 1e16 <= abs(value) < 2**64:
+                    return int(value)
+            return value
+
+        return _map_values(orjson.loads(raw), normalize)
+
+
+class FifteenDigitFloats(Mutant):
+    """Prints floats with ``"%.15g"`` on the way into its column (as C libraries often
+    do): doubles that need 16 or 17 digits, such as 0.1 + 0.2, come back rounded."""
+
+    CAUGHT_BY = ("input.json-fidelity",)
+    ONLY_CAUGHT_BY = True
+
+    def encode(self, raw: bytes) -> bytes:
+        return orjson.dumps(
+            _map_values(
+                orjson.loads(raw),
+                lambda v: float(f"{v:.15g}") if isinstance(v, float) else v,
+            )
+        )
+
+
 def _map_strings(value: Any, change: Any) -> Any:
     if isinstance(value, str):
         return change(value)
