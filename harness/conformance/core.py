@@ -81,8 +81,9 @@ class Settings:
     """Seconds any single store operation may take before the check calls it a hang."""
     shrink_seconds: float | None = None
     """How long the model-based test may spend shrinking a failure to its smallest
-    example (None: 20 s, or 120 s when thorough). A hanging store makes every shrink
-    step wait for the timeout, so this is bounded."""
+    example. None: 4 s (a failing store fails in about 5 s, with an example of a few
+    steps), or Hypothesis's own limit when thorough (full shrinking). A hanging store
+    makes every shrink step wait for the step timeout, so the default is bounded."""
 
 
 CheckFunction = Callable[["CheckContext"], Awaitable[None]]
