@@ -525,9 +525,16 @@ class SmallerRealLimit(Mutant):
 
 class CollectsThenYields(Mutant):
     """A "streamed" read that awaits the whole collected read, then yields from the list:
-    the same events, none of the streaming."""
+    the same events, none of the streaming. (Holding no connection while it yields, it
+    also goes on to its end after a cut: the fault checks see that nothing was cut.)"""
 
-    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    CAUGHT_BY = (
+        "streaming.read-stream",
+        "streaming.read-all",
+        "faults.cut-read-stream",
+        "faults.cut-read-all",
+        "faults.cut-idle",
+    )
     ONLY_CAUGHT_BY = True
 
     async def batches(
@@ -558,9 +565,16 @@ class KeepsDecodedEvents(Mutant):
 class BuffersInAThread(Mutant):
     """Wraps a synchronous driver with ``asyncio.to_thread`` and fetches every row in the
     worker thread before yielding the first: memory the streaming checks must see even
-    though another thread allocates it."""
+    though another thread allocates it. (Like CollectsThenYields, a cut finds nothing
+    in flight.)"""
 
-    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    CAUGHT_BY = (
+        "streaming.read-stream",
+        "streaming.read-all",
+        "faults.cut-read-stream",
+        "faults.cut-read-all",
+        "faults.cut-idle",
+    )
     ONLY_CAUGHT_BY = True
 
     async def batches(

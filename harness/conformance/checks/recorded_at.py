@@ -86,6 +86,8 @@ async def recorded_at(ctx: CheckContext) -> None:
         order = {e.id: i for i, e in enumerate(reads[0][1])}
         reads.append(("read_stream", sorted(by_stream, key=lambda e: order.get(e.id, -1))))
         rec.require_same_reads(reads, rules.RECORDED_AT)
+        # Reopening the same instance; a second instance over the same data (the
+        # factory's reopen hook, when there is one) should be compared the same way.
         if rec.store.capabilities.persistent:
             rec.case("the same events after closing and opening the store again")
             rec.note("await store.aclose(); await store.open()")
