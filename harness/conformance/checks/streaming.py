@@ -111,9 +111,7 @@ class Profile:
 
         s, large = self.streamed_small, self.streamed_large
         size = (
-            "the default batch size"
-            if self.batch_size is None
-            else f"batch_size={self.batch_size}"
+            "the default batch size" if self.batch_size is None else f"batch_size={self.batch_size}"
         )
         return (
             f"Measured (tracemalloc, bytes allocated above the read's start; {size}, "
