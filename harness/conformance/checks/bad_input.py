@@ -360,10 +360,13 @@ async def json_fidelity(ctx: CheckContext) -> None:
             "floats",
             {"tenth": 0.1, "half": 1.5, "neg": -2.25, "one": 1.0, "tiny": 5e-324, "big": 1.5e300},
         ),
-        # Numbers that stores commonly change. Binary JSON columns turn integral floats
-        # into integers (1e16 -> 10000000000000000) and drop the sign of -0.0; stores
-        # that hold every number as a double round integers beyond 2**53; C libraries
-        # printing "%.15g" drop the 16th and 17th digits a double needs.
+        # Numbers that stores commonly change. No capability excuses changing them: the
+        # contract promises data back exactly, a consumer sees int vs float and the sign
+        # of zero, and a json or text column keeps them (the reference stores use one).
+        # Binary JSON columns turn integral floats into integers (1e16 ->
+        # 10000000000000000) and drop the sign of -0.0; stores that hold every number as
+        # a double round integers beyond 2**53; C libraries printing "%.15g" drop the
+        # 16th and 17th digits a double needs.
         (
             "large integral floats",
             {"e16": 1e16, "e17": 1.2345678901234568e17, "e19": 1e19, "neg": -1e16, "e22": 1e22},
