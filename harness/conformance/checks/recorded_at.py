@@ -10,6 +10,7 @@ from harness.conformance import rules
 from harness.conformance.core import CheckContext, Recorder, check, new_events
 from harness.conformance.model import describe_event
 from harness.contract import ANY, NO_STREAM, RecordedEvent, StreamWrite
+from harness.registry import reopener
 
 TOLERANCE = timedelta(seconds=1)
 """Slack on each side of an append's wall-clock window: clock granularity, and a
@@ -52,7 +53,7 @@ def _check_events(
 
 @check(
     "append.recorded-at",
-    "recorded_at is aware UTC, within its append call, the same in every read (and reopen)",
+    "recorded_at is aware UTC, within its append call, the same in every read and instance",
     rules.RECORDED_AT,
 )
 async def recorded_at(ctx: CheckContext) -> None:
@@ -86,8 +87,6 @@ async def recorded_at(ctx: CheckContext) -> None:
         order = {e.id: i for i, e in enumerate(reads[0][1])}
         reads.append(("read_stream", sorted(by_stream, key=lambda e: order.get(e.id, -1))))
         rec.require_same_reads(reads, rules.RECORDED_AT)
-        # Reopening the same instance; a second instance over the same data (the
-        # factory's reopen hook, when there is one) should be compared the same way.
         if rec.store.capabilities.persistent:
             rec.case("the same events after closing and opening the store again")
             rec.note("await store.aclose(); await store.open()")
@@ -98,3 +97,17 @@ async def recorded_at(ctx: CheckContext) -> None:
                 [("read_all before closing", reads[0][1]), ("read_all after reopening", again)],
                 rules.RECORDED_AT,
             )
+        factory = reopener(ctx.factory)
+        location = getattr(rec.store, "location", None)
+        if factory is not None and isinstance(location, str) and location:
+            # The two-instance hook: another instance over the same data reads the
+            # same times (a store converting on read by its own clock or zone would not).
+            rec.case("the same events read by another instance at store.location")
+            rec.note("async with factory(location=store.location) as other: ...")
+            async with ctx.opened(factory.reopen(location), "factory(location=...)") as other:
+                other.model = rec.model
+                elsewhere = await other.verify_all(form="collect")
+                rec.require_same_reads(
+                    [("first instance's", reads[0][1]), ("other instance's", elsewhere)],
+                    rules.RECORDED_AT,
+                )
