@@ -87,16 +87,15 @@ async def recorded_at(ctx: CheckContext) -> None:
         order = {e.id: i for i, e in enumerate(reads[0][1])}
         reads.append(("read_stream", sorted(by_stream, key=lambda e: order.get(e.id, -1))))
         rec.require_same_reads(reads, rules.RECORDED_AT)
+        # Events missing after a reopen are the persistence checks' business; here only
+        # the times of the events that are there are compared.
         if rec.store.capabilities.persistent:
             rec.case("the same events after closing and opening the store again")
             rec.note("await store.aclose(); await store.open()")
             await rec.within(rec.store.aclose(), "aclose()")
             await rec.within(rec.store.open(), "open()")
-            again = await rec.verify_all(form="collect")
-            rec.require_same_reads(
-                [("read_all before closing", reads[0][1]), ("read_all after reopening", again)],
-                rules.RECORDED_AT,
-            )
+            again = await rec.collected(rec.read_all())
+            _same_times(rec, reads[0][1], again, "after reopening")
         factory = reopener(ctx.factory)
         location = getattr(rec.store, "location", None)
         if factory is not None and isinstance(location, str) and location:
@@ -105,9 +104,19 @@ async def recorded_at(ctx: CheckContext) -> None:
             rec.case("the same events read by another instance at store.location")
             rec.note("async with factory(location=store.location) as other: ...")
             async with ctx.opened(factory.reopen(location), "factory(location=...)") as other:
-                other.model = rec.model
-                elsewhere = await other.verify_all(form="collect")
-                rec.require_same_reads(
-                    [("first instance's", reads[0][1]), ("other instance's", elsewhere)],
-                    rules.RECORDED_AT,
-                )
+                elsewhere = await other.collected(other.read_all())
+            _same_times(rec, reads[0][1], elsewhere, "read by another instance")
+
+
+def _same_times(
+    rec: Recorder, first: Sequence[RecordedEvent], later: Sequence[RecordedEvent], how: str
+) -> None:
+    times = {e.id: e.recorded_at for e in first}
+    for index, event in enumerate(later):
+        at = times.get(event.id)
+        if at is not None and event.recorded_at != at:
+            rec.fail(
+                f"event #{index + 1} {describe_event(event)} {how}: recorded_at is "
+                f"{event.recorded_at!r}, it was {at!r} (in a collected read_all)",
+                rules.RECORDED_AT,
+            )
