@@ -417,7 +417,7 @@ class PostgresStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(persistent=True, multi_process=True)
+        return Capabilities(persistent=True, multi_process=True, unique_event_ids=True)
 
     @property
     def schema(self) -> str:

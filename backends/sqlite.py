@@ -399,6 +399,7 @@ class SqliteStore:
             multi_process=not self._memory,
             # JSON escapes U+0000 as \\u0000, so NUL in data round-trips exactly.
             nul_in_strings=True,
+            unique_event_ids=True,
         )
 
     @property

@@ -17,6 +17,13 @@ Numbering, in one place:
   i.e. it skips the first ``v`` events. Pass the version you have seen to resume.
 * Global positions start at 1 and strictly increase in commit order (they need
   not be contiguous). ``read_all(after_position=p)`` yields positions ``> p``.
+
+Time, in one place:
+
+* ``RecordedEvent.recorded_at`` is a timezone-aware datetime in UTC (its
+  ``utcoffset()`` is zero): the moment, by the store's clock, that the append which
+  wrote the event ran. It falls within that append call's wall-clock window, and
+  every read (streamed, collected, after reopening) returns the same value for it.
 """
 
 from __future__ import annotations
@@ -126,7 +133,7 @@ class InvalidAppend(EventStoreError, ValueError):
 
 
 class DuplicateEventId(EventStoreError):
-    """An event id is already stored (event ids are unique across the store)."""
+    """An event id is already stored (in a store declaring `Capabilities.unique_event_ids`)."""
 
     def __init__(self, event_id: uuid.UUID) -> None:
         self.event_id = event_id
@@ -170,7 +177,10 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored: where it is (stream, version, position) and when it was written."""
+    """An event as stored: where it is (stream, version, position) and when it was written.
+
+    ``recorded_at`` is timezone-aware UTC, within the append call that wrote it.
+    """
 
     stream_id: str
     stream_version: int
@@ -304,6 +314,10 @@ class Capabilities:
     """The largest encoded event (data plus metadata, in bytes) the store accepts."""
     nul_in_strings: bool = True
     """Strings containing U+0000 are stored exactly (False: refused with InvalidEvent)."""
+    unique_event_ids: bool = False
+    """Event ids are unique across the store: appending an id already stored raises
+    `DuplicateEventId` and writes nothing. Stores that identify events only by stream
+    and version (some event-sourcing libraries do) leave it False."""
 
 
 # --------------------------------------------------------------------------- validation
