@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import pickle
 import random
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import asyncpg
@@ -446,6 +447,66 @@ async def test_raw_scan_fetches_the_same_batches_as_the_streamed_read(store: Pos
     sizes = [len(b) async for b in store.read_stream("s", batch_size=500).batches()]
     assert sizes == counts
     assert [n async for n in store.raw_scan("missing")] == []
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+async def _explain(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+    text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    return list(_plan_nodes(json.loads(text)[0]["Plan"]))
+
+
+def _assert_index_range_scan(nodes: list[dict[str, Any]], index: str, when: str) -> None:
+    kinds = [node["Node Type"] for node in nodes]
+    scans = [n for n in nodes if n["Node Type"] in ("Index Scan", "Index Only Scan")]
+    assert [n["Index Name"] for n in scans] == [index], f"{when}: {kinds}"
+    assert not {"Sort", "Bitmap Heap Scan", "Seq Scan"} & set(kinds), f"{when}: {kinds}"
+
+
+@pytest.mark.slow
+async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
+    store: PostgresStore, database: str
+) -> None:
+    # Right after a bulk load the table has no statistics (autovacuum may not have
+    # run): the first batches must still read the index in order, not the rest of
+    # the stream through a bitmap scan and a sort.
+    n = 50_000
+    # ~250-byte events, as the benchmark seeds (the planner's guesses depend on pages).
+    load = [("big", NewEvent("t", {"i": i, "pad": "x" * 250})) for i in range(n)]
+    await store.bulk_load([*load, *[("other", e) for e in events(10)]])
+    read = store._stream_plan("big", 0, 250)
+    all_read = store._all_plan(0, 250)
+    conn = await admin(store, database)
+    try:
+        assert await conn.fetchval(
+            "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL "
+            "FROM pg_stat_user_tables WHERE relid = 'events'::regclass"
+        )
+        for when in ("before ANALYZE", "after ANALYZE"):
+            if when == "after ANALYZE":
+                await conn.execute("ANALYZE events")
+            for start in (0, n // 2):
+                nodes = await _explain(conn, read.batch_sql, *read.batch_args(start, n, 250))
+                _assert_index_range_scan(nodes, "events_stream_id_stream_version_key", when)
+                nodes = await _explain(
+                    conn, all_read.batch_sql, *all_read.batch_args(start, n + 10, 250)
+                )
+                _assert_index_range_scan(nodes, "events_pkey", when)
+            # After five runs a prepared statement may switch to its generic plan.
+            await conn.execute(f"PREPARE batch AS {read.batch_sql}")
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE batch('big', 0, {n}, 250)")
+            nodes = list(_plan_nodes(json.loads(text)[0]["Plan"]))
+            _assert_index_range_scan(nodes, "events_stream_id_stream_version_key", when)
+            await conn.execute("DEALLOCATE batch; RESET plan_cache_mode")
+    finally:
+        await conn.close()
+    counts = [c async for c in store.raw_scan("big")]
+    assert sum(counts) == n
 
 
 # --------------------------------------------------------------------------- writes
