@@ -113,10 +113,12 @@ from harness.contract import (
     Capabilities,
     DuplicateEventId,
     EventStream,
+    ExpectedVersion,
     NewEvent,
     ReadInterrupted,
     RecordedEvent,
     StoreUnavailable,
+    StreamState,
     StreamWrite,
     WrongExpectedVersion,
     check_expected_version,
@@ -138,7 +140,7 @@ __all__ = [
     "temporary_store",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 DEFAULT_SCHEMA: Final = "eventbench"
 DEFAULT_BATCH_SIZE: Final = 250
 """Rows per streamed batch (see the module docstring for the measurements)."""
@@ -233,8 +235,74 @@ BEGIN
         WHERE st.stream_id = ANY (stream_ids);
 END $$;
 
+{_append_function(s)}
 INSERT INTO {s}.schema_info (version) VALUES ({SCHEMA_VERSION});
 """
+
+
+# Expected versions as the append function takes them (a version is never negative).
+_EXPECT_ANY: Final = -1
+_EXPECT_NO_STREAM: Final = -2
+_EXPECT_STREAM_EXISTS: Final = -3
+_WRONG_VERSION_STATE: Final = "EB409"
+"""SQLSTATE the append function raises when an expected version does not hold; its
+DETAIL is ``<index of the write, from 1> <actual version>``."""
+
+
+def _append_function(s: str) -> str:
+    """The server side of an append: one statement, so one round trip (layout 2)."""
+    return f"""
+-- The whole append in one call, with the rules of the two-statement version it
+-- replaces: the shared bulk lock, then every stream lock in the caller's (sorted)
+-- order, then a fresh read of the versions (each statement of a volatile function
+-- takes a new snapshot in READ COMMITTED), the checks, and the position counter
+-- last, so that it is held only for the inserts and the commit.
+CREATE FUNCTION {s}.append_events(
+    bulk_key bigint, stream_keys bigint[], stream_ids text[], expected bigint[],
+    ev_write integer[], ev_offset bigint[], ev_type text[], ev_data json[],
+    ev_metadata json[], ev_id uuid[], OUT base bigint, OUT actual bigint[]
+) LANGUAGE plpgsql AS $$
+DECLARE
+    k bigint;
+    i integer;
+    total integer := coalesce(array_length(ev_id, 1), 0);
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(bulk_key);
+    FOREACH k IN ARRAY stream_keys LOOP
+        PERFORM pg_advisory_xact_lock(k);
+    END LOOP;
+    SELECT array_agg(coalesce(st.version, 0) ORDER BY w.ord) INTO actual
+        FROM unnest(stream_ids) WITH ORDINALITY AS w(stream_id, ord)
+        LEFT JOIN {s}.streams st ON st.stream_id = w.stream_id;
+    FOR i IN 1 .. coalesce(array_length(stream_ids, 1), 0) LOOP
+        IF NOT (expected[i] = {_EXPECT_ANY}
+                OR (expected[i] = {_EXPECT_NO_STREAM} AND actual[i] = 0)
+                OR (expected[i] = {_EXPECT_STREAM_EXISTS} AND actual[i] > 0)
+                OR expected[i] = actual[i]) THEN
+            RAISE EXCEPTION 'eventbench: expected version of stream % does not hold',
+                stream_ids[i]
+                USING ERRCODE = '{_WRONG_VERSION_STATE}', DETAIL = i || ' ' || actual[i];
+        END IF;
+    END LOOP;
+    IF total = 0 THEN
+        RETURN;
+    END IF;
+    UPDATE {s}.global_position SET last = last + total RETURNING last - total INTO base;
+    INSERT INTO {s}.events (position, stream_id, stream_version, type, data, metadata, id)
+        SELECT base + e.ord, stream_ids[e.w], actual[e.w] + e.off, e.type, e.data, e.meta, e.id
+        FROM unnest(ev_write, ev_offset, ev_type, ev_data, ev_metadata, ev_id)
+            WITH ORDINALITY AS e(w, off, type, data, meta, id, ord);
+    INSERT INTO {s}.streams (stream_id, version)
+        SELECT stream_ids[e.w], actual[e.w] + max(e.off)
+        FROM unnest(ev_write, ev_offset) AS e(w, off) GROUP BY e.w
+        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version;
+END $$;
+"""
+
+
+def _upgrades(s: str) -> dict[int, str]:
+    """DDL taking a schema from layout version ``k`` to ``k + 1``."""
+    return {1: _append_function(s)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +311,7 @@ class _Sql:
 
     schema: str
     lock_streams: str
-    write: str
+    append: str
     take_positions: str
     set_versions: str
     stream_version: str
@@ -264,23 +332,9 @@ def _statements(s: str) -> _Sql:
     return _Sql(
         schema=s,
         lock_streams=f"SELECT * FROM {s}.lock_streams($1, $2, $3)",
-        write=f"""
-            WITH counter AS (
-                UPDATE {s}.global_position SET last = last + $1 RETURNING last - $1 AS base
-            ), inserted AS (
-                INSERT INTO {s}.events
-                    (position, stream_id, stream_version, type, data, metadata, id)
-                SELECT counter.base + e.ord, e.stream_id, e.stream_version, e.type,
-                       e.data, e.metadata, e.id
-                FROM counter, unnest($2::text[], $3::bigint[], $4::text[], $5::json[],
-                                     $6::json[], $7::uuid[]) WITH ORDINALITY
-                    AS e(stream_id, stream_version, type, data, metadata, id, ord)
-            ), versions AS (
-                INSERT INTO {s}.streams (stream_id, version)
-                SELECT * FROM unnest($8::text[], $9::bigint[])
-                ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
-            )
-            SELECT base FROM counter""",
+        append=(
+            f"SELECT base, actual FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ),
         take_positions=f"UPDATE {s}.global_position SET last = last + $1 RETURNING last - $1",
         set_versions=set_versions,
         stream_version=f"SELECT version FROM {s}.streams WHERE stream_id = $1",
@@ -307,6 +361,17 @@ def _statements(s: str) -> _Sql:
             f"SELECT stream_id, {cols} FROM {s}.events WHERE position > $1 ORDER BY position"
         ),
     )
+
+
+def _encode_expected(expected: ExpectedVersion) -> int:
+    if expected is StreamState.ANY:
+        return _EXPECT_ANY
+    if expected is StreamState.NO_STREAM:
+        return _EXPECT_NO_STREAM
+    if expected is StreamState.STREAM_EXISTS:
+        return _EXPECT_STREAM_EXISTS
+    # No stream reaches 2**63 - 1 events, so a larger expectation fails as it should.
+    return min(int(expected), 2**63 - 1)
 
 
 def _quote_ident(name: str) -> str:
@@ -486,14 +551,21 @@ class PostgresStore:
             if not found:
                 await conn.execute(_ddl(_quote_ident(self._schema)))
                 return
-            version = await conn.fetchval(
-                f"SELECT max(version) FROM {_quote_ident(self._schema)}.schema_info"
-            )
+            s = _quote_ident(self._schema)
+            version = await conn.fetchval(f"SELECT max(version) FROM {s}.schema_info")
+            upgrades = _upgrades(s)
+            # Older layouts are upgraded in place, in this transaction: each step only
+            # adds (layout 2 adds the append function), so the events stay as they are
+            # and a seeded database need not be loaded again.
+            while version in upgrades and version < SCHEMA_VERSION:
+                await conn.execute(upgrades[version])
+                version += 1
+                await conn.execute(f"UPDATE {s}.schema_info SET version = $1", version)
         if version != SCHEMA_VERSION:
             raise StoreUnavailable(
                 f"schema {self._schema!r} has eventbench layout version {version}; this "
-                f"version of eventbench reads version {SCHEMA_VERSION}. Use a matching "
-                "eventbench, or another schema (?schema=...)."
+                f"version of eventbench reads version {SCHEMA_VERSION} (and upgrades older "
+                "ones). Use a newer eventbench, or another schema (?schema=...)."
             )
 
     async def aclose(self) -> None:
@@ -543,27 +615,15 @@ class PostgresStore:
         checked = validate_writes(writes, self.capabilities.max_event_bytes)
         if not checked:
             return AppendResult(versions={}, positions=())
-        stream_ids = [w.stream_id for w in checked]
-        keys = sorted({_lock_key(self._schema, s) for s in stream_ids})
         total = sum(len(w.events) for w in checked)
         violation: asyncpg.UniqueViolationError | None = None
         conn = await self._acquire(pool)
         try:
-            async with conn.transaction():
-                rows = await conn.fetch(self._sql.lock_streams, self._bulk_key, keys, stream_ids)
-                current = {row[0]: row[1] for row in rows}
-                versions: dict[str, int] = {}
-                for write in checked:
-                    actual = current.get(write.stream_id, 0)
-                    check_expected_version(write.stream_id, write.expected, actual)
-                    versions[write.stream_id] = actual + len(write.events)
-                if total == 0:
-                    return AppendResult(versions=versions, positions=())
-                changed = [w for w in checked if w.events]
-                if total >= COPY_THRESHOLD:
-                    base = await self._copy_events(conn, changed, current)
-                else:
-                    base = await self._insert_events(conn, changed, current)
+            if total >= COPY_THRESHOLD:
+                async with conn.transaction():
+                    base, versions = await self._append_with_copy(conn, checked)
+            else:
+                base, versions = await self._append_in_one_call(conn, checked)
         except asyncpg.UniqueViolationError as exc:
             violation = exc
         except _CONNECTION_LOST as exc:
@@ -579,37 +639,74 @@ class PostgresStore:
             raise await self._unique_violation(pool, violation, checked) from violation
         return AppendResult(versions=versions, positions=tuple(range(base + 1, base + total + 1)))
 
-    async def _insert_events(self, conn: _Conn, writes: list[Any], current: dict[str, int]) -> int:
-        sids: list[str] = []
-        svers: list[int] = []
+    def _stream_keys(self, writes: Sequence[Any]) -> list[int]:
+        return sorted({_lock_key(self._schema, w.stream_id) for w in writes})
+
+    async def _append_in_one_call(
+        self, conn: _Conn, writes: Sequence[Any]
+    ) -> tuple[int, dict[str, int]]:
+        """The append as one statement (its own transaction): one round trip."""
+        stream_ids = [w.stream_id for w in writes]
+        expected = [_encode_expected(w.expected) for w in writes]
+        ev_write: list[int] = []
+        ev_offset: list[int] = []
         types: list[str] = []
         datas: list[bytes] = []
         metas: list[bytes] = []
         ids: list[uuid.UUID] = []
-        for write in writes:
-            version = current.get(write.stream_id, 0)
-            for event, (data, meta) in zip(write.events, write.encoded, strict=True):
-                version += 1
-                sids.append(write.stream_id)
-                svers.append(version)
+        for index, write in enumerate(writes, 1):
+            for offset, (event, (data, meta)) in enumerate(
+                zip(write.events, write.encoded, strict=True), 1
+            ):
+                ev_write.append(index)
+                ev_offset.append(offset)
                 types.append(event.type)
                 datas.append(data)
                 metas.append(meta)
                 ids.append(event.id)
-        new_versions = [current.get(w.stream_id, 0) + len(w.events) for w in writes]
-        base: int = await conn.fetchval(
-            self._sql.write,
-            len(sids),
-            sids,
-            svers,
-            types,
-            datas,
-            metas,
-            ids,
-            [w.stream_id for w in writes],
-            new_versions,
+        try:
+            row = await conn.fetchrow(
+                self._sql.append,
+                self._bulk_key,
+                self._stream_keys(writes),
+                stream_ids,
+                expected,
+                ev_write,
+                ev_offset,
+                types,
+                datas,
+                metas,
+                ids,
+            )
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate != _WRONG_VERSION_STATE:
+                raise
+            index, actual = (int(part) for part in (exc.detail or "").split())
+            write = writes[index - 1]
+            raise WrongExpectedVersion(write.stream_id, write.expected, actual) from None
+        assert row is not None
+        actual_versions: list[int] = row[1]
+        versions = {
+            w.stream_id: v + len(w.events) for w, v in zip(writes, actual_versions, strict=True)
+        }
+        return row[0] or 0, versions
+
+    async def _append_with_copy(
+        self, conn: _Conn, writes: Sequence[Any]
+    ) -> tuple[int, dict[str, int]]:
+        """A large append (inside the caller's transaction): locks and checks, then COPY."""
+        stream_ids = [w.stream_id for w in writes]
+        rows = await conn.fetch(
+            self._sql.lock_streams, self._bulk_key, self._stream_keys(writes), stream_ids
         )
-        return base
+        current = {row[0]: row[1] for row in rows}
+        versions: dict[str, int] = {}
+        for write in writes:
+            actual = current.get(write.stream_id, 0)
+            check_expected_version(write.stream_id, write.expected, actual)
+            versions[write.stream_id] = actual + len(write.events)
+        base = await self._copy_events(conn, [w for w in writes if w.events], current)
+        return base, versions
 
     async def _copy_events(self, conn: _Conn, writes: list[Any], current: dict[str, int]) -> int:
         total = sum(len(w.events) for w in writes)

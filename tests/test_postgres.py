@@ -31,6 +31,7 @@ from harness import provision
 from harness.contract import (
     ANY,
     NO_STREAM,
+    STREAM_EXISTS,
     DuplicateEventId,
     EventStore,
     InvalidEvent,
@@ -512,6 +513,49 @@ async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
 # --------------------------------------------------------------------------- writes
 
 
+async def test_an_append_is_one_statement(make_store: MakeStore) -> None:
+    store = await make_store(pool_size=1)
+    await store.append(StreamWrite("s", NO_STREAM, events(1)))  # prepares the statement
+    queries: list[str] = []
+
+    def log(record: Any) -> None:
+        queries.append(record.query)
+
+    async with store._require_pool().acquire() as conn:
+        conn.add_query_logger(log)  # stays on the pool's only connection
+    try:
+        one = await store.append(StreamWrite("s", 1, events(1)))
+        two = await store.append(StreamWrite("t", ANY, events(2)), StreamWrite("s", 2))
+    finally:
+        async with store._require_pool().acquire() as conn:
+            conn.remove_query_logger(log)
+    assert len(queries) == 2, queries
+    assert (one.versions, one.positions) == ({"s": 2}, (2,))
+    assert (two.versions, two.positions) == ({"t": 2, "s": 2}, (3, 4))
+
+
+async def test_wrong_expected_version_names_the_failing_write_and_writes_nothing(
+    store: PostgresStore,
+) -> None:
+    await store.append(StreamWrite("a", NO_STREAM, events(2)), StreamWrite("b", ANY, events(1)))
+    cases = [
+        ((StreamWrite("a", 2, events(1)), StreamWrite("b", 3, events(1))), ("b", 3, 1)),
+        ((StreamWrite("c", STREAM_EXISTS, events(1)),), ("c", STREAM_EXISTS, 0)),
+        ((StreamWrite("a", ANY, events(1)), StreamWrite("b", NO_STREAM)), ("b", NO_STREAM, 1)),
+        ((StreamWrite("a", 2**70, events(1)),), ("a", 2**70, 2)),
+    ]
+    for writes, (stream, expected, actual) in cases:
+        with pytest.raises(WrongExpectedVersion) as caught:
+            await store.append(*writes)
+        assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == (
+            stream,
+            expected,
+            actual,
+        )
+    assert len(await store.read_all().collect()) == 3
+    assert (await store.append(StreamWrite("c", NO_STREAM, events(1)))).positions == (4,)
+
+
 async def test_large_appends_use_copy_and_stay_atomic(store: PostgresStore) -> None:
     big = events(COPY_THRESHOLD + 10)
     await store.append(StreamWrite("x", NO_STREAM, events(1)))
@@ -619,6 +663,26 @@ async def test_a_schema_of_another_layout_version_is_refused(
         await conn.close()
     with pytest.raises(StoreUnavailable, match="layout version 99"):
         await make_store(store.schema)
+
+
+async def test_a_layout_1_schema_is_upgraded_in_place(make_store: MakeStore, database: str) -> None:
+    store = await make_store()
+    await store.append(StreamWrite("s", NO_STREAM, events(3)))
+    await store.aclose()
+    conn = await admin(store, database)
+    try:  # what layout 1 was: no append function
+        await conn.execute("DROP FUNCTION append_events; UPDATE schema_info SET version = 1")
+    finally:
+        await conn.close()
+    again = await make_store(store.schema)
+    result = await again.append(StreamWrite("s", 3, events(1)))
+    assert result.positions == (4,)
+    assert [e.stream_version for e in await again.read_stream("s").collect()] == [1, 2, 3, 4]
+    conn = await admin(store, database)
+    try:
+        assert await conn.fetchval("SELECT array_agg(version) FROM schema_info") == [SCHEMA_VERSION]
+    finally:
+        await conn.close()
 
 
 def test_bad_schema_names_and_pool_sizes_are_refused(database: str) -> None:
