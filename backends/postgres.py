@@ -7,10 +7,14 @@ Layout (one schema per store, ``eventbench`` unless the URL says ``?schema=``)::
     streams(stream_id PK, version)          a stream's current version
     global_position(last)                   one row: the last position handed out
     schema_info(version)                    the layout version (`SCHEMA_VERSION`)
+    append_events(...)                      an append in one call (layout 2)
 
 Triggers refuse UPDATE, DELETE and TRUNCATE of ``events``: stored events are
 immutable. Creating the schema is idempotent and safe to race (it runs under an
-advisory lock and checks ``schema_info``).
+advisory lock and checks ``schema_info``). An older layout is upgraded in place
+when a store opens it (layout 1 lacks only ``append_events``; the events are not
+touched, so a seeded database need not be loaded again); a newer one is refused
+with a message, since this code cannot know what it changed.
 
 **Global order without gaps.** With a plain sequence, a transaction can take a lower
 position and commit after one with a higher position; a reader that already passed
@@ -27,18 +31,31 @@ only for the insert and the commit.
 in a fixed order (sorted 64-bit keys hashed from schema and stream id), so two
 appends naming the same streams in different orders cannot deadlock, and a stream
 that does not exist yet is locked as well as one that does. Versions are then read,
-judged by the contract's `check_expected_version`, and the events written with one
-statement (``unnest`` of arrays; ``COPY`` for large appends). A unique violation
-can then only come from something outside these rules; it is still reported as
-`WrongExpectedVersion` (or `DuplicateEventId`), never as a driver error.
+judged by the contract's rule, and the events written with one statement (``unnest``
+of arrays). All of it is one call of the schema's ``append_events`` function, sent
+as one statement outside any explicit transaction: one round trip per append (it
+was four: BEGIN, locks and versions, write, COMMIT). A failed expectation raises
+SQLSTATE ``EB409`` naming the write and the actual version, which becomes
+`WrongExpectedVersion`. Appends of `COPY_THRESHOLD` events or more keep the
+transaction with ``COPY`` (round trips do not matter at that size). A unique
+violation can then only come from something outside these rules; it is still
+reported as `WrongExpectedVersion` (or `DuplicateEventId`), never as a driver error.
 `bulk_load` takes an exclusive lock that appends take shared, so seeding and
 appending never interleave.
 
 **Reads.** A collected read is one ``fetch``. A streamed read holds one pooled
-connection and reads keyset batches (``stream_version > last ... LIMIT n``) up to
-a bound taken when it opens (the stream's version, or ``global_position.last``):
-rows below the bound are immutable and all committed, so the batches return exactly
-the snapshot at open without holding a transaction open. The next batch is
+connection and reads keyset batches up to a bound taken when it opens (the stream's
+version, or ``global_position.last``): rows below the bound are immutable and all
+committed, so the batches return exactly the snapshot at open without holding a
+transaction open. A stream's batch is ``(stream_id, stream_version) > ($1, last)
+AND (stream_id, stream_version) <= ($1, bound) ORDER BY stream_id, stream_version
+LIMIT n``; a read of all streams asks for ``position > last ORDER BY position LIMIT
+n`` and drops rows past the bound itself. Both forms are planned as an index range
+scan in key order with or without statistics (a test EXPLAINs them right after a
+bulk load, after ANALYZE and as generic plans); the plain form ``stream_id = $1 AND
+stream_version > $2 AND stream_version <= $3`` is costed without statistics as a
+handful of rows, so right after a large import every batch read the rest of the
+stream through a bitmap scan and sorted it (see the figures below). The next batch is
 requested before the current one is decoded and handed over, so the server and the
 network work while the consumer does. Leaving early waits for the one batch in
 flight (cheaper than cancelling a query) and returns the connection to the pool. A
