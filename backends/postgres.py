@@ -134,8 +134,8 @@ Appends of 10 events: 1.23x with ``synchronous_commit = off``, 1.65x durable. Th
 runner, durable, main against this tree (the default cells would have taken over an
 hour on the busy machine, so fewer)::
 
-    eventbench compare --ref main --scenarios append --backends postgres \
-        --modes batch-1,batch-10 --memory-repeats 0 --repeats 3 --rounds 2
+    eventbench compare --ref main --scenarios append --backends postgres
+        --modes batch-1,batch-10 --memory-repeats 0 --repeats 3 --rounds 2  (one line)
 
 gave total time 0.77x for ``batch-1`` (95% CI 0.64-0.91, p=0.004: faster, but not
 settled against the 10% minimum effect) and 1.26x for ``batch-10`` (CI 0.98-1.60,
