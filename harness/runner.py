@@ -838,6 +838,7 @@ class _Gathered:
     peak_bytes: list[int] = field(default_factory=list)
     allocations: list[int] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
+    series: dict[str, list[list[float]]] | None = None
     events: int = 0
     timer_resolution_s: float | None = None
     stall: dict[str, list[float]] = field(default_factory=dict)
@@ -890,6 +891,8 @@ class _Gathered:
             for name, values in (answer.get("counters") or {}).items():
                 self.counters.setdefault(name, []).extend(values)
             self.timer_resolution_s = answer.get("timer_resolution_s")
+            if self.series is None and answer.get("series"):
+                self.series = answer["series"]
         if "peak_bytes" in answer:
             self.peak_bytes.extend(answer["peak_bytes"])
             self.allocations.extend(answer["allocations"])
@@ -941,6 +944,7 @@ class _Gathered:
             instructions=instructions,
             cold=self._cold(),
             settings=dict(sorted(self.settings.items())),
+            series=self.series,
         )
         return replace(cell, summary=summarize(cell))
 
@@ -1109,6 +1113,7 @@ def run_plan(
                     ),
                 }
                 cost = estimate_s(cell, kind, plan, url is None)
+                request["timeout_s"] = cell_deadline(limit(cost))
                 try:
                     answer = call_worker(
                         side,
@@ -1339,6 +1344,14 @@ def run_status(results: Sequence[RunResults]) -> RunStatus:
         count = len(failed)
         return RunStatus(EXIT_FAILED, f"{count} cell{'s' if count != 1 else ''} failed")
     return RunStatus(EXIT_OK, "")
+
+
+def cell_deadline(timeout_s: float | None) -> float | None:
+    """The worker's own deadline for a cell: early enough before the runner kills it to
+    stop the cell itself and say what its tasks were waiting on."""
+    if timeout_s is None:
+        return None
+    return max(timeout_s * 0.5, timeout_s - 20.0)
 
 
 def _tasks(
