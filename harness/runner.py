@@ -199,6 +199,8 @@ class CellPlan:
     """An optional protocol the store must implement for this mode (else skipped)."""
     events: int | None = None
     """Events one run handles (for the cost estimate); None: not known."""
+    tracks_memory: bool = True
+    """False: timed runs only (the scenario asks for no memray-tracked runs)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -315,6 +317,7 @@ def make_plan(
                             layout,
                             scenario.requires.get(mode),
                             events,
+                            scenario.tracks_memory,
                         )
                     )
     unused = sorted(set(overrides) - used)
@@ -1358,9 +1361,9 @@ def _tasks(
     plan: Plan, sides: Sequence[Side], rounds: int
 ) -> Iterator[tuple[Side, CellPlan, str, int]]:
     # Cells that read the same data run together, so a seed is made just before use.
-    kinds = ["time"] + (["memory"] if plan.memory_repeats else [])
-    kinds += ["instructions"] if plan.instructions else []
     for cell in plan.cells:
+        kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
+        kinds += ["instructions"] if plan.instructions else []
         for round_index in range(rounds):
             for kind in kinds:
                 for side in sides:

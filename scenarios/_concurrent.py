@@ -33,11 +33,13 @@ def busy_consumer(cost_us: int) -> Callable[[RecordedEvent], None]:
     """A consumer that spins for ``cost_us`` microseconds of CPU per event."""
     if cost_us <= 0:
         return lambda _event: None
-    cost_ns = cost_us * 1_000
-    clock = time.perf_counter_ns
+    cost_s = cost_us / 1e6
+    # Float seconds, not perf_counter_ns: floats come from a free list, while every
+    # large int is a fresh allocation that memray would record, slowing tracked runs.
+    clock = time.perf_counter
 
     def consume(_event: RecordedEvent) -> None:
-        until = clock() + cost_ns
+        until = clock() + cost_s
         while clock() < until:
             pass
 

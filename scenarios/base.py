@@ -141,6 +141,9 @@ class Scenario:
     expected_events: Callable[[int, Params], int | None] | None = None
     """Events a run must report at size N (default: N; None: not checked). A run that
     reports another count fails its cell: a short read must never pass as fast."""
+    tracks_memory: bool = True
+    """False: measured by timed runs only (its figures are latencies and series, and a
+    memray-tracked run would only add minutes)."""
     check: Callable[[Params], None] | None = None
     """Refuses bad parameter values (raise ValueError saying what is accepted); called
     by `resolve`, so a bad value stops a run before anything is measured."""

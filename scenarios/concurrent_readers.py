@@ -36,7 +36,7 @@ from scenarios.reads import batch_size
 
 PARAMS: Params = {
     "readers": (1, 8, 64),
-    "events_per_reader": 2000,
+    "events_per_reader": 1000,
     "consumer_us": (0, 20),
     "pool_size": 10,
     "payload_bytes": 250,
