@@ -27,6 +27,13 @@ undrained stream and an append in the same task cannot deadlock. Leaving a read 
 closes its cursor and ends its transaction at once; the connection goes back to the
 pool (or is closed if the pool is full or the cleanup itself was interrupted).
 
+The reader pool is unbounded by default (a read opens a connection when none is
+idle). ``max_readers`` (or `set_pool_size`) bounds it: reads beyond the bound wait
+their turn, first come first served, and the time they wait is counted
+(`diagnostics`). A held read transaction stops checkpoints, so the WAL grows while a
+long streamed read lasts; ``journal_size_limit`` (`WAL_SIZE_LIMIT`) cuts the file
+back once the WAL restarts after the read.
+
 ``sqlite::memory:`` is an in-memory database (SQLite's ``memdb`` VFS) shared by the
 store's own connections. ``memdb`` has no WAL, so there a pending read *would* block
 commits; an in-memory streamed read therefore pages through its snapshot instead, one

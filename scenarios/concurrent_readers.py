@@ -6,7 +6,7 @@ loop, as real work is, not a sleep). The store's connection pool is bounded to
 ``pool_size`` through `SupportsPoolSize` (SQLite: reader connections; PostgreSQL:
 the asyncpg pool); a store without a pool reads as it always does.
 
-One mode per (read, K, c): ``streamed-k64-c20us`` is 64 streamed readers with a
+One mode per (read, K, c): ``streamed-k32-c20us`` is 32 streamed readers with a
 20 us consumer. What it shows: a streamed read holds its connection while its
 consumer works, so with slow consumers and K above the pool size readers queue for
 connections; a collected read gives its connection back after one fetch but every
@@ -35,7 +35,7 @@ from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_pa
 from scenarios.reads import batch_size
 
 PARAMS: Params = {
-    "readers": (1, 8, 64),
+    "readers": (1, 8, 32),
     "events_per_reader": 1000,
     "consumer_us": (0, 20),
     "pool_size": 10,

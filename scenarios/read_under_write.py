@@ -45,12 +45,12 @@ from scenarios.base import Outcome, Params, RunContext, Scenario, float_param, i
 from scenarios.reads import batch_size
 
 PARAMS: Params = {
-    "events": 10_000,
+    "events": 6000,
     "readers": 2,
     "writers": 4,
     "consumer_us": 50,
     "write_pause_ms": 2,
-    "baseline_s": 0.5,
+    "baseline_s": 0.3,
     "tail_s": 0.5,
     "sample_ms": 50,
     "pool_size": 10,

@@ -91,10 +91,10 @@ def test_one_mode_per_read_k_and_consumer_cost_over_max_k_streams() -> None:
         "collected-k1-c20us",
         "streamed-k1-c20us",
     ]
-    assert len(modes) == 12 and "streamed-k64-c20us" in modes
+    assert len(modes) == 12 and "streamed-k32-c20us" in modes
     cell = plan.cells[0]
-    assert cell.layout is not None and cell.layout.streams == 64
-    assert cell.size == 64 * 1000  # the data seeded: max(K) streams of M events
+    assert cell.layout is not None and cell.layout.streams == 32
+    assert cell.size == 32 * 1000  # the data seeded: max(K) streams of M events
 
 
 # ----------------------------------------------------------------------- stores
