@@ -80,7 +80,13 @@ from scenarios.base import Layout, Probe, RunContext, Scenario
 
 __all__ = ["PARENT_FD_ENV", "PARENT_PID_ENV", "PHASE_MARK", "CellRequest", "handle", "main"]
 
-OPTIONAL_PROTOCOLS = ("BulkLoader", "SupportsRawScan", "SupportsConnectionCut")
+OPTIONAL_PROTOCOLS = (
+    "BulkLoader",
+    "SupportsRawScan",
+    "SupportsConnectionCut",
+    "SupportsPoolSize",
+    "SupportsDiagnostics",
+)
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("eventbench", "aiosqlite", "asyncpg", "orjson", "memray", "numpy", "scipy")
 
