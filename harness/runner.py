@@ -460,6 +460,9 @@ def call_worker(
     if not answer.get("ok") and "error" in answer:
         tail = "\n".join(_stderr_lines(err)[-6:])
         answer["error"] = answer["error"] + (f"\n{tail}" if tail else "")
+        if answer.get("timed_out") and timeout_s is not None:
+            # The worker stopped its cell itself, early enough to say what it waited on.
+            answer["error"] = f"{timed_out(timeout_s, doing, err)} {answer['error']}"
     return answer
 
 

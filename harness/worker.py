@@ -519,8 +519,9 @@ async def within(seconds: float, work: Awaitable[dict[str, Any]], what: str) -> 
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 2.0)
         raise CellTimedOut(
-            f"{what} did not finish within {seconds:g} s (a deadlock, or too slow for "
-            f"the timeout: raise --timeout or use smaller parameters). Waiting:\n{stuck}"
+            f"{what} was stopped after {seconds:g} s, before the run's timeout, to say what "
+            f"it was waiting on (a deadlock, or too slow: raise --timeout or use smaller "
+            f"parameters). Waiting:\n{stuck}"
         )
     finally:
         faulthandler.cancel_dump_traceback_later()
@@ -648,6 +649,8 @@ def main() -> int:
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, CellTimedOut):
+            answer["timed_out"] = True
     answer["wall_s"] = time.perf_counter() - started
     try:
         sys.stdout.write("\n" + json.dumps(answer) + "\n")
