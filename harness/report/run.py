@@ -13,8 +13,8 @@ from harness.report.charts import (
     append_chart,
     first_event_chart,
     growth_chart,
-    stall_chart,
     series_charts,
+    stall_chart,
 )
 from harness.report.format import (
     backend_name,
