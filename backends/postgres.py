@@ -150,6 +150,7 @@ import contextlib
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -212,6 +213,12 @@ _SERVER_SETTINGS: Final = (
 COPY_THRESHOLD: Final = 2000
 """Appends of at least this many events are written with COPY rather than unnest."""
 CLOSE_TIMEOUT_S: Final = 10.0
+
+_XMIN_HELD: Final = """
+SELECT count(backend_xmin), coalesce(max(age(backend_xmin)), 0)
+FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
+"""
+"""Sessions of one store holding an xmin, and the oldest one's age in transactions."""
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -538,6 +545,11 @@ class PostgresStore:
         # Unique per store instance, so that cut_connections finds exactly its own.
         self._application_name = f"eventbench-{secrets.token_hex(6)}"
         self._pool: asyncpg.Pool | None = None
+        self._monitor: asyncpg.Connection | None = None
+        self._monitor_lock = asyncio.Lock()
+        self._wait_s = 0.0
+        self._acquires = 0
+        self._waiting = 0
 
     def __repr__(self) -> str:
         return f"PostgresStore({provision.redact_dsn(self._dsn)!r}, schema={self._schema!r})"
@@ -565,11 +577,20 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        pool = await self._create_pool(self._pool_size)
         try:
-            pool = await asyncpg.create_pool(
+            await self._ensure_schema(pool)
+        except BaseException:
+            pool.terminate()
+            raise
+        self._pool = pool
+
+    async def _create_pool(self, size: int) -> asyncpg.Pool:
+        try:
+            return await asyncpg.create_pool(
                 self._dsn,
                 min_size=1,
-                max_size=self._pool_size,
+                max_size=size,
                 init=_init_connection,
                 reset=_no_reset,
                 timeout=self._connect_timeout,
@@ -585,12 +606,50 @@ class PostgresStore:
                 f"cannot connect to PostgreSQL at {provision.redact_dsn(self._dsn)}: {exc}. "
                 "Check the server is running and the DSN (user, password, database) is right."
             ) from exc
+
+    async def set_pool_size(self, size: int) -> None:
+        """Hold at most ``size`` server connections; operations beyond wait their turn.
+
+        (`harness.contract.SupportsPoolSize`.) asyncpg cannot resize a pool, so an open
+        store swaps in a new pool of that size and closes the old one; call it while
+        nothing is in flight.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"pool_size must be a positive int, not {size!r}")
+        if size == self._pool_size:
+            return
+        self._pool_size = size
+        old = self._pool
+        if old is None:
+            return
+        self._pool = await self._create_pool(size)
         try:
-            await self._ensure_schema(pool)
-        except BaseException:
-            pool.terminate()
-            raise
-        self._pool = pool
+            await asyncio.wait_for(old.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            old.terminate()
+
+    async def diagnostics(self) -> dict[str, float]:
+        """Pool counters, and whether this store's sessions hold back the server's xmin
+        horizon (`SupportsDiagnostics`), from ``pg_stat_activity`` over a connection of
+        its own (never a pooled one: sampling must work while reads hold them all)."""
+        pool = self._require_pool()
+        out = {
+            "pool_wait_s_total": self._wait_s,
+            "pool_acquires_total": float(self._acquires),
+            "connections_in_use": float(pool.get_size() - pool.get_idle_size()),
+            "pool_waiting": float(self._waiting),
+        }
+        async with self._monitor_lock:
+            try:
+                if self._monitor is None or self._monitor.is_closed():
+                    self._monitor = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+                row = await self._monitor.fetchrow(_XMIN_HELD, self._application_name)
+            except (*_CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as exc:
+                raise StoreUnavailable(f"cannot read pg_stat_activity: {exc}") from exc
+        assert row is not None
+        out["xmin_held"] = float(row[0])
+        out["xmin_age"] = float(row[1])
+        return out
 
     async def _ensure_schema(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn, conn.transaction():
@@ -622,6 +681,10 @@ class PostgresStore:
             )
 
     async def aclose(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            with contextlib.suppress(Exception):
+                await monitor.close(timeout=CLOSE_TIMEOUT_S)
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -652,6 +715,9 @@ class PostgresStore:
         return pool
 
     async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.pool.PoolConnectionProxy:
+        started = time.perf_counter()
+        self._acquires += 1
+        self._waiting += 1
         try:
             conn: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
         except (*_CONNECTION_LOST, TimeoutError) as exc:
@@ -659,6 +725,9 @@ class PostgresStore:
                 f"cannot get a PostgreSQL connection ({provision.redact_dsn(self._dsn)}): "
                 f"{exc}. Check the server is up."
             ) from exc
+        finally:
+            self._waiting -= 1
+            self._wait_s += time.perf_counter() - started
         return conn
 
     # writes ------------------------------------------------------------------------
@@ -905,10 +974,13 @@ class PostgresStore:
     async def stream_version(self, stream_id: str) -> int:
         pool = self._require_pool()
         validate_stream_id(stream_id)
+        conn = await self._acquire(pool)
         try:
-            version: int | None = await pool.fetchval(self._sql.stream_version, stream_id)
+            version: int | None = await conn.fetchval(self._sql.stream_version, stream_id)
         except _CONNECTION_LOST as exc:
             raise StoreUnavailable(f"lost the PostgreSQL connection: {exc}; try again") from exc
+        finally:
+            await pool.release(conn)
         return version or 0
 
     def read_stream(

@@ -155,6 +155,9 @@ class Cell:
     """Every store and server setting that can move this cell's figures, as the store
     reported them (`harness.contract.ReportsSettings`): durability, batch and pool sizes,
     whether the seeded tables were analyzed, server settings. Empty when not reported."""
+    series: dict[str, list[list[float]]] | None = None
+    """Figures sampled over one timed run, where the workload records any: name ->
+    [[seconds since the run began, value], ...] (e.g. a WAL file's size over time)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:

@@ -199,6 +199,8 @@ class CellPlan:
     """An optional protocol the store must implement for this mode (else skipped)."""
     events: int | None = None
     """Events one run handles (for the cost estimate); None: not known."""
+    tracks_memory: bool = True
+    """False: timed runs only (the scenario asks for no memray-tracked runs)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -315,6 +317,7 @@ def make_plan(
                             layout,
                             scenario.requires.get(mode),
                             events,
+                            scenario.tracks_memory,
                         )
                     )
     unused = sorted(set(overrides) - used)
@@ -457,6 +460,9 @@ def call_worker(
     if not answer.get("ok") and "error" in answer:
         tail = "\n".join(_stderr_lines(err)[-6:])
         answer["error"] = answer["error"] + (f"\n{tail}" if tail else "")
+        if answer.get("timed_out") and timeout_s is not None:
+            # The worker stopped its cell itself, early enough to say what it waited on.
+            answer["error"] = f"{timed_out(timeout_s, doing, err)} {answer['error']}"
     return answer
 
 
@@ -838,6 +844,7 @@ class _Gathered:
     peak_bytes: list[int] = field(default_factory=list)
     allocations: list[int] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
+    series: dict[str, list[list[float]]] | None = None
     events: int = 0
     timer_resolution_s: float | None = None
     stall: dict[str, list[float]] = field(default_factory=dict)
@@ -890,6 +897,8 @@ class _Gathered:
             for name, values in (answer.get("counters") or {}).items():
                 self.counters.setdefault(name, []).extend(values)
             self.timer_resolution_s = answer.get("timer_resolution_s")
+            if self.series is None and answer.get("series"):
+                self.series = answer["series"]
         if "peak_bytes" in answer:
             self.peak_bytes.extend(answer["peak_bytes"])
             self.allocations.extend(answer["allocations"])
@@ -941,6 +950,7 @@ class _Gathered:
             instructions=instructions,
             cold=self._cold(),
             settings=dict(sorted(self.settings.items())),
+            series=self.series,
         )
         return replace(cell, summary=summarize(cell))
 
@@ -1109,6 +1119,7 @@ def run_plan(
                     ),
                 }
                 cost = estimate_s(cell, kind, plan, url is None)
+                request["timeout_s"] = cell_deadline(limit(cost))
                 try:
                     answer = call_worker(
                         side,
@@ -1341,13 +1352,21 @@ def run_status(results: Sequence[RunResults]) -> RunStatus:
     return RunStatus(EXIT_OK, "")
 
 
+def cell_deadline(timeout_s: float | None) -> float | None:
+    """The worker's own deadline for a cell: early enough before the runner kills it to
+    stop the cell itself and say what its tasks were waiting on."""
+    if timeout_s is None:
+        return None
+    return max(timeout_s * 0.5, timeout_s - 20.0)
+
+
 def _tasks(
     plan: Plan, sides: Sequence[Side], rounds: int
 ) -> Iterator[tuple[Side, CellPlan, str, int]]:
     # Cells that read the same data run together, so a seed is made just before use.
-    kinds = ["time"] + (["memory"] if plan.memory_repeats else [])
-    kinds += ["instructions"] if plan.instructions else []
     for cell in plan.cells:
+        kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
+        kinds += ["instructions"] if plan.instructions else []
         for round_index in range(rounds):
             for kind in kinds:
                 for side in sides:

@@ -16,6 +16,7 @@ __all__ = [
     "backend_name",
     "fmt_bytes",
     "fmt_count",
+    "fmt_figure",
     "fmt_rate",
     "fmt_ratio",
     "fmt_seconds",
@@ -69,6 +70,20 @@ def fmt_count(value: float | None) -> str:
         if abs(value) >= scale:
             return f"{_sig(value / scale)}{unit}"
     return f"{value:.0f}"
+
+
+def fmt_figure(name: str, value: float | None) -> str:
+    """A scenario's own figure, in the unit its name says: ``*_s`` seconds, ``*bytes*``
+    bytes, anything else a count (fractions kept to three significant digits)."""
+    if value is None or math.isnan(value):
+        return "-"
+    if name.endswith("_s"):
+        return fmt_seconds(value)
+    if "bytes" in name:
+        return fmt_bytes(value)
+    if abs(value) < 1000 and value != round(value):
+        return _sig(value)
+    return fmt_count(value)
 
 
 def fmt_rate(value: float | None) -> str:
