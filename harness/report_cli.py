@@ -28,6 +28,7 @@ from harness.compare import (
     compare_results,
     parse_bytes,
 )
+from harness.redact import redact
 from harness.report.format import fmt_bytes, fmt_ratio, fmt_size
 from harness.results import ResultsError, RunResults, load_results, save_results
 from harness.runner import slug
@@ -188,7 +189,7 @@ def _write_comparison(
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as out:
-            out.write(render_comparison_markdown(comparison) + "\n")
+            out.write(redact(render_comparison_markdown(comparison)) + "\n")
     return written
 
 

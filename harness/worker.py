@@ -67,6 +67,7 @@ from harness.instruments import (
     instrument_for,
     timer_resolution_s,
 )
+from harness.redact import redact, redact_json, remember, remember_environment
 from harness.registry import (
     REFERENCE_BACKENDS,
     backend_info,
@@ -299,6 +300,8 @@ def emit(answer: Mapping[str, Any]) -> None:
     """Write one answer line to the real stdout (measured code prints to stderr)."""
     out = sys.__stdout__
     assert out is not None, "the worker needs a stdout to answer on"
+    if "error" in answer:  # (a location is for the runner only, and stays whole)
+        answer = {**answer, "error": redact(str(answer["error"]))}
     out.write("\n" + json.dumps(answer) + "\n")
     out.flush()
 
@@ -361,6 +364,14 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
 
 async def server_version(backend: str) -> str | None:
     """What the backend's module says its server is (``server_version()``), if it says."""
+    if backend.startswith(("postgresql://", "postgres://")):  # a server named by URL
+        try:
+            from harness import provision
+
+            store = backend_module("postgres").open_store(backend)
+            return str(await provision.server_version(store.dsn))
+        except Exception:
+            return None
     try:
         getter = getattr(backend_module(backend), "server_version", None)
         if getter is None:
@@ -524,6 +535,9 @@ def main() -> int:
     guard.watch()
     raw = sys.stdin.readline()  # one line: a "hold" keeps reading stdin afterwards
     started = time.perf_counter()
+    # Backend specs and URLs may hold passwords: whatever this worker says is masked.
+    remember_environment()
+    remember(raw)
     try:
         request = json.loads(raw)
         # Anything the measured code prints goes to stderr: stdout carries the answer.
@@ -532,11 +546,11 @@ def main() -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         answer = {"ok": False, "error": f"interrupted: {guard.reason or 'cancelled'}"}
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     answer["wall_s"] = time.perf_counter() - started
     try:
-        sys.stdout.write("\n" + json.dumps(answer) + "\n")
+        sys.stdout.write("\n" + json.dumps(redact_json(answer)) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # the runner is gone; nobody to answer
         os._exit(1)

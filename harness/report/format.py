@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from harness.redact import redact
+
 __all__ = [
     "backend_name",
     "fmt_bytes",
@@ -134,8 +136,9 @@ def json_safe(value: Any) -> Any:
 
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write a report file so that a reader never sees half of it."""
+    """Write a report file so that a reader never sees half of it (nor a password:
+    reports are made from redacted results, and masked once more here)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(redact(text), encoding="utf-8")
     tmp.replace(path)
     return path
