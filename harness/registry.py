@@ -159,7 +159,10 @@ def must_run(name: str) -> bool:
 def reference_factory(name: str) -> StoreFactory:
     if name not in REFERENCE_BACKENDS:
         known = ", ".join(REFERENCE_BACKENDS)
-        raise UnknownBackend(f"no reference backend named {name!r}; known: {known}")
+        raise UnknownBackend(
+            f"no reference backend named {name!r}; known: {known} (or name a factory as "
+            "module:function, or a postgresql:// URL)"
+        )
     module = _import_reference(name)
     return as_store_factory(module.temporary_store)
 
@@ -299,18 +302,23 @@ def import_factory_module(module_name: str, spec: str) -> Any:
         details = redact("".join(traceback.format_exception(exc)))
         error = redact(_one_line(exc))
         notes = shadowing_notes([module_name, *_names_in(exc)], Path.cwd())
-        if isinstance(exc, ModuleNotFoundError) and exc.name == module_name.split(".")[0]:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if missing and module_name.startswith(missing.split(".")[0]):
             hint = (
                 "Is it on sys.path? Run from your project root, or pip install the package "
                 "that provides it."
             )
-        else:
+        elif missing:
             hint = (
-                f"Fix the module: `python -c 'import {module_name}'` shows where it fails, "
-                "or pass --debug (EVENTBENCH_DEBUG=1) for the full traceback."
+                f"It needs {missing.split('.')[0]!r}, which is not installed for "
+                f"{sys.executable}: pip install it there."
             )
+        else:
+            hint = f"Fix the module (`python -c 'import {module_name}'` shows where it fails)."
         message = f"cannot import {module_name!r} for the store factory {redact(spec)!r}: {error}"
-        message = join_sentences(message, *notes, hint)
+        message = join_sentences(
+            message, *notes, hint, "--debug (or EVENTBENCH_DEBUG=1) shows the traceback."
+        )
         raise FactoryImportError(message, details) from None
 
 
@@ -337,6 +345,30 @@ def _names_in(exc: BaseException) -> list[str]:
 OWN_PACKAGES: Final = ("eventbench", "harness", "backends", "scenarios")
 
 
+def _installed_elsewhere(top: str, directory: Path) -> Path | None:
+    """Where ``top`` would be imported from if ``directory`` were not on sys.path."""
+    local = directory.resolve()
+    others = [p for p in sys.path if p and Path(p).resolve() != local]
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            if finder is importlib.machinery.PathFinder:
+                spec = importlib.machinery.PathFinder.find_spec(top, others)
+            else:
+                spec = find(top, None)
+        except (ImportError, ValueError, AttributeError):
+            continue
+        if spec is None:
+            continue
+        where = spec.origin if spec.origin not in (None, "namespace") else None
+        where = where or next(iter(spec.submodule_search_locations or []), None)
+        if where and not Path(where).resolve().is_relative_to(local / top):
+            return Path(where).resolve()
+    return None
+
+
 def shadowing_notes(names: Iterable[str], directory: Path) -> list[str]:
     """Notes for each folder (or ``.py`` file) in ``directory`` that shadows a package
     of the same name installed elsewhere (eventbench's own packages are always checked).
@@ -345,23 +377,20 @@ def shadowing_notes(names: Iterable[str], directory: Path) -> list[str]:
     ``import eventbench`` then finds the folder, not the installed package.
     """
     notes: list[str] = []
-    others = [p for p in sys.path if p and Path(p).resolve() != directory.resolve()]
     tops = dict.fromkeys([n.split(".")[0] for n in names if n] + list(OWN_PACKAGES))
     for top in tops:
         local = directory / top
-        if not (local.is_dir() or local.with_suffix(".py").is_file()):
+        is_dir = local.is_dir()
+        if not (is_dir or local.with_suffix(".py").is_file()):
             continue
-        found = importlib.machinery.PathFinder.find_spec(top, others)
-        if found is None or (not found.origin and not found.submodule_search_locations):
+        installed = _installed_elsewhere(top, directory)
+        if installed is None:
             continue
-        installed = found.origin or next(iter(found.submodule_search_locations or []), "")
-        if Path(installed).resolve().is_relative_to(local.resolve()):
-            continue
-        shown = f"./{top}" + ("" if local.is_dir() else ".py")
+        where = installed.parent if installed.name == "__init__.py" else installed
+        kind, shown = ("folder", f"./{top}/") if is_dir else ("file", f"./{top}.py")
         notes.append(
-            f"The {'folder' if local.is_dir() else 'file'} {shown} in the working directory "
-            f"shadows the installed package {top!r} ({Path(installed).parent}): run from "
-            "another directory or rename it."
+            f"The {kind} {shown} in the working directory shadows the installed {top!r} "
+            f"({where}): run from another directory, or rename it."
         )
     return notes
 

@@ -70,11 +70,16 @@ from harness.instruments import (
 from harness.redact import redact, redact_json, remember, remember_environment
 from harness.registry import (
     REFERENCE_BACKENDS,
+    FactoryImportError,
+    UnknownBackend,
     backend_info,
     backend_module,
+    debug_enabled,
     load_factory,
     reopener,
+    shadowing_notes,
 )
+from harness.text import join_sentences
 from scenarios import get_scenario
 from scenarios.base import Layout, Probe, RunContext, Scenario
 
@@ -401,8 +406,16 @@ async def probe_backend(name: str) -> dict[str, Any]:
                 p for p in OPTIONAL_PROTOCOLS if isinstance(store, getattr(contract, p))
             ]
             info["store_type"] = f"{type(store).__module__}.{type(store).__qualname__}"
+    except UnknownBackend as exc:  # cannot be loaded: the message says why, briefly
+        reason = str(exc)
+        if isinstance(exc, FactoryImportError) and debug_enabled():
+            reason += "\n" + exc.details
+        return {**info, "available": False, "reason": reason}
     except Exception as exc:  # a backend that cannot open is reported, not fatal
-        return {**info, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        reason = join_sentences(f"{type(exc).__name__}: {exc}", *shadowing_notes([], Path.cwd()))
+        if debug_enabled():
+            reason += "\n" + "".join(traceback.format_exception(exc))
+        return {**info, "available": False, "reason": reason}
     info["available"] = True
     info["server"] = await server_version(name)
     return info

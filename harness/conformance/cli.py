@@ -19,7 +19,6 @@ from harness.conformance.report import write_report
 from harness.conformance.runner import CheckResult, Outcome, all_checks, run_checks, run_isolated
 from harness.redact import redact
 from harness.registry import (
-    REFERENCE_BACKENDS,
     FactoryImportError,
     InvalidBackendSpec,
     StoreFactory,
@@ -29,6 +28,7 @@ from harness.registry import (
     load_factory,
     must_run,
     parse_backends,
+    shadowing_notes,
 )
 from harness.text import join_sentences
 
@@ -79,17 +79,9 @@ def _resolve(
         try:
             factories[ref.label] = load_factory(ref.spec)
         except UnknownBackend as exc:
-            if isinstance(exc, FactoryImportError):
-                if debug_enabled():
-                    err.print(exc.details, highlight=False, markup=False)
-                raise click.UsageError(str(exc)) from None
-            raise click.UsageError(
-                join_sentences(
-                    str(exc),
-                    f"Name a reference backend ({', '.join(REFERENCE_BACKENDS)}), a factory "
-                    "as module:function or a postgresql:// URL.",
-                )
-            ) from None
+            if isinstance(exc, FactoryImportError) and debug_enabled():
+                err.print(exc.details, highlight=False, markup=False)
+            raise click.UsageError(str(exc)) from None
     return factories
 
 
@@ -105,7 +97,8 @@ def _preflight(name: str, factory: StoreFactory, timeout: float) -> str | None:
     except TimeoutError:
         return f"the factory did not give a store within {timeout:g} s"
     except Exception as exc:
-        return redact(f"the factory raised {type(exc).__name__}: {exc}")
+        notes = shadowing_notes([], Path.cwd())
+        return redact(join_sentences(f"the factory raised {type(exc).__name__}: {exc}", *notes))
     return None
 
 

@@ -109,10 +109,10 @@ def _checked_specs(config: pytest.Config) -> list[tuple[str, str]]:
     except (UnknownBackend, InvalidBackendSpec) as exc:
         message = f"--eventbench-factory: {exc}"
         if isinstance(exc, FactoryImportError):
+            # pytest has a --debug of its own: here only the variable applies.
+            message = message.replace("--debug (or EVENTBENCH_DEBUG=1)", "EVENTBENCH_DEBUG=1")
             if debug_enabled():
                 message += "\n" + exc.details
-            elif "EVENTBENCH_DEBUG" not in message:
-                message += " (set EVENTBENCH_DEBUG=1 for the full traceback)"
         raise pytest.UsageError(message) from None
     return [(ref.label, ref.spec) for ref in refs]
 
