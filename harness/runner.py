@@ -708,7 +708,11 @@ def environment_of(probe: Mapping[str, Any], machine: Mapping[str, Any]) -> Envi
         cpu_count=machine["cpu_count"],
         memory_bytes=machine["memory_bytes"],
         python=python,
-        packages=dict(probe.get("packages", {})),
+        # Third-party stores' distributions (and what they require) beside ours.
+        packages={
+            **{k: v for b in probe.get("backends", []) for k, v in b.get("packages", {}).items()},
+            **probe.get("packages", {}),
+        },
         servers=servers,
         git_commit=probe.get("git_commit"),
         git_dirty=probe.get("git_dirty"),

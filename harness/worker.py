@@ -45,6 +45,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import signal
 import sqlite3
 import subprocess
@@ -54,7 +55,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 from pathlib import Path
 from typing import Any
 
@@ -367,6 +368,35 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
         return None, None
 
 
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def store_packages(spec: str) -> dict[str, str]:
+    """The distribution that provides a ``module:function`` store's module, with its
+    version, and the installed versions of what it requires (extras left out), as
+    {name: version}. Empty when the module is not from an installed distribution
+    (a file in the working directory, say) or ``spec`` is no ``module:function``."""
+    module, colon, _ = spec.partition(":")
+    if not colon or "/" in spec or "@" in spec:
+        return {}
+    found: dict[str, str] = {}
+    for dist in packages_distributions().get(module.split(".")[0], []):
+        try:
+            found[dist] = version(dist)
+            requirements = requires(dist) or []
+        except PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" in requirement:
+                continue
+            match = _REQUIREMENT_NAME.match(requirement.strip())
+            if match is None:
+                continue
+            with contextlib.suppress(PackageNotFoundError):
+                found.setdefault(match.group(), version(match.group()))
+    return found
+
+
 async def server_version(backend: str) -> str | None:
     """What the backend's module says its server is (``server_version()``), if it says."""
     if backend.startswith(("postgresql://", "postgres://")):  # a server named by URL
@@ -418,6 +448,8 @@ async def probe_backend(name: str) -> dict[str, Any]:
         return {**info, "available": False, "reason": reason}
     info["available"] = True
     info["server"] = await server_version(name)
+    if name not in REFERENCE_BACKENDS:
+        info["packages"] = store_packages(name)
     return info
 
 
