@@ -36,12 +36,26 @@ STYLE = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.NOT_APPLIC
 
 
 def _list(checks: list[Check], console: Console) -> None:
-    table = Table(title=f"eventbench conformance checks ({len(checks)})")
-    table.add_column("id", style="bold", no_wrap=True)
-    table.add_column("what it checks")
+    """The checks, as a table on a terminal wide enough for one, else one line each.
+
+    Piped (to grep, a file, a CI log) a line is never wrapped; on a narrow terminal it
+    is cut to the width with an ellipsis, so each check stays one line.
+    """
+    width = max((len(c.id) for c in checks), default=0)
+    widest = width + max((len(c.description) for c in checks), default=0)
+    if console.is_terminal and console.width >= widest + 7:  # 7: the table's borders
+        table = Table(title=f"eventbench conformance checks ({len(checks)})")
+        table.add_column("id", style="bold", no_wrap=True)
+        table.add_column("what it checks", no_wrap=True)
+        for check in checks:
+            table.add_row(check.id, check.description)
+        console.print(table)
+        return
     for check in checks:
-        table.add_row(check.id, check.description)
-    console.print(table)
+        line = f"{check.id:<{width}}  {check.description}"
+        if console.is_terminal and len(line) > console.width:
+            line = line[: max(console.width - 1, len(check.id))] + "…"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _resolve(
