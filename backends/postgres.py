@@ -126,6 +126,7 @@ from harness.contract import (
     validate_stream_id,
     validate_writes,
 )
+from harness.text import join_sentences
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -460,8 +461,10 @@ class PostgresStore:
             )
         except (*_CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as exc:
             raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {provision.redact_dsn(self._dsn)}: {exc}. "
-                "Check the server is running and the DSN (user, password, database) is right."
+                join_sentences(
+                    f"cannot connect to PostgreSQL at {provision.redact_dsn(self._dsn)}: {exc}",
+                    "Check the server is running and the DSN (user, password, database) is right.",
+                )
             ) from exc
         try:
             await self._ensure_schema(pool)
@@ -527,8 +530,11 @@ class PostgresStore:
             conn: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
         except (*_CONNECTION_LOST, TimeoutError) as exc:
             raise StoreUnavailable(
-                f"cannot get a PostgreSQL connection ({provision.redact_dsn(self._dsn)}): "
-                f"{exc}. Check the server is up."
+                join_sentences(
+                    f"cannot get a PostgreSQL connection ({provision.redact_dsn(self._dsn)}): "
+                    f"{exc}",
+                    "Check the server is up.",
+                )
             ) from exc
         return conn
 

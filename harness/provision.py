@@ -42,6 +42,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 
 from harness.redact import redact_dsn
+from harness.text import join_sentences
 
 __all__ = [
     "ENV_DSN",
@@ -270,9 +271,11 @@ def _discover() -> PgServer:
             version, can_create = _run_sync(lambda: _probe(env_dsn))
         except Exception as exc:
             raise PostgresUnavailable(
-                f"{ENV_DSN}={redact_dsn(env_dsn)} does not answer: {_describe_error(exc)}. "
-                f"Check the server is running and the DSN is right, or unset {ENV_DSN} to "
-                "use a local server on 127.0.0.1:5432."
+                join_sentences(
+                    f"{ENV_DSN}={redact_dsn(env_dsn)} does not answer: {_describe_error(exc)}",
+                    f"Check the server is running and the DSN is right, or unset {ENV_DSN} to "
+                    "use a local server on 127.0.0.1:5432.",
+                )
             ) from None
         return PgServer(env_dsn, ENV_DSN, version, can_create)
 
@@ -296,8 +299,11 @@ def _discover() -> PgServer:
         else:
             return PgServer(dsn, "testcontainers", version, can_create)
     raise PostgresUnavailable(
-        f"no PostgreSQL server found: {ENV_DSN} is not set; {LOCAL_ADDRESS} refused "
-        f"({'; '.join(failures)}); {docker_note}. {HOW_TO_PROVIDE}"
+        join_sentences(
+            f"no PostgreSQL server found: {ENV_DSN} is not set; {LOCAL_ADDRESS} refused "
+            f"({'; '.join(failures)}); {docker_note}",
+            HOW_TO_PROVIDE,
+        )
     )
 
 

@@ -150,7 +150,9 @@ def _print_comparison(console: Console, comparison: Comparison) -> None:
     notable = [c for c in comparison.cells if c.verdict is not Verdict.UNCHANGED]
     if not notable:
         return
-    table = Table(title="cells that are not unchanged", title_justify="left")
+    table = Table(
+        title="cells that improved, regressed or could not be judged", title_justify="left"
+    )
     for name in ("verdict", "cell", "metric", "head/base", "95% CI", "p", "why"):
         table.add_column(name, overflow="fold")
     colours = {"regressed": "red", "improved": "green", "inconclusive": "yellow"}

@@ -261,10 +261,17 @@ def load_results(path: Path) -> RunResults:
         ) from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise ResultsError(f"{path}: not a results document")
-    # A file written before secrets were masked must not show them in a new report.
-    return RunResults.from_json(redact_json(doc))
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise ResultsError(
+            f"{path}: not an eventbench results file (it has no schema_version); give "
+            "the .json that `eventbench run` wrote (e.g. reports/latest.json), not a "
+            "report's .summary.json or another JSON file"
+        )
+    try:
+        # A file written before secrets were masked must not show them in a new report.
+        return RunResults.from_json(redact_json(doc))
+    except ResultsError as exc:
+        raise ResultsError(f"{path}: {exc}") from exc.__cause__
 
 
 # --------------------------------------------------------------------------- pytest-benchmark

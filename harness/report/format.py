@@ -103,17 +103,24 @@ def fmt_ratio(value: float | None) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
 def md_escape(text: object) -> str:
-    """Make text from a results file inert in Markdown (and in the HTML it renders to).
+    """Make text from a results file inert in Markdown (and in the HTML it renders to),
+    while it still reads as written where it is read raw.
 
-    Markdown passes raw HTML through, so ``<`` ``>`` ``&`` become entities; table and
-    emphasis characters are backslash-escaped; newlines would end a table row.
+    Markdown passes raw HTML and entities through, so only a ``<`` that would open a
+    tag and an ``&`` that would start an entity become entities (``->`` and ``a < b``
+    stay as they are); table and emphasis characters are backslash-escaped, as is a
+    leading ``>`` (a quote); newlines would end a table row.
     """
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _ENTITY_START.sub("&amp;", str(text))
+    s = _TAG_START.sub("&lt;", s)
     s = _MD_SPECIAL.sub(r"\\\1", s)
-    return " ".join(s.splitlines())
+    s = " ".join(s.splitlines())
+    return "\\" + s if s.startswith(">") else s
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
