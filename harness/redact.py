@@ -77,6 +77,8 @@ def _mask_userinfo(token: str) -> tuple[str, str | None]:
     if colon < 0 or token[colon + 1 : at] in _PLACEHOLDERS:
         return token, None
     password = token[colon + 1 : at]
+    if slashes < 0 and "/" in password:
+        return token, None  # "sqlite:/home/me@corp/x.db" is a path, not user info
     return token[: colon + 1] + MASK + token[at:], password
 
 

@@ -12,6 +12,7 @@ the measured and checked paths run for real, not only the error paths.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -191,6 +192,8 @@ def test_run_report_compare_and_check_on_secret_urls_show_no_secret(project: Pat
     assert "failed" not in ran, ran  # the URLs were really used (trust auth)
     results = (out / "run.json").read_text()
     assert '"pg"' in results and '"at"' in results and "password=***" in results
+    servers = json.loads(results)["environment"]["servers"]
+    assert servers["pg"].startswith("PostgreSQL ") and servers["postgres"] == servers["pg"]
 
     # report, and compare (two files; `compare --ref` measures through the same runner)
     _eventbench(project, "report", str(out / "run.json"), "-o", str(out / "report"))
