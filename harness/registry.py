@@ -242,16 +242,16 @@ def parse_backends(texts: Iterable[str]) -> list[BackendRef]:
 def load_factory(spec: str) -> StoreFactory:
     """Resolve a reference backend name, a PostgreSQL store URL or a ``module:function``
     string to a factory. Messages show the spec redacted."""
-    if is_store_url(spec):
-        return _url_factory(spec)
-    if ":" not in spec:
-        return reference_factory(spec)
-    module_name, _, attr = spec.partition(":")
-    if module_name in ("sqlite", "memory"):
+    module_name, colon, attr = spec.partition(":")
+    if colon and module_name in ("sqlite", "memory"):
         raise UnknownBackend(
             f"{redact(spec)!r} is a store URL, which names one store; checks and runs need a "
             f"fresh store each time: name the backend {module_name!r} instead"
         )
+    if is_store_url(spec):
+        return _url_factory(spec)
+    if ":" not in spec:
+        return reference_factory(spec)
     if not _MODULE.fullmatch(module_name) or not _ATTRIBUTE.fullmatch(attr):
         raise UnknownBackend(
             f"{redact(spec)!r} is neither a backend name nor module:function (e.g. "

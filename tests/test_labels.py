@@ -157,3 +157,12 @@ def test_run_labels_a_foreign_store_and_records_its_distribution(acme: Path) -> 
     markdown = (acme / "out" / "run.md").read_text()
     assert "acme" in markdown
     assert "acme_store:make_store" not in done.stdout
+
+
+@pytest.mark.parametrize("spec", ["memory://", "sqlite:events.db", "sqlite::memory:"])
+def test_a_url_of_a_one_store_backend_says_to_name_the_backend(spec: str) -> None:
+    from harness.registry import UnknownBackend, load_factory
+
+    with pytest.raises(UnknownBackend, match="name the backend"):
+        load_factory(spec)
+    assert load_factory("memory") is not None
