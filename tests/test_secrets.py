@@ -259,6 +259,7 @@ def test_failing_stores_and_urls_are_reported_without_their_secret(project: Path
         project,
         "run",
         "--debug",
+        "--skip-unavailable",  # so that every backend's failure is reported, not the first
         "--backends",
         ",".join(failing),
         *SMALL_RUN,
@@ -267,6 +268,7 @@ def test_failing_stores_and_urls_are_reported_without_their_secret(project: Path
         env={**env, "FAIL_AT_IMPORT_OF": "secret_import"},
     )
     assert "***" in ran, ran
+    assert "cannot import 'secret_import'" in ran and "ConnectionError" in ran, ran
     for spec in failing:
         _eventbench(
             project,
