@@ -82,6 +82,7 @@ def test_run_names_the_failing_module_briefly_and_debug_adds_the_traceback(
     args = [
         str(EVENTBENCH),
         "run",
+        "--skip-unavailable",  # report both, not only the first
         "--backends",
         "syntax=broken_syntax:make_store,body=broken_body:make_store",
         "--scenarios",

@@ -45,6 +45,7 @@ def test_an_unavailable_server_message_has_single_stops(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(provision.ENV_DSN, "postgresql://postgres@127.0.0.1:1/postgres")
+    monkeypatch.setenv(provision.ENV_REQUIRE, "0")  # the message that says "Fix that"
     monkeypatch.setattr(provision, "_found", None)
     try:
         result = CliRunner().invoke(main, ["check", "postgres"], terminal_width=2000)
