@@ -183,6 +183,7 @@ from harness.contract import (
     validate_stream_id,
     validate_writes,
 )
+from harness.text import join_sentences
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -535,7 +536,7 @@ class PostgresStore:
             )
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be a positive int, not {pool_size!r}")
-        self._dsn = dsn
+        self._dsn = provision.normalize_dsn(dsn)
         self._schema = schema
         self._pool_size = pool_size
         self._default_batch_size = validate_batch_size(default_batch_size, DEFAULT_BATCH_SIZE)
@@ -572,6 +573,11 @@ class PostgresStore:
             f"&batch_size={self._default_batch_size}"
         )
 
+    @property
+    def dsn(self) -> str:
+        """The DSN (it may hold a password: show it only through `redact_dsn`)."""
+        return self._dsn
+
     # lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -603,8 +609,10 @@ class PostgresStore:
             )
         except (*_CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as exc:
             raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {provision.redact_dsn(self._dsn)}: {exc}. "
-                "Check the server is running and the DSN (user, password, database) is right."
+                join_sentences(
+                    f"cannot connect to PostgreSQL at {provision.redact_dsn(self._dsn)}: {exc}",
+                    "Check the server is running and the DSN (user, password, database) is right.",
+                )
             ) from exc
 
     async def set_pool_size(self, size: int) -> None:
@@ -722,8 +730,11 @@ class PostgresStore:
             conn: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
         except (*_CONNECTION_LOST, TimeoutError) as exc:
             raise StoreUnavailable(
-                f"cannot get a PostgreSQL connection ({provision.redact_dsn(self._dsn)}): "
-                f"{exc}. Check the server is up."
+                join_sentences(
+                    f"cannot get a PostgreSQL connection ({provision.redact_dsn(self._dsn)}): "
+                    f"{exc}",
+                    "Check the server is up.",
+                )
             ) from exc
         finally:
             self._waiting -= 1
@@ -1163,11 +1174,9 @@ class PostgresStore:
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     """The DSN with eventbench's own query parameters removed, and those parameters."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(
-            f"a PostgreSQL store URL starts with postgresql://, not {provision.redact_dsn(url)!r}"
-        )
+    if not isinstance(url, str):
+        raise ValueError(f"a PostgreSQL store URL is a string, not {type(url).__name__}")
+    parts = urlsplit(provision.normalize_dsn(url))
     ours: dict[str, str] = {}
     kept: list[tuple[str, str]] = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -1183,6 +1192,10 @@ def open_store(url: str) -> PostgresStore:
     """A store at ``postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE[?schema=NAME]`` (not
     yet opened). ``pool_size`` and ``batch_size`` query parameters are accepted too."""
     dsn, params = _split_url(url)
+    return PostgresStore(dsn, **_options(params))
+
+
+def _options(params: dict[str, str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if "schema" in params:
         options["schema"] = params["schema"]
@@ -1194,32 +1207,43 @@ def open_store(url: str) -> PostgresStore:
                 raise ValueError(
                     f"{key} in the store URL must be an int, not {params[key]!r}"
                 ) from None
-    return PostgresStore(dsn, **options)
+    return options
 
 
 @contextlib.asynccontextmanager
-async def temporary_store(location: str | None = None) -> AsyncIterator[PostgresStore]:
+async def temporary_store(
+    location: str | None = None, *, server: str | None = None
+) -> AsyncIterator[PostgresStore]:
     """A fresh, empty, open store in a new schema of this process's throwaway database;
     the schema is dropped on exit (the database when the process ends).
 
     With ``location`` (a store's `PostgresStore.location`): another instance over that
-    store's schema, which is left as it is on exit.
+    store's schema, which is left as it is on exit. With ``server`` (a store URL, as
+    `open_store` takes it), the new schema is made in that URL's database instead, with
+    its ``pool_size`` and ``batch_size``; its ``schema`` is ignored, since every store
+    gets a schema of its own.
     """
     if location is not None:
         async with open_store(location) as other:
             yield other
         return
-    try:
-        dsn = await provision.process_database()
-    except provision.PostgresUnavailable as exc:
-        raise StoreUnavailable(str(exc)) from None
-    schema = f"t_{secrets.token_hex(6)}"
-    store = PostgresStore(dsn, schema=schema)
+    options: dict[str, Any] = {}
+    if server is None:
+        try:
+            dsn = await provision.process_database()
+        except provision.PostgresUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from None
+    else:
+        dsn, params = _split_url(server)
+        options = _options(params)
+    options["schema"] = f"t_{secrets.token_hex(6)}"
+    store = PostgresStore(dsn, **options)
+    await store.open()  # fails before anything exists to drop
     try:
         async with store:
             yield store
     finally:
-        await asyncio.shield(_drop_schema(dsn, schema))
+        await asyncio.shield(_drop_schema(store.dsn, store.schema))
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:

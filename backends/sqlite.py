@@ -115,6 +115,7 @@ from harness.contract import (
     validate_stream_id,
     validate_writes,
 )
+from harness.text import join_sentences
 
 _SYNCHRONOUS_NAMES: Final = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -340,9 +341,11 @@ def _interrupted(what: str, exc: BaseException | None = None) -> ReadInterrupted
 
 def _unavailable(path: str, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(
-        f"SQLite database {path!r} cannot be used: {exc}. Check that the directory "
-        "exists and is writable, that the file is a SQLite database, and that no other "
-        "program holds it locked."
+        join_sentences(
+            f"SQLite database {path!r} cannot be used: {exc}",
+            "Check that the directory exists and is writable, that the file is a SQLite "
+            "database, and that no other program holds it locked.",
+        )
     )
 
 
@@ -883,7 +886,9 @@ class SqliteStore:
             clean = True
         except (sqlite3.Error, ValueError) as exc:
             raise StoreUnavailable(
-                f"could not read the version of stream {stream_id!r}: {exc}. Retry."
+                join_sentences(
+                    f"could not read the version of stream {stream_id!r}: {exc}", "Retry."
+                )
             ) from exc
         finally:
             self._give_back(lease, clean=clean)

@@ -46,6 +46,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import signal
 import sqlite3
 import subprocess
@@ -55,7 +56,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +69,19 @@ from harness.instruments import (
     instrument_for,
     timer_resolution_s,
 )
+from harness.redact import redact, redact_json, remember, remember_environment
 from harness.registry import (
     REFERENCE_BACKENDS,
+    FactoryImportError,
+    UnknownBackend,
     backend_info,
     backend_module,
+    debug_enabled,
     load_factory,
     reopener,
+    shadowing_notes,
 )
+from harness.text import join_sentences
 from scenarios import get_scenario
 from scenarios.base import Layout, Probe, RunContext, Scenario
 
@@ -318,6 +325,8 @@ def emit(answer: Mapping[str, Any]) -> None:
     """Write one answer line to the real stdout (measured code prints to stderr)."""
     out = sys.__stdout__
     assert out is not None, "the worker needs a stdout to answer on"
+    if "error" in answer:  # (a location is for the runner only, and stays whole)
+        answer = {**answer, "error": redact(str(answer["error"]))}
     out.write("\n" + json.dumps(answer) + "\n")
     out.flush()
 
@@ -378,8 +387,45 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
         return None, None
 
 
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def store_packages(spec: str) -> dict[str, str]:
+    """The distribution that provides a ``module:function`` store's module, with its
+    version, and the installed versions of what it requires (extras left out), as
+    {name: version}. Empty when the module is not from an installed distribution
+    (a file in the working directory, say) or ``spec`` is no ``module:function``."""
+    module, colon, _ = spec.partition(":")
+    if not colon or "/" in spec or "@" in spec:
+        return {}
+    found: dict[str, str] = {}
+    for dist in packages_distributions().get(module.split(".")[0], []):
+        try:
+            found[dist] = version(dist)
+            requirements = requires(dist) or []
+        except PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" in requirement:
+                continue
+            match = _REQUIREMENT_NAME.match(requirement.strip())
+            if match is None:
+                continue
+            with contextlib.suppress(PackageNotFoundError):
+                found.setdefault(match.group(), version(match.group()))
+    return found
+
+
 async def server_version(backend: str) -> str | None:
     """What the backend's module says its server is (``server_version()``), if it says."""
+    if backend.startswith(("postgresql://", "postgres://")):  # a server named by URL
+        try:
+            from harness import provision
+
+            store = backend_module("postgres").open_store(backend)
+            return str(await provision.server_version(store.dsn))
+        except Exception:
+            return None
     try:
         getter = getattr(backend_module(backend), "server_version", None)
         if getter is None:
@@ -409,10 +455,20 @@ async def probe_backend(name: str) -> dict[str, Any]:
                 p for p in OPTIONAL_PROTOCOLS if isinstance(store, getattr(contract, p))
             ]
             info["store_type"] = f"{type(store).__module__}.{type(store).__qualname__}"
+    except UnknownBackend as exc:  # cannot be loaded: the message says why, briefly
+        reason = str(exc)
+        if isinstance(exc, FactoryImportError) and debug_enabled():
+            reason += "\n" + exc.details
+        return {**info, "available": False, "reason": reason}
     except Exception as exc:  # a backend that cannot open is reported, not fatal
-        return {**info, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        reason = join_sentences(f"{type(exc).__name__}: {exc}", *shadowing_notes([], Path.cwd()))
+        if debug_enabled():
+            reason += "\n" + "".join(traceback.format_exception(exc))
+        return {**info, "available": False, "reason": reason}
     info["available"] = True
     info["server"] = await server_version(name)
+    if name not in REFERENCE_BACKENDS:
+        info["packages"] = store_packages(name)
     return info
 
 
@@ -639,6 +695,9 @@ def main() -> int:
     guard.watch()
     raw = sys.stdin.readline()  # one line: a "hold" keeps reading stdin afterwards
     started = time.perf_counter()
+    # Backend specs and URLs may hold passwords: whatever this worker says is masked.
+    remember_environment()
+    remember(raw)
     try:
         request = json.loads(raw)
         # Anything the measured code prints goes to stderr: stdout carries the answer.
@@ -647,13 +706,13 @@ def main() -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         answer = {"ok": False, "error": f"interrupted: {guard.reason or 'cancelled'}"}
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         if isinstance(exc, CellTimedOut):
             answer["timed_out"] = True
     answer["wall_s"] = time.perf_counter() - started
     try:
-        sys.stdout.write("\n" + json.dumps(answer) + "\n")
+        sys.stdout.write("\n" + json.dumps(redact_json(answer)) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # the runner is gone; nobody to answer
         os._exit(1)
