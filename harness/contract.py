@@ -17,6 +17,13 @@ Numbering, in one place:
   i.e. it skips the first ``v`` events. Pass the version you have seen to resume.
 * Global positions start at 1 and strictly increase in commit order (they need
   not be contiguous). ``read_all(after_position=p)`` yields positions ``> p``.
+
+Time, in one place:
+
+* ``RecordedEvent.recorded_at`` is a timezone-aware datetime in UTC (its
+  ``utcoffset()`` is zero): the moment, by the store's clock, that the append which
+  wrote the event ran. It falls within that append call's wall-clock window, and
+  every read (streamed, collected, after reopening) returns the same value for it.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ __all__ = [
     "StreamWrite",
     "SupportsAnalyze",
     "SupportsConnectionCut",
+    "SupportsDiagnostics",
+    "SupportsPoolSize",
     "SupportsRawScan",
     "SupportsReopen",
     "ValidatedWrite",
@@ -129,7 +138,7 @@ class InvalidAppend(EventStoreError, ValueError):
 
 
 class DuplicateEventId(EventStoreError):
-    """An event id is already stored (event ids are unique across the store)."""
+    """An event id is already stored (in a store declaring `Capabilities.unique_event_ids`)."""
 
     def __init__(self, event_id: uuid.UUID) -> None:
         self.event_id = event_id
@@ -173,7 +182,10 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored: where it is (stream, version, position) and when it was written."""
+    """An event as stored: where it is (stream, version, position) and when it was written.
+
+    ``recorded_at`` is timezone-aware UTC, within the append call that wrote it.
+    """
 
     stream_id: str
     stream_version: int
@@ -307,6 +319,10 @@ class Capabilities:
     """The largest encoded event (data plus metadata, in bytes) the store accepts."""
     nul_in_strings: bool = True
     """Strings containing U+0000 are stored exactly (False: refused with InvalidEvent)."""
+    unique_event_ids: bool = False
+    """Event ids are unique across the store: appending an id already stored raises
+    `DuplicateEventId` and writes nothing. Stores that identify events only by stream
+    and version (some event-sourcing libraries do) leave it False."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -766,3 +782,37 @@ class ReportsSettings(Protocol):
     each cell, and ``eventbench compare`` warns when the two sides' differ."""
 
     async def settings(self) -> Mapping[str, str]: ...
+
+
+@runtime_checkable
+class SupportsPoolSize(Protocol):
+    """Optional, for benchmarks: bound how many connections the store's operations may
+    hold at once (its connection pool).
+
+    Called while nothing is in flight. Operations beyond the bound wait for a
+    connection; they never fail for want of one. A store without a pool has no use for
+    this and need not implement it.
+    """
+
+    async def set_pool_size(self, size: int) -> None: ...
+
+
+@runtime_checkable
+class SupportsDiagnostics(Protocol):
+    """Optional, for benchmarks: figures of the store's own state, sampled over time.
+
+    ``diagnostics`` returns name -> number, read from the real resources (a file's
+    size, the server's own views), never estimated. It must not wait for a pooled
+    connection, so that sampling works while reads hold every one. Names a benchmark
+    understands (others are kept as they are):
+
+    * ``pool_wait_s_total``, ``pool_acquires_total``: seconds spent waiting for a
+      connection and connections handed out, summed since the store opened;
+    * ``connections_in_use``, ``pool_waiting``: connections held by operations now,
+      and operations waiting for one;
+    * ``wal_bytes``: size of a write-ahead log file;
+    * ``xmin_held``, ``xmin_age``: server sessions of this store holding back the
+      server's cleanup horizon, and the age in transactions of the oldest they hold.
+    """
+
+    async def diagnostics(self) -> Mapping[str, float]: ...

@@ -420,3 +420,13 @@ def test_cli_ref_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     code, text = run("compare", "--ref", "HEAD~1", "--sizes", "1k")
     assert code == 2 and "not inside a git repository" in text
+
+
+def test_the_comparison_markdown_reads_arrows_as_written() -> None:
+    from harness.report.comparison import render_comparison_markdown
+
+    base = make_results(seed=1, with_append=False)
+    slow = compare_results(base, make_results(seed=3, with_append=False, tweak=slowed(1.3)))
+    md = render_comparison_markdown(slow)
+    assert " -> " in md
+    assert "&gt;" not in md and "&amp;" not in md
