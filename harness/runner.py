@@ -54,7 +54,11 @@ from scenarios import default_scenarios, get_scenario
 from scenarios.base import Layout, ParamValue
 
 __all__ = [
+    "COMPARE_ROUNDS",
     "DEFAULT_BACKENDS",
+    "DEFAULT_MEMORY_REPEATS",
+    "DEFAULT_REPEATS",
+    "DEFAULT_ROUNDS",
     "DEFAULT_SIZES",
     "EXIT_FAILED",
     "EXIT_OK",
@@ -85,6 +89,17 @@ __all__ = [
 
 DEFAULT_BACKENDS = ("sqlite", "memory")
 DEFAULT_SIZES = (10_000, 100_000)
+DEFAULT_ROUNDS = 4
+"""Fresh processes per cell (and kind): the fewest with which `eventbench compare` can
+reach a verdict at 95% (see `harness.compare.min_rounds`), so two plain runs compare."""
+COMPARE_ROUNDS = 5
+"""Rounds per side of ``eventbench compare --ref``: one more than the least, so that one
+disturbed pair of rounds cannot stall a verdict."""
+DEFAULT_REPEATS = 2
+"""Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
+buy confidence; two keep a round cheap and its median steady."""
+DEFAULT_MEMORY_REPEATS = 1
+"""Tracked runs per round: a memray peak repeats to the byte within a process."""
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 
 
@@ -200,13 +215,14 @@ class Plan:
     """What to measure and how often."""
 
     cells: tuple[CellPlan, ...]
-    repeats: int = 5
+    repeats: int = DEFAULT_REPEATS
     """Timed runs per cell per round (after ``warmups``)."""
-    memory_repeats: int = 2
+    memory_repeats: int = DEFAULT_MEMORY_REPEATS
     """Tracked runs per cell per round (0: no memory measurement)."""
     warmups: int = 1
-    rounds: int = 1
-    """Fresh processes per cell and kind; samples from all rounds are pooled."""
+    rounds: int = DEFAULT_ROUNDS
+    """Fresh processes per cell, kind and side. Each sample records its round: rounds,
+    not repeats, are what `harness.compare` counts as independent observations."""
     parameters: Mapping[str, Any] = field(default_factory=dict)
     """The options the plan was made from, recorded in the results."""
     optional: frozenset[str] = frozenset()
@@ -228,10 +244,10 @@ def make_plan(
     backends: Sequence[str] = DEFAULT_BACKENDS,
     sizes: Sequence[int] = DEFAULT_SIZES,
     overrides: Mapping[str, ParamValue] | None = None,
-    repeats: int = 5,
-    memory_repeats: int = 2,
+    repeats: int = DEFAULT_REPEATS,
+    memory_repeats: int = DEFAULT_MEMORY_REPEATS,
     warmups: int = 1,
-    rounds: int = 1,
+    rounds: int = DEFAULT_ROUNDS,
     modes: Sequence[str] | None = None,
     optional_backends: Sequence[str] = (),
 ) -> Plan:
@@ -809,10 +825,12 @@ class _Seeds:
 class _Gathered:
     total_s: list[float] = field(default_factory=list)
     first_event_s: list[float] | None = field(default_factory=list)
+    time_rounds: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
     counters: dict[str, list[float]] = field(default_factory=dict)
     peak_bytes: list[int] = field(default_factory=list)
     allocations: list[int] = field(default_factory=list)
+    memory_rounds: list[int] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
     events: int = 0
     timer_resolution_s: float | None = None
@@ -820,7 +838,8 @@ class _Gathered:
     skipped: str | None = None
     measured: bool = False
 
-    def add(self, answer: Mapping[str, Any]) -> None:
+    def add(self, answer: Mapping[str, Any], round_index: int = 0) -> None:
+        """Pool one worker's answer; its samples are tagged with ``round_index``."""
         if "skipped" in answer:
             self.skipped = answer["skipped"]
             return
@@ -831,6 +850,7 @@ class _Gathered:
         self.events = int(answer.get("events") or 0)
         if "total_s" in answer:
             self.total_s.extend(answer["total_s"])
+            self.time_rounds.extend([round_index] * len(answer["total_s"]))
             firsts = answer.get("first_event_s")
             if firsts is None or self.first_event_s is None:
                 self.first_event_s = None
@@ -842,6 +862,7 @@ class _Gathered:
             self.timer_resolution_s = answer.get("timer_resolution_s")
         if "peak_bytes" in answer:
             self.peak_bytes.extend(answer["peak_bytes"])
+            self.memory_rounds.extend([round_index] * len(answer["peak_bytes"]))
             self.allocations.extend(answer["allocations"])
             self.captures.extend(answer.get("captures") or [])
 
@@ -856,10 +877,13 @@ class _Gathered:
                 latency_s=self.latency_s or None,
                 counters=self.counters,
                 timer_resolution_s=self.timer_resolution_s,
+                rounds=self.time_rounds,
             )
         memory = None
         if self.peak_bytes:
-            memory = MemorySamples(self.peak_bytes, self.allocations, self.captures)
+            memory = MemorySamples(
+                self.peak_bytes, self.allocations, self.captures, rounds=self.memory_rounds
+            )
         cell = Cell(
             scenario=plan.scenario,
             backend=plan.backend,
@@ -959,10 +983,10 @@ def run_plan(
             # The last task reading each seed, so that its holder is released right after.
             last_use = {
                 seed_key(s, c): index
-                for index, (s, c, _) in enumerate(runnable)
+                for index, (s, c, _, _) in enumerate(runnable)
                 if seeded_once(s, c)
             }
-            will_run = {c.key for _, c, _ in runnable}
+            will_run = {c.key for _, c, _, _ in runnable}
             progress.planned(
                 Outline(
                     plan=plan,
@@ -973,13 +997,13 @@ def run_plan(
                     timeout_s=timeout_s,
                 )
             )
-            total = sum(estimate_s(c, k, plan, not seeded_once(s, c)) for s, c, k in runnable)
+            total = sum(estimate_s(c, k, plan, not seeded_once(s, c)) for s, c, k, _ in runnable)
             total += sum(seed_estimate_s(key[3]) for key in last_use)
             progress.start(total, len(runnable))
             remaining: dict[tuple[str, tuple[str, str, str, int]], int] = {}
-            for side, cell, _ in runnable:
+            for side, cell, _, _ in runnable:
                 remaining[(side.label, cell.key)] = remaining.get((side.label, cell.key), 0) + 1
-            for index, (side, cell, kind) in enumerate(runnable):
+            for index, (side, cell, kind, round_index) in enumerate(runnable):
                 url: str | None = None
                 bucket = gathered.setdefault((side.label, cell.key), _Gathered())
                 if seeded_once(side, cell):
@@ -1023,7 +1047,7 @@ def run_plan(
                     )
                 except WorkerFailed as exc:
                     answer = {"ok": False, "error": str(exc)}
-                bucket.add(answer)
+                bucket.add(answer, round_index)
                 if answer.get("error"):
                     first_line = str(answer["error"]).splitlines()[0]
                     progress.note(f"{cell.describe()} ({kind}){label} failed: {first_line}")
@@ -1130,11 +1154,12 @@ def _runnable(
     sides: Sequence[Side],
     rounds: int,
     usable: Mapping[str, Mapping[str, Mapping[str, Any]]],
-) -> tuple[list[tuple[Side, CellPlan, str]], list[LeftOut]]:
-    """The worker tasks that will run, and the cells left out, grouped by reason."""
-    runnable: list[tuple[Side, CellPlan, str]] = []
+) -> tuple[list[tuple[Side, CellPlan, str, int]], list[LeftOut]]:
+    """The worker tasks (side, cell, kind, round) that will run, and the cells left
+    out, grouped by reason."""
+    runnable: list[tuple[Side, CellPlan, str, int]] = []
     why: dict[str, dict[str, list[CellPlan]]] = {}
-    for side, cell, kind in _tasks(plan, sides, rounds):
+    for side, cell, kind, round_index in _tasks(plan, sides, rounds):
         info = usable[side.label][cell.backend]
         reason = None
         if not info.get("available"):
@@ -1142,7 +1167,7 @@ def _runnable(
         elif cell.requires and cell.requires not in info.get("protocols", []):
             reason = f"{cell.backend} does not implement {cell.requires}"
         if reason is None:
-            runnable.append((side, cell, kind))
+            runnable.append((side, cell, kind, round_index))
             continue
         bucket = why.setdefault(reason, {}).setdefault(side.label, [])
         if cell not in bucket:
@@ -1246,14 +1271,21 @@ def run_status(results: Sequence[RunResults]) -> RunStatus:
     return RunStatus(EXIT_OK, "")
 
 
-def _tasks(plan: Plan, sides: Sequence[Side], rounds: int) -> Iterator[tuple[Side, CellPlan, str]]:
-    # Cells that read the same data run together, so a seed is made just before use.
+def _tasks(
+    plan: Plan, sides: Sequence[Side], rounds: int
+) -> Iterator[tuple[Side, CellPlan, str, int]]:
+    """(side, cell, kind, round) in the order they run.
+
+    Cells that read the same data run together, so a seed is made just before use.
+    Each round is a fresh worker process per kind and side, and the sides alternate
+    within a round, so that both meet the same machine conditions round by round.
+    """
     kinds = ["time"] + (["memory"] if plan.memory_repeats else [])
     for cell in plan.cells:
-        for _ in range(rounds):
+        for round_index in range(rounds):
             for kind in kinds:
                 for side in sides:
-                    yield side, cell, kind
+                    yield side, cell, kind, round_index
 
 
 def slug(text: str, default: str = "x") -> str:
