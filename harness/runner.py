@@ -122,7 +122,7 @@ QUICK = Profile(
     backends=("sqlite",),
     optional_backends=(),
     sizes=DEFAULT_SIZES,
-    repeats=3,
+    repeats=1,
     memory_repeats=1,
 )
 """A plain ``eventbench run``: the headline (collected vs streamed reads on SQLite at
@@ -132,8 +132,8 @@ FULL = Profile(
     backends=("sqlite", "memory"),
     optional_backends=("postgres",),
     sizes=FULL_SIZES,
-    repeats=5,
-    memory_repeats=2,
+    repeats=DEFAULT_REPEATS,
+    memory_repeats=DEFAULT_MEMORY_REPEATS,
 )
 """``eventbench run --full``: every scenario, every reference backend, up to 1M events."""
 

@@ -28,6 +28,9 @@ from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, f
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
+    DEFAULT_MEMORY_REPEATS,
+    DEFAULT_REPEATS,
+    DEFAULT_ROUNDS,
     DEFAULT_SIZES,
     FULL,
     QUICK,
@@ -349,8 +352,11 @@ def plan_options(
         scenarios_default = "read-stream,fold,catch-up,append"
         backends_default = ",".join(DEFAULT_BACKENDS)
         sizes_default = sizes_text(DEFAULT_SIZES)
-        repeats = {"default": 5, "help_default": "5"}
-        memory_repeats = {"default": 2, "help_default": "2"}
+        repeats = {"default": DEFAULT_REPEATS, "help_default": str(DEFAULT_REPEATS)}
+        memory_repeats = {
+            "default": DEFAULT_MEMORY_REPEATS,
+            "help_default": str(DEFAULT_MEMORY_REPEATS),
+        }
     options = [
         click.option(
             "--scenarios",
@@ -399,7 +405,7 @@ def plan_options(
             default=rounds_default,
             show_default=True,
             help=f"{prefix}Rounds of fresh worker processes per cell (and side, alternating "
-            "A B A B); samples are pooled.",
+            "A B A B): the observations compare counts; a verdict needs 4 per side.",
         ),
         click.option(
             "-p",
@@ -474,8 +480,8 @@ def plan_from_options(
             backends=list(chosen_backends or DEFAULT_BACKENDS),
             sizes=list(chosen_sizes or DEFAULT_SIZES),
             overrides=parse_params(params),
-            repeats=5 if repeats is None else repeats,
-            memory_repeats=2 if memory_repeats is None else memory_repeats,
+            repeats=DEFAULT_REPEATS if repeats is None else repeats,
+            memory_repeats=DEFAULT_MEMORY_REPEATS if memory_repeats is None else memory_repeats,
             warmups=warmups,
             rounds=rounds,
             modes=split_list(modes) or None,
@@ -496,12 +502,12 @@ Exit status:
 
 
 @click.command("run", epilog=EXIT_STATUS_HELP)
-@plan_options(rounds_default=1, profiles=True)
+@plan_options(rounds_default=DEFAULT_ROUNDS, profiles=True)
 @click.option(
     "--full",
     is_flag=True,
     help="The full picture: every scenario on SQLite, memory and PostgreSQL (when "
-    "available) at 10K, 100K and 1M events, 5 timed + 2 tracked runs per cell "
+    "available) at 10K, 100K and 1M events, 4 rounds of 2 timed + 1 tracked runs per cell "
     "(tens of minutes).",
 )
 @click.option(
