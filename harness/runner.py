@@ -15,7 +15,7 @@ conditions; ``run_plan`` then returns one `RunResults` per side, in order::
 
     base = Side("base", "/tmp/base-venv/bin/python")
     head = Side("head", sys.executable)
-    before, after = run_plan(plan, sides=[base, head], rounds=3)
+    before, after = run_plan(plan, sides=[base, head], rounds=5)
 
 Each cell runs as two kinds of worker process (``python -m harness.worker``): a
 timed one and a memory-tracked one, never both in one process. A store that other

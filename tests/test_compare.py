@@ -26,7 +26,7 @@ from harness.compare import (
     min_rounds,
     parse_bytes,
 )
-from harness.results import Cell, RunResults, save_results
+from harness.results import Cell, RunResults, load_results, save_results
 
 TIME, FIRST, MEMORY = METRICS
 MiB = 1024**2
@@ -476,3 +476,75 @@ def test_cli_ref_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     code, text = run("compare", "--ref", "HEAD~1", "--sizes", "1k")
     assert code == 2 and "not inside a git repository" in text
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_an_old_results_file_is_named_and_refused(tmp_path: Path) -> None:
+    new = write(make_results(seed=1), tmp_path / "new.json")
+    doc = make_results(seed=2).to_json()
+    doc["schema_version"] = 1
+    for cell in doc["cells"]:
+        for kind in ("time", "memory"):
+            if cell[kind]:
+                del cell[kind]["rounds"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    # It still loads (reports of old runs keep working)...
+    assert load_results(old).cells[0].time.rounds is None  # type: ignore[union-attr]
+    # ...but compare says which file cannot be judged and what to do, and exits 2.
+    code, text = run("compare", str(new), str(old), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "old.json" in text and "results schema 1" in text and "round" in text
+    assert "eventbench run" in text and "Traceback" not in text
+    doc["schema_version"] = 99
+    old.write_text(json.dumps(doc))
+    code, text = run("compare", str(new), str(old), "-o", str(tmp_path / "o"))
+    assert code == 2 and "old.json" in text and "upgrade eventbench" in text
+
+
+def test_a_side_with_one_round_is_named_and_exits_2(tmp_path: Path) -> None:
+    def one_round(cell: Cell) -> Cell:
+        time = replace(cell.time, rounds=[0] * len(cell.time.total_s)) if cell.time else None
+        memory = (
+            replace(cell.memory, rounds=[0] * len(cell.memory.peak_bytes)) if cell.memory else None
+        )
+        return replace(cell, time=time, memory=memory)
+
+    base = write(make_results(seed=1), tmp_path / "base.json")
+    single = write(make_results(seed=2, tweak=one_round), tmp_path / "single.json")
+    code, text = run("compare", str(base), str(single), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "single.json: 1 round" in text and "--rounds 5" in text
+    assert "Traceback" not in text
+    # The reports are written all the same, every metric inconclusive, none regressed.
+    doc = json.loads((tmp_path / "o" / "compare-base-vs-single.json").read_text())
+    assert doc["counts"]["regressed"] == 0
+    assert doc["too_few_rounds"] and "single.json" in doc["too_few_rounds"][0]
+    # Even a doubled time cannot be a regression from one process a side.
+    slow = write(
+        make_results(seed=3, tweak=lambda c: one_round(slowed(2.0)(c))), tmp_path / "s.json"
+    )
+    code, text = run("compare", str(base), str(slow), "-o", str(tmp_path / "o"))
+    assert code == 2 and "REGRESSION" not in text
+
+
+def test_different_metric_sets_are_named(tmp_path: Path) -> None:
+    def no_memory(cell: Cell) -> Cell:
+        return replace(cell, memory=None)
+
+    def no_time(cell: Cell) -> Cell:
+        return replace(cell, time=None)
+
+    base = write(make_results(seed=1), tmp_path / "base.json")
+    lean = write(make_results(seed=2, tweak=no_memory), tmp_path / "timeonly.json")
+    code, text = run("compare", str(base), str(lean), "-o", str(tmp_path / "o"))
+    assert code == 0, text
+    assert "timeonly.json: no peak memory (measured in" in text
+    assert "--memory-repeats" in text
+    memonly = write(make_results(seed=3, tweak=no_time), tmp_path / "memonly.json")
+    code, text = run("compare", str(lean), str(memonly), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "measured no metric in common" in text and "memonly.json" in text
+    assert "Traceback" not in text

@@ -216,8 +216,9 @@ def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
         )
 
 
-def run_session(settings: Settings, say: Callable[[str], None] = print) -> list[Row]:
-    """Run every trial and return the table's rows."""
+def run_session(settings: Settings, say: Callable[[str], None] | None = None) -> list[Row]:
+    """Run every trial and return the table's rows; ``say`` gets progress lines."""
+    say = say or (lambda line: print(line, flush=True))
     n = settings.trials
     need_time = math.ceil(0.9 * n)
     interleaved = Row(

@@ -227,7 +227,8 @@ def _thresholds_text(comparison: Comparison) -> str:
     floor = f", at least {fmt_bytes(t.memory_floor_bytes)}" if t.memory_floor_bytes else ""
     return (
         "Each round is a fresh worker process, and the rounds are the observations: one "
-        "figure per round (the median of its repeats). head/base is the median ratio over "
+        "figure per round (the median of its repeats; for time the fastest, as load only "
+        "adds time). head/base is the median ratio over "
         f"every pair of rounds, with its exact {t.confidence:.0%} rank (Mann-Whitney) "
         f"interval. Minimum effect: {t.time:.0%} for time; {t.memory:.0%}{floor} for "
         f"memory and {t.count:.0%} for counts, raised to the cell's own spread between "
