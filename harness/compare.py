@@ -703,8 +703,8 @@ def _round_messages(
                 f"{label}: {fewest} round{'s' if fewest != 1 else ''} (fresh worker "
                 f"processes) in {cell_count} cell{'s' if cell_count != 1 else ''}; a "
                 f"verdict needs at least {need} rounds per side, so those metrics are "
-                f"inconclusive. Make it with `eventbench run --rounds {need + 1}` (or "
-                "compare with `eventbench compare --ref`)"
+                f"inconclusive. Measure with --rounds {need + 1} (`eventbench run` or "
+                "`eventbench compare --ref`)."
             )
     return out
 
