@@ -22,6 +22,9 @@ For each cell both runs measured and each metric of `METRICS` both measured,
   near-deterministic metrics (memory, counts) it is raised to the cell's own
   between-process spread, measured: the largest difference between two rounds of one
   side. A change no larger than what separates two identical processes is not news.
+  So is time's when the two sides come from separate runs rather than one
+  interleaved run: a shift in the machine's load between runs moves time as a code
+  change would, and the spread within each run is the measure of how much it can.
 
 Honest power: with few rounds no interval reaches the asked confidence (a rank
 interval at 95% needs at least 4 rounds a side, or 3 and 5), and such a metric is
@@ -83,6 +86,7 @@ __all__ = [
     "Verdict",
     "compare_metric",
     "compare_results",
+    "measured_together",
     "min_rounds",
     "parse_bytes",
 ]
@@ -210,10 +214,9 @@ class Thresholds:
         return value
 
     def minimum_effect(self, metric: Metric, base_median: float, spread: float = 0.0) -> float:
-        """The smallest relative change that matters for this metric in this cell."""
-        effect = self.relative(metric)
-        if metric.spread_floor:
-            effect = max(effect, spread)
+        """The smallest relative change that matters for this metric in this cell;
+        ``spread`` (the cell's own between-process spread) counts where it applies."""
+        effect = max(self.relative(metric), spread)
         if metric.unit == "B" and self.memory_floor_bytes and base_median > 0:
             effect = max(effect, self.memory_floor_bytes / base_median)
         return effect
@@ -300,6 +303,8 @@ class Comparison:
     file, how many rounds, and what to run instead."""
     missing_metrics: tuple[str, ...] = ()
     """One message per metric measured on one side only (not judged)."""
+    interleaved: bool = True
+    """Whether the two sides were measured together, round by round (one run)."""
 
     @property
     def regressions(self) -> list[CellComparison]:
@@ -351,6 +356,7 @@ class Comparison:
             "warnings": list(self.warnings),
             "too_few_rounds": list(self.too_few_rounds),
             "missing_metrics": list(self.missing_metrics),
+            "interleaved": self.interleaved,
             "groups": [
                 {
                     "scenario": g.scenario,
@@ -507,11 +513,17 @@ def compare_metric(
     base: Samples | Sequence[float],
     head: Samples | Sequence[float],
     thresholds: Thresholds | None = None,
+    *,
+    interleaved: bool = True,
 ) -> MetricComparison:
     """Compare one metric of one cell.
 
     ``base`` and ``head`` are `Samples` (values and their rounds), or plain sequences,
     read as one value per round (per fresh process). Both need a sample.
+    ``interleaved`` says whether the two sides were measured together, round by
+    round; if not, a shift in the machine's load between the runs moves every metric
+    as a change in the code would, so every metric's minimum effect is raised to the
+    spread between processes seen within each run (as memory's always is).
     """
     thresholds = thresholds or Thresholds()
     base_s = base if isinstance(base, Samples) else Samples(tuple(map(float, base)), None)
@@ -524,7 +536,8 @@ def compare_metric(
     rounds_text = f"{len(b)} vs {len(h)} rounds"
     p_value = _rank_test(b, h)
     p_text = "" if p_value is None else f", p={p_value:.3g}"
-    spread = max(_spread(b), _spread(h)) if metric.spread_floor else 0.0
+    judge_spread = metric.spread_floor or not interleaved
+    spread = max(_spread(b), _spread(h)) if judge_spread else 0.0
     relative = thresholds.relative(metric)
     effect = thresholds.minimum_effect(metric, float(np.median(b)), spread)
     best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
@@ -635,14 +648,18 @@ _SEVERITY: Final = {
 
 
 def _compare_cell(
-    base: Cell, head: Cell, thresholds: Thresholds, metrics: Sequence[Metric]
+    base: Cell,
+    head: Cell,
+    thresholds: Thresholds,
+    metrics: Sequence[Metric],
+    interleaved: bool,
 ) -> CellComparison:
     if head.error and not base.error:
         return CellComparison(
             *base.key, metrics=(), verdict=Verdict.REGRESSED, failure=f"head: {head.error}"
         )
     compared = tuple(
-        compare_metric(metric, b, h, thresholds)
+        compare_metric(metric, b, h, thresholds, interleaved=interleaved)
         for metric in metrics
         if (b := metric.samples(base)) is not None and (h := metric.samples(head)) is not None
     )
@@ -656,6 +673,18 @@ def _compare_cell(
         )
     verdict = max((m.verdict for m in compared), key=_SEVERITY.__getitem__)
     return CellComparison(*base.key, metrics=compared, verdict=verdict, failure=failure)
+
+
+def measured_together(base: RunResults, head: RunResults) -> bool:
+    """Whether two results are two sides of one interleaved run (``run_plan`` with
+    several sides, as ``compare --ref`` makes): round r of each ran side by side."""
+    return bool(
+        base.side
+        and head.side
+        and base.side != head.side
+        and base.started_at
+        and base.started_at == head.started_at
+    )
 
 
 def _measured(run: RunResults) -> dict[str, Metric]:
@@ -817,9 +846,21 @@ def compare_results(
             f"{base_label} and {head_label} measured no metric in common: " + "; ".join(missing)
         )
     pairs = [(base_cells[k], head_cells[k]) for k in shared]
+    interleaved = measured_together(base, head)
     cells = sorted(
-        (_compare_cell(b, h, thresholds, metrics) for b, h in pairs),
+        (_compare_cell(b, h, thresholds, metrics, interleaved) for b, h in pairs),
         key=lambda c: c.key,
+    )
+    apart = (
+        []
+        if interleaved
+        else [
+            f"{base_label} and {head_label} come from separate runs, not measured "
+            "together round by round: a change in the machine's load between them moves "
+            "time as a code change would, so every metric is judged against the spread "
+            "between processes within each run. For a sharper verdict on time, measure "
+            "both sides together with `eventbench compare --ref`."
+        ]
     )
     groups, overall = _groups(cells)
     return Comparison(
@@ -832,8 +873,9 @@ def compare_results(
         groups=tuple(groups),
         only_in_base=tuple(sorted(k for k in base_cells if k not in head_cells)),
         only_in_head=tuple(sorted(k for k in head_cells if k not in base_cells)),
-        warnings=tuple(_environment_warnings(base, head) + _param_warnings(pairs)),
+        warnings=tuple(_environment_warnings(base, head) + _param_warnings(pairs) + apart),
         overall=overall,
+        interleaved=interleaved,
         too_few_rounds=tuple(_round_messages(cells, base_label, head_label, thresholds.alpha)),
         missing_metrics=tuple(missing),
     )
