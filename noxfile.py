@@ -84,8 +84,9 @@ def verdicts(session: nox.Session) -> None:
     A/A (identical code) and A/B (streamed peak +25%, streamed reads 25% slower, +5%
     instructions per event) comparisons, 20 trials each, interleaved, plus one real
     `eventbench compare --ref HEAD`; prints the table (also reports/verdicts/verdicts.md)
-    and fails when a row misses its expectation. About 30 minutes on a quiet 2-core
-    machine. Extra arguments go to tests/verdicts.py, e.g. ``-- --trials 5``.
+    and fails when a row misses its expectation. A trial took about 3.5 minutes on a
+    heavily shared 2-core machine. Extra arguments go to tests/verdicts.py, e.g.
+    ``-- --trials 5``.
     """
     install(session)
     session.run("python", "tests/verdicts.py", *session.posargs)

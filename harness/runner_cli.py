@@ -321,7 +321,7 @@ TIMEOUT_HELP = (
 
 
 def plan_options(
-    *, rounds_default: int, prefix: str = "", profiles: bool = False
+    *, rounds_default: int | None, prefix: str = "", profiles: bool = False
 ) -> Callable[[_F], _F]:
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
@@ -348,6 +348,7 @@ def plan_options(
             "default": None,
             "help_default": f"{QUICK.memory_repeats}; --full: {FULL.memory_repeats}",
         }
+        rounds_help = f"{QUICK.rounds}; --full: {FULL.rounds}"
     else:
         scenarios_default = "read-stream,fold,catch-up,append"
         backends_default = ",".join(DEFAULT_BACKENDS)
@@ -357,6 +358,7 @@ def plan_options(
             "default": DEFAULT_MEMORY_REPEATS,
             "help_default": str(DEFAULT_MEMORY_REPEATS),
         }
+        rounds_help = str(rounds_default)
     options = [
         click.option(
             "--scenarios",
@@ -403,9 +405,9 @@ def plan_options(
             "--rounds",
             type=click.IntRange(1),
             default=rounds_default,
-            show_default=True,
             help=f"{prefix}Rounds of fresh worker processes per cell (and side, alternating "
-            "A B A B): the observations compare counts; a verdict needs 4 per side.",
+            "A B A B): the observations compare counts; a verdict needs 4 per side "
+            f"(default: {rounds_help}).",
         ),
         click.option(
             "-p",
@@ -453,7 +455,7 @@ def plan_from_options(
     repeats: int | None,
     memory_repeats: int | None,
     warmups: int,
-    rounds: int,
+    rounds: int | None,
     params: tuple[str, ...],
     profile: Profile | None = None,
     **_: Any,
@@ -474,6 +476,7 @@ def plan_from_options(
         chosen_sizes = chosen_sizes or profile.sizes
         repeats = profile.repeats if repeats is None else repeats
         memory_repeats = profile.memory_repeats if memory_repeats is None else memory_repeats
+        rounds = profile.rounds if rounds is None else rounds
     try:
         return make_plan(
             scenarios=chosen_scenarios or None,
@@ -483,7 +486,7 @@ def plan_from_options(
             repeats=DEFAULT_REPEATS if repeats is None else repeats,
             memory_repeats=DEFAULT_MEMORY_REPEATS if memory_repeats is None else memory_repeats,
             warmups=warmups,
-            rounds=rounds,
+            rounds=DEFAULT_ROUNDS if rounds is None else rounds,
             modes=split_list(modes) or None,
             optional_backends=optional,
         )
@@ -502,7 +505,7 @@ Exit status:
 
 
 @click.command("run", epilog=EXIT_STATUS_HELP)
-@plan_options(rounds_default=DEFAULT_ROUNDS, profiles=True)
+@plan_options(rounds_default=None, profiles=True)
 @click.option(
     "--full",
     is_flag=True,
@@ -538,7 +541,7 @@ def run_command(
     repeats: int | None,
     memory_repeats: int | None,
     warmups: int,
-    rounds: int,
+    rounds: int | None,
     params: tuple[str, ...],
     timeout: float | None,
     skip_unavailable: bool,
