@@ -230,7 +230,7 @@ class MetricComparison:
     base_samples: tuple[float, ...]
     head_samples: tuple[float, ...]
     base_median: float
-    """Median of every base sample (for display)."""
+    """Median of the base's per-round figures (for display)."""
     head_median: float
     ratio: float
     """head/base, the median over every pair of rounds; below 1 is better."""
@@ -531,15 +531,15 @@ def compare_metric(
     if not base_s.values or not head_s.values:
         raise CompareError(f"{metric.label}: both sides need at least one sample")
     b, h = _per_round(base_s, metric.load_inflates), _per_round(head_s, metric.load_inflates)
-    base_median = float(np.median(base_s.values))
-    head_median = float(np.median(head_s.values))
+    # Medians of the per-round figures: the same figures the ratio is made of.
+    base_median, head_median = float(np.median(b)), float(np.median(h))
     rounds_text = f"{len(b)} vs {len(h)} rounds"
     p_value = _rank_test(b, h)
     p_text = "" if p_value is None else f", p={p_value:.3g}"
     judge_spread = metric.spread_floor or not interleaved
     spread = max(_spread(b), _spread(h)) if judge_spread else 0.0
     relative = thresholds.relative(metric)
-    effect = thresholds.minimum_effect(metric, float(np.median(b)), spread)
+    effect = thresholds.minimum_effect(metric, base_median, spread)
     best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
     positive = min(b) > 0 and min(h) > 0
     if positive:
