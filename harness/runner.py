@@ -90,8 +90,9 @@ __all__ = [
 DEFAULT_BACKENDS = ("sqlite", "memory")
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_ROUNDS = 4
-"""Fresh processes per cell (and kind): the fewest with which `eventbench compare` can
-reach a verdict at 95% (see `harness.compare.min_rounds`), so two plain runs compare."""
+"""Rounds (fresh processes per cell and kind) of ``eventbench run --full``: the fewest
+with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
+`make_plan` itself defaults to one round, as before rounds were recorded."""
 COMPARE_ROUNDS = 5
 """Rounds per side of ``eventbench compare --ref``: one more than the least, so that one
 disturbed pair of rounds cannot stall a verdict."""
@@ -222,12 +223,12 @@ class Plan:
     """What to measure and how often."""
 
     cells: tuple[CellPlan, ...]
-    repeats: int = DEFAULT_REPEATS
+    repeats: int = 5
     """Timed runs per cell per round (after ``warmups``)."""
-    memory_repeats: int = DEFAULT_MEMORY_REPEATS
+    memory_repeats: int = 2
     """Tracked runs per cell per round (0: no memory measurement)."""
     warmups: int = 1
-    rounds: int = DEFAULT_ROUNDS
+    rounds: int = 1
     """Fresh processes per cell, kind and side. Each sample records its round: rounds,
     not repeats, are what `harness.compare` counts as independent observations."""
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -251,10 +252,10 @@ def make_plan(
     backends: Sequence[str] = DEFAULT_BACKENDS,
     sizes: Sequence[int] = DEFAULT_SIZES,
     overrides: Mapping[str, ParamValue] | None = None,
-    repeats: int = DEFAULT_REPEATS,
-    memory_repeats: int = DEFAULT_MEMORY_REPEATS,
+    repeats: int = 5,
+    memory_repeats: int = 2,
     warmups: int = 1,
-    rounds: int = DEFAULT_ROUNDS,
+    rounds: int = 1,
     modes: Sequence[str] | None = None,
     optional_backends: Sequence[str] = (),
 ) -> Plan:
