@@ -61,6 +61,16 @@ def bench_full(session: nox.Session) -> None:
     session.run("eventbench", "run", "--full", *session.posargs)
 
 
+@nox.session(name="stall-overhead", python=PYTHON)
+def stall_overhead(session: nox.Session) -> None:
+    """What the event-loop ticker costs: read cells timed with and without it, interleaved.
+
+    Extra arguments go to the script, e.g. ``nox -s stall-overhead -- --sizes 10k``.
+    """
+    install(session)
+    session.run("python", "-m", "harness.instruments.overhead", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def compare(session: nox.Session) -> None:
     """Before/after: measure git REF and this checkout interleaved, then compare them.

@@ -88,7 +88,7 @@ class MemoryStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities()
+        return Capabilities(unique_event_ids=True)
 
     # lifecycle ---------------------------------------------------------------------
 

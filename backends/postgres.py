@@ -77,7 +77,9 @@ runs; only side-by-side medians of one run are compared):
 
 With the defaults chosen, the runner (``eventbench run --backends postgres --scenarios
 read-stream --sizes 10k,100k,1m -p payload_bytes=250 --repeats 5 --memory-repeats 1``;
-1M with ``--repeats 3``) measured, median time / first event / peak memory::
+1M with ``--repeats 3``) measured, median time / first event / peak memory, all warm
+(after one warm-up read; the cold first read is in the README's Figures), before
+seeded tables were analyzed::
 
       N       collected                   streamed                   raw_scan
       10K     35.0 ms / 30.5 ms / 14.0 MiB   24.8 ms / 1.1 ms / 0.78 MiB   17.9 ms
@@ -140,6 +142,17 @@ DEFAULT_SCHEMA: Final = "eventbench"
 DEFAULT_BATCH_SIZE: Final = 250
 """Rows per streamed batch (see the module docstring for the measurements)."""
 DEFAULT_POOL_SIZE: Final = 10
+_SERVER_SETTINGS: Final = (
+    "autovacuum",
+    "effective_cache_size",
+    "jit",
+    "max_parallel_workers_per_gather",
+    "random_page_cost",
+    "shared_buffers",
+    "synchronous_commit",
+    "work_mem",
+)
+"""Server settings that change what a read or an append costs, recorded with results."""
 COPY_THRESHOLD: Final = 2000
 """Appends of at least this many events are written with COPY rather than unnest."""
 CLOSE_TIMEOUT_S: Final = 10.0
@@ -404,7 +417,7 @@ class PostgresStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(persistent=True, multi_process=True)
+        return Capabilities(persistent=True, multi_process=True, unique_event_ids=True)
 
     @property
     def schema(self) -> str:
@@ -649,6 +662,39 @@ class PostgresStore:
                     write.stream_id, write.expected, now.get(write.stream_id, 0)
                 )
         return WrongExpectedVersion(checked[0].stream_id, checked[0].expected, 0)
+
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics of this store's tables (``ANALYZE``)."""
+        pool = self._require_pool()
+        s = _quote_ident(self._schema)
+        async with pool.acquire() as conn:
+            await conn.execute(f"ANALYZE {s}.events, {s}.streams")
+
+    async def settings(self) -> dict[str, str]:
+        """The settings that move a measured figure: the store's pool and batch sizes,
+        whether its tables were analyzed, and the server's settings as a session of
+        this store sees them (``server.NAME``)."""
+        pool = self._require_pool()
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1::text[])",
+                list(_SERVER_SETTINGS),
+            )
+            analyzed = await conn.fetchval(
+                "SELECT coalesce(bool_and(last_analyze IS NOT NULL OR last_autoanalyze IS NOT "
+                "NULL), false) FROM pg_stat_user_tables WHERE schemaname = $1 "
+                "AND relname IN ('events', 'streams')",
+                self._schema,
+            )
+        out = {
+            "pool_size": str(self._pool_size),
+            "default_batch_size": str(self._default_batch_size),
+            "analyzed": "yes" if analyzed else "no",
+        }
+        for row in sorted(rows, key=lambda r: str(r["name"])):
+            unit = f" {row['unit']}" if row["unit"] else ""
+            out[f"server.{row['name']}"] = f"{row['setting']}{unit}"
+        return out
 
     async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None:
         """Seed benchmark data with COPY in one transaction: like `append` with ANY,

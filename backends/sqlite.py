@@ -36,30 +36,28 @@ snapshot.
 
 Default batch size: 100
 -----------------------
-Measured with a throwaway script (one stream of ~255-byte JSON events, file in WAL
-mode, each case run 3 times interleaved in one process, medians; the consumer sums one
-field of every event; 2 shared cores, so absolute times are noisy, ratios less so)::
+Measured with the benchmark itself, one stream of ~250-byte events, memray peaks (which
+repeat to the byte between processes) and the event loop's longest stall::
 
-    N      batch  streamed   first event  raw_scan   collected  streamed/collected
-    10K    100      70 ms     3.8 ms       28 ms       67 ms     1.05
-    100K   100     319 ms     2.4 ms      127 ms      890 ms     0.36
-    100K   1000   1005 ms     5.9 ms      119 ms                 1.13
-    1M     100    5.4 s       1.2 ms      2.1 s      17.2 s      0.31
-    1M     1000  10.1 s       4.3 ms      1.8 s                  0.59
-    1M     5000  15.1 s      39.6 ms      3.0 s                  0.88
+    eventbench run --scenarios read-stream --backends sqlite --sizes 10k,100k \
+        --modes collected,streamed -p batch_size=100      # then -p batch_size=1000
 
-Peak memory (memray, trace_python_allocators, fresh process each, connections opened
-before tracking): streamed at batch 100 is 2.28 MiB at 10K, 100K and 1M alike (3.58 MiB
-at batch 500); collected is 20.7 MiB, 190 MiB and 1.88 GiB.
+    streamed, batch      peak warm   peak cold   loop stall at 100K (median of 5 runs)
+    100                  282 KiB     2.22 MiB    15.7 ms
+    1000                 2.61 MiB    4.56 MiB    62.2 ms
+    collected (10K/100K) 15.5/155 MiB  17.4/157 MiB  1.84 s
 
-Why 100 and not more: the cyclic garbage collector. A decoded batch is several
-GC-tracked objects per event (the event, its dicts and lists); at 100 rows a batch stays
-under the young generation's 700-object threshold and a 100K-event read ran no full
-collection, while at 150 to 1000 rows each read ran 3 to 6 full collections and took
-1.2 to 3x as long. Smaller batches only add thread hops (about 50 us each) and gained
-nothing at 50. The decoded read costs about 2.5x ``raw_scan``: fetching a row through
-aiosqlite costs about 1.1 us, decoding it about 1.6 us of Python (orjson 0.4, UUID 0.3,
-building the frozen RecordedEvent 0.35, the rest the loop and the consumer).
+Warm is after one warm-up read in the same process; cold is the first read after the
+store opened, which also fills SQLite's page cache and opens a reader connection (the
+~2 MiB between the two). Neither grows with N.
+
+Why 100 and not more: memory and the event loop grow with the batch, and the cyclic
+garbage collector: a decoded batch is several GC-tracked objects per event (the event,
+its dicts and lists); at 100 rows a batch stays under the young generation's
+700-object threshold, while larger batches set off collections of older generations
+during the read. Smaller batches only add thread hops (one per batch). Times on the
+shared 2-core machine these were measured on moved by tens of percent between runs, so
+no time ratio is quoted here; `eventbench compare` judges such changes.
 """
 
 from __future__ import annotations
@@ -108,6 +106,8 @@ from harness.contract import (
     validate_stream_id,
     validate_writes,
 )
+
+_SYNCHRONOUS_NAMES: Final = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 __all__ = [
     "DEFAULT_BATCH_SIZE_SQLITE",
@@ -399,6 +399,7 @@ class SqliteStore:
             multi_process=not self._memory,
             # JSON escapes U+0000 as \\u0000, so NUL in data round-trips exactly.
             nul_in_strings=True,
+            unique_event_ids=True,
         )
 
     @property
@@ -649,6 +650,40 @@ class SqliteStore:
         return AppendResult(
             versions=versions, positions=tuple(range(last_position + 1, position + 1))
         )
+
+    async def analyze(self) -> None:
+        """Refresh SQLite's planner statistics (``ANALYZE``), as after a bulk load."""
+        self._check_open()
+        writer = self._writer
+        assert writer is not None
+        async with self._write_lock:
+            await writer.execute("ANALYZE")
+
+    async def settings(self) -> dict[str, str]:
+        """The settings that move a measured figure: durability, journal, batch and
+        pool sizes, page cache, and whether the planner has statistics (``ANALYZE``)."""
+        self._check_open()
+        writer = self._writer
+        assert writer is not None
+        synchronous = await _scalar(writer, "PRAGMA synchronous")
+        journal = await _scalar(writer, "PRAGMA journal_mode")
+        cache = await _scalar(writer, "PRAGMA cache_size")
+        analyzed = await _scalar(
+            writer,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1' AND type = 'table'",
+        )
+        if analyzed:
+            analyzed = await _scalar(writer, "SELECT count(*) FROM sqlite_stat1")
+        return {
+            "synchronous": _SYNCHRONOUS_NAMES.get(int(synchronous or 0), str(synchronous)),
+            "journal_mode": str(journal).upper(),
+            "default_batch_size": str(self._default_batch_size),
+            "max_idle_readers": str(self._max_idle),
+            "cache_size": str(cache),
+            "busy_timeout_s": f"{self._busy_timeout:g}",
+            "analyzed": "yes" if analyzed else "no",
+            "sqlite_version": sqlite3.sqlite_version,
+        }
 
     async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None:
         """Seed data fast: like `append` with ANY for each event, in one transaction.
@@ -994,17 +1029,18 @@ def open_store(url: str) -> SqliteStore:
 async def temporary_store(location: str | None = None) -> AsyncIterator[SqliteStore]:
     """A fresh, empty, open store in a temporary file, deleted on exit.
 
-    Durability against power loss means nothing for a file deleted on exit, so it runs
-    with ``synchronous=NORMAL``. With ``location`` (a store's `SqliteStore.location`):
-    another instance over that store's file, with the same settings, left in place.
+    It has the settings a user gets from ``SqliteStore(path)`` (``synchronous=FULL``):
+    the benchmarks run on it, so they measure the defaults. With ``location`` (a store's
+    `SqliteStore.location`): another instance over that store's file, with the same
+    settings, left in place.
     """
     if location is not None:
         path = open_store(location).path
-        async with SqliteStore(path, synchronous="NORMAL") as other:
+        async with SqliteStore(path) as other:
             yield other
         return
     with tempfile.TemporaryDirectory(prefix="eventbench-sqlite-") as directory:
-        async with SqliteStore(Path(directory) / "events.db", synchronous="NORMAL") as store:
+        async with SqliteStore(Path(directory) / "events.db") as store:
             yield store
 
 

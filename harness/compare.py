@@ -94,6 +94,8 @@ __all__ = [
 DEFAULT_TIME_THRESHOLD: Final = 0.10
 DEFAULT_MEMORY_THRESHOLD: Final = 0.02
 DEFAULT_COUNT_THRESHOLD: Final = 0.01
+"""Instruction counts repeat to about 0.0001% between processes, allocation counts
+nearly as well: 1% is a real change (and the cell's measured spread still counts)."""
 DEFAULT_MEMORY_FLOOR_BYTES: Final = 0
 """No fixed floor: a streamed peak is a few hundred KiB, and a floor of that size hid
 +78% rises. Memory is judged against the cell's measured spread instead."""
@@ -166,10 +168,62 @@ def _peak_bytes(cell: Cell) -> Samples | None:
     return None if m is None else _parallel([float(x) for x in m.peak_bytes], m.rounds)
 
 
+def _allocations(cell: Cell) -> Samples | None:
+    m = cell.memory
+    return None if m is None else _parallel([float(x) for x in m.allocations], m.rounds)
+
+
+def _allocated_bytes(cell: Cell) -> Samples | None:
+    # Older workers of a side do not count it: then the whole cell has None.
+    m = cell.memory
+    if m is None or m.allocated_bytes is None:
+        return None
+    return _parallel([float(x) for x in m.allocated_bytes], m.rounds)
+
+
+def _instructions(cell: Cell) -> Samples | None:
+    i = cell.instructions
+    return None if i is None else _parallel(i.per_run, i.rounds)
+
+
+def _cold(values: Sequence[float], rounds: Sequence[int] | None) -> Samples | None:
+    # One cold run per process. A figure some processes lack (e.g. no first event) cannot
+    # be paired with its rounds, so it is not judged rather than judged on guessed rounds.
+    if not values or rounds is None or len(rounds) != len(values):
+        return None
+    return _parallel(values, rounds)
+
+
+def _cold_first_event_s(cell: Cell) -> Samples | None:
+    c = cell.cold
+    return None if c is None else _cold(c.first_event_s, c.time_rounds)
+
+
+def _cold_peak_bytes(cell: Cell) -> Samples | None:
+    c = cell.cold
+    return None if c is None else _cold([float(x) for x in c.peak_bytes], c.memory_rounds)
+
+
 METRICS: Final[tuple[Metric, ...]] = (
     Metric("total_s", "total time", "s", "time", _total_s, load_inflates=True),
     Metric("first_event_s", "time to first event", "s", "time", _first_event_s, load_inflates=True),
     Metric("peak_bytes", "peak memory", "B", "memory", _peak_bytes, spread_floor=True),
+    # Cold runs: one per process, so each round's figure is its one run.
+    Metric(
+        "cold_first_event_s",
+        "time to first event (cold)",
+        "s",
+        "time",
+        _cold_first_event_s,
+        load_inflates=True,
+    ),
+    Metric(
+        "cold_peak_bytes", "peak memory (cold)", "B", "memory", _cold_peak_bytes, spread_floor=True
+    ),
+    # Deterministic counts: the count threshold, raised to what separates two processes.
+    Metric("instructions", "instructions", "", "count", _instructions, spread_floor=True),
+    Metric("allocations", "allocations", "", "count", _allocations, spread_floor=True),
+    Metric("allocated_bytes", "bytes allocated", "B", "count", _allocated_bytes, spread_floor=True),
 )
 """Every metric compare judges, in report order. Add one here to have it judged."""
 
@@ -185,7 +239,8 @@ class Thresholds:
     memory_floor_bytes: int = DEFAULT_MEMORY_FLOOR_BYTES
     """...which must also be at least this many bytes (0: no absolute floor)."""
     count: float = DEFAULT_COUNT_THRESHOLD
-    """Minimum relative change of a count (instructions, allocations)."""
+    """Minimum relative change of a count (instructions, allocations, bytes allocated);
+    ``--instructions-threshold`` is another name for it."""
     alpha: float = 0.05
     """1 - the confidence of the interval: the error rate of the rank test."""
 
@@ -217,7 +272,8 @@ class Thresholds:
         """The smallest relative change that matters for this metric in this cell;
         ``spread`` (the cell's own between-process spread) counts where it applies."""
         effect = max(self.relative(metric), spread)
-        if metric.unit == "B" and self.memory_floor_bytes and base_median > 0:
+        # The floor is memory's (peaks); bytes allocated are a count, judged as one.
+        if metric.threshold == "memory" and self.memory_floor_bytes and base_median > 0:
             effect = max(effect, self.memory_floor_bytes / base_median)
         return effect
 
@@ -757,9 +813,40 @@ def _environment_warnings(base: RunResults, head: RunResults) -> list[str]:
             # eventbench itself is what changed between a base and a head run.
             if bv != hv and name != "eventbench":
                 out.append(f"different {kind} versions: {name} {bv} vs {hv}")
+    for backend, name, bv, hv in _setting_differences(base, head):
+        out.append(
+            f"{backend} setting {name} differs: {bv} vs {hv}; figures that depend on it "
+            "are not comparable"
+        )
     for label, run in (("base", base), ("head", head)):
         if run.interrupted:
             out.append(f"the {label} run was interrupted; some cells are missing from it")
+    return out
+
+
+def _setting_differences(base: RunResults, head: RunResults) -> list[tuple[str, str, str, str]]:
+    """(backend, setting, base value, head value) for each setting the stores reported
+    differently on the two sides (values a side's cells disagree on are joined)."""
+
+    def settings(run: RunResults) -> dict[tuple[str, str], str]:
+        seen: dict[tuple[str, str], list[str]] = {}
+        for cell in run.cells:
+            for name, value in cell.settings.items():
+                values = seen.setdefault((cell.backend, name), [])
+                if value not in values:
+                    values.append(value)
+        return {key: " / ".join(values) for key, values in seen.items()}
+
+    b, h = settings(base), settings(head)
+    backends = {c.backend for c in base.cells} & {c.backend for c in head.cells}
+    out = []
+    for key in sorted(set(b) | set(h)):
+        if key[0] not in backends or (key not in b and key not in h):
+            continue
+        bv, hv = b.get(key, "not reported"), h.get(key, "not reported")
+        # A side that reports no settings at all (an older eventbench) is not a difference.
+        if bv != hv and any(k[0] == key[0] for k in b) and any(k[0] == key[0] for k in h):
+            out.append((key[0], key[1], bv, hv))
     return out
 
 

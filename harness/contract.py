@@ -17,6 +17,13 @@ Numbering, in one place:
   i.e. it skips the first ``v`` events. Pass the version you have seen to resume.
 * Global positions start at 1 and strictly increase in commit order (they need
   not be contiguous). ``read_all(after_position=p)`` yields positions ``> p``.
+
+Time, in one place:
+
+* ``RecordedEvent.recorded_at`` is a timezone-aware datetime in UTC (its
+  ``utcoffset()`` is zero): the moment, by the store's clock, that the append which
+  wrote the event ran. It falls within that append call's wall-clock window, and
+  every read (streamed, collected, after reopening) returns the same value for it.
 """
 
 from __future__ import annotations
@@ -56,10 +63,12 @@ __all__ = [
     "NewEvent",
     "ReadInterrupted",
     "RecordedEvent",
+    "ReportsSettings",
     "StoreUnavailable",
     "StreamAlreadyConsumed",
     "StreamState",
     "StreamWrite",
+    "SupportsAnalyze",
     "SupportsConnectionCut",
     "SupportsRawScan",
     "SupportsReopen",
@@ -124,7 +133,7 @@ class InvalidAppend(EventStoreError, ValueError):
 
 
 class DuplicateEventId(EventStoreError):
-    """An event id is already stored (event ids are unique across the store)."""
+    """An event id is already stored (in a store declaring `Capabilities.unique_event_ids`)."""
 
     def __init__(self, event_id: uuid.UUID) -> None:
         self.event_id = event_id
@@ -168,7 +177,10 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored: where it is (stream, version, position) and when it was written."""
+    """An event as stored: where it is (stream, version, position) and when it was written.
+
+    ``recorded_at`` is timezone-aware UTC, within the append call that wrote it.
+    """
 
     stream_id: str
     stream_version: int
@@ -302,6 +314,10 @@ class Capabilities:
     """The largest encoded event (data plus metadata, in bytes) the store accepts."""
     nul_in_strings: bool = True
     """Strings containing U+0000 are stored exactly (False: refused with InvalidEvent)."""
+    unique_event_ids: bool = False
+    """Event ids are unique across the store: appending an id already stored raises
+    `DuplicateEventId` and writes nothing. Stores that identify events only by stream
+    and version (some event-sourcing libraries do) leave it False."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -739,3 +755,22 @@ class SupportsReopen(Protocol):
 
     @property
     def location(self) -> str: ...
+
+
+@runtime_checkable
+class SupportsAnalyze(Protocol):
+    """Optional, for benchmarks: refresh the planner's statistics, as an operator does
+    after a bulk load (``ANALYZE``). The runner calls it after seeding, so that reads
+    are planned from statistics of the data they read, not from an empty table."""
+
+    async def analyze(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsSettings(Protocol):
+    """Optional, for benchmarks: every store and server setting that can move a
+    measured figure, by name, as text (e.g. ``{"synchronous": "FULL",
+    "default_batch_size": "100", "server.jit": "off"}``). The runner records them with
+    each cell, and ``eventbench compare`` warns when the two sides' differ."""
+
+    async def settings(self) -> Mapping[str, str]: ...

@@ -288,10 +288,14 @@ def _run_against_ref(
 )
 @click.option(
     "--count-threshold",
+    "--instructions-threshold",
+    "count_threshold",
     type=Fraction(),
     default=DEFAULT_COUNT_THRESHOLD,
     show_default=True,
-    help="Smallest relative change in a count (instructions, allocations) worth reporting.",
+    help="Smallest relative change in a count (instructions, allocations, bytes "
+    "allocated) worth reporting, raised to the cell's spread between processes "
+    "(--instructions-threshold is the same option).",
 )
 @click.option(
     "--alpha",

@@ -23,9 +23,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "UPGRADABLE_VERSIONS",
     "Cell",
+    "ColdSamples",
     "Environment",
     "Fit",
     "MemorySamples",
+    "InstructionSamples",
     "ResultsError",
     "RunResults",
     "TimeSamples",
@@ -83,6 +85,30 @@ class TimeSamples:
     """The round (fresh worker process, 0-based) of each sample, parallel to ``total_s``
     and ``first_event_s``: rounds, not repeats, are the independent observations.
     None in files written before rounds were recorded (schema 1)."""
+    stall_max_s: list[float] | None = None
+    """Per run: the longest the event loop was held (how late a 1 ms ticker woke at worst);
+    parallel to ``total_s``. None where not measured (older results, ticker off)."""
+    stall_p99_s: list[float] | None = None
+    """Per run: 99% of the ticker's wake-ups were less late than this."""
+    stall_tick_s: float | None = None
+    """The ticker's interval (None: no ticker ran)."""
+
+
+@dataclass(frozen=True)
+class ColdSamples:
+    """Cold runs of a read cell: in each worker process, the first read after the store
+    was opened, before any warm-up (connections, page and statement caches still empty).
+    One value per process (time figures from timed processes, peaks from tracked ones);
+    every other figure of a cell is warm (after warm-up)."""
+
+    total_s: list[float] = field(default_factory=list)
+    first_event_s: list[float] = field(default_factory=list)
+    stall_max_s: list[float] = field(default_factory=list)
+    peak_bytes: list[int] = field(default_factory=list)
+    time_rounds: list[int] | None = None
+    """The round (worker process) each time figure came from, parallel to ``total_s``."""
+    memory_rounds: list[int] | None = None
+    """The round each ``peak_bytes`` came from."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,28 @@ class MemorySamples:
     rounds: list[int] | None = None
     """The round (fresh worker process, 0-based) of each sample, parallel to
     ``peak_bytes``; None in files written before rounds were recorded (schema 1)."""
+    allocated_bytes: list[int] | None = None
+    """Per run: bytes allocated however soon freed (memray's total); near-deterministic
+    like ``allocations``. None in older results."""
+
+
+@dataclass(frozen=True)
+class InstructionSamples:
+    """CPU instructions the client process executed in one measured run (cachegrind).
+
+    Deterministic to a few hundred instructions between processes, so one figure per
+    round suffices. Counts the client process only: a database server's own work (for
+    PostgreSQL) is not in it.
+    """
+
+    per_run: list[float]
+    """One figure per round: instructions of one run of the cell's work."""
+    events: int
+    """Events one run handled: per event = per_run / events."""
+    method: str
+    """How the measured region was isolated (see `harness.instruments.instructions`)."""
+    rounds: list[int] | None = None
+    """The round each figure came from, parallel to ``per_run``."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +163,13 @@ class Cell:
     """Why the cell failed, if it did; its samples are then absent or partial."""
     summary: dict[str, float] = field(default_factory=dict)
     """Medians and rates computed from the samples (see `harness.stats.summarize`)."""
+    instructions: InstructionSamples | None = None
+    cold: ColdSamples | None = None
+    """Read cells: the first read of each worker process, before warm-up."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """Every store and server setting that can move this cell's figures, as the store
+    reported them (`harness.contract.ReportsSettings`): durability, batch and pool sizes,
+    whether the seeded tables were analyzed, server settings. Empty when not reported."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -171,16 +226,7 @@ class RunResults:
                 "is it an eventbench results file?"
             )
         try:
-            cells = [
-                Cell(
-                    **{
-                        **c,
-                        "time": TimeSamples(**c["time"]) if c.get("time") else None,
-                        "memory": MemorySamples(**c["memory"]) if c.get("memory") else None,
-                    }
-                )
-                for c in doc["cells"]
-            ]
+            cells = [_cell_from_json(c) for c in doc["cells"]]
             return cls(
                 environment=Environment(**doc["environment"]),
                 parameters=doc["parameters"],
@@ -195,6 +241,24 @@ class RunResults:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ResultsError(f"malformed results document: {exc}") from exc
+
+
+def _cell_from_json(c: dict[str, Any]) -> Cell:
+    time, memory, instructions, cold = (
+        c.get("time"),
+        c.get("memory"),
+        c.get("instructions"),
+        c.get("cold"),
+    )
+    return Cell(
+        **{
+            **c,
+            "time": TimeSamples(**time) if time else None,
+            "memory": MemorySamples(**memory) if memory else None,
+            "instructions": InstructionSamples(**instructions) if instructions else None,
+            "cold": ColdSamples(**cold) if cold else None,
+        }
+    )
 
 
 def save_results(results: RunResults, path: Path) -> Path:

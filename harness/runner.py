@@ -18,11 +18,14 @@ conditions; ``run_plan`` then returns one `RunResults` per side, in order::
     before, after = run_plan(plan, sides=[base, head], rounds=5)
 
 Each cell runs as two kinds of worker process (``python -m harness.worker``): a
-timed one and a memory-tracked one, never both in one process. A store that other
-processes can reopen (the two-instance hook, `harness.contract.SupportsReopen`, with
-`Capabilities.multi_process`) is seeded once per (side, backend, layout, N) by a
-worker that keeps it open while cells open other instances over its data, reference
-and third-party stores alike; any other store is seeded inside each worker.
+timed one and a memory-tracked one, never both in one process; with
+``Plan.instructions`` a third counts CPU instructions under cachegrind (see
+`harness.instruments`). Samples keep the round (worker process) they came from. A
+store that other processes can reopen (the two-instance hook,
+`harness.contract.SupportsReopen`, with `Capabilities.multi_process`) is seeded once
+per (side, backend, layout, N) by a worker that keeps it open while cells open other
+instances over its data, reference and third-party stores alike; any other store is
+seeded inside each worker.
 """
 
 from __future__ import annotations
@@ -47,7 +50,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples
+from harness.results import (
+    Cell,
+    ColdSamples,
+    Environment,
+    InstructionSamples,
+    MemorySamples,
+    RunResults,
+    TimeSamples,
+)
 from harness.stats import fit_growth, summarize
 from harness.worker import PARENT_FD_ENV, PARENT_PID_ENV, PHASE_MARK
 from scenarios import default_scenarios, get_scenario
@@ -174,6 +185,8 @@ TIMEOUT_FLOOR_S = 120.0
 slow third-party store must not fail a cell the timeout is not meant for."""
 TIMEOUT_CEILING_S = 24 * 3600.0
 """However large the cell, a worker that has not answered in a day has hung."""
+INSTRUCTIONS_SLOWDOWN = 11.0
+"""A process under cachegrind takes about this many times as long (measured: README)."""
 STOP_GRACE_S = 5.0
 """How long a worker asked to stop may take to close its connections before it is
 killed."""
@@ -231,6 +244,9 @@ class Plan:
     rounds: int = 1
     """Fresh processes per cell, kind and side. Each sample records its round: rounds,
     not repeats, are what `harness.compare` counts as independent observations."""
+    instructions: bool = False
+    """Also count each cell's CPU instructions under cachegrind (two slow processes per
+    cell and round; see `harness.instruments.instructions`)."""
     parameters: Mapping[str, Any] = field(default_factory=dict)
     """The options the plan was made from, recorded in the results."""
     optional: frozenset[str] = frozenset()
@@ -258,6 +274,7 @@ def make_plan(
     rounds: int = 1,
     modes: Sequence[str] | None = None,
     optional_backends: Sequence[str] = (),
+    instructions: bool = False,
 ) -> Plan:
     """Plan every (scenario x backend x mode x size) cell.
 
@@ -339,6 +356,7 @@ def make_plan(
         warmups=warmups,
         rounds=rounds,
         optional=frozenset(optional),
+        instructions=instructions,
         parameters={
             "scenarios": names,
             "backends": list(backends),
@@ -348,6 +366,7 @@ def make_plan(
             "warmups": warmups,
             "rounds": rounds,
             "optional_backends": optional,
+            "instructions": instructions,
             "modes": list(modes) if modes else None,
             "overrides": _json_params(overrides),
             "scenario_params": resolved_params,
@@ -536,11 +555,16 @@ def worker_timeout_s(estimate_s: float) -> float:
 
 def estimate_s(cell: CellPlan, kind: str, plan: Plan, seeded_here: bool) -> float:
     """A rough duration of one worker process measuring ``cell`` (see `EVENT_RUN_S`)."""
-    runs = plan.warmups + (plan.repeats if kind == "time" else plan.memory_repeats)
-    per_event = (WRITE_EVENT_S if cell.layout is None else EVENT_RUN_S)[kind]
+    runs = plan.warmups + {"time": plan.repeats, "memory": plan.memory_repeats}.get(kind, 1)
+    per_event = (WRITE_EVENT_S if cell.layout is None else EVENT_RUN_S)[
+        "memory" if kind == "memory" else "time"
+    ]
     cost = WORKER_START_S + (cell.events or 0) * runs * per_event
     if seeded_here and cell.layout is not None:
         cost += seed_estimate_s(cell.size)
+    if kind == "instructions":
+        # Two processes (with and without the run), each much slower under valgrind.
+        return 2 * INSTRUCTIONS_SLOWDOWN * cost
     return cost
 
 
@@ -842,6 +866,14 @@ class _Gathered:
     captures: list[str] = field(default_factory=list)
     events: int = 0
     timer_resolution_s: float | None = None
+    stall: dict[str, list[float]] = field(default_factory=dict)
+    stall_tick_s: float | None = None
+    allocated_bytes: list[int] | None = field(default_factory=list)
+    instructions: list[float] = field(default_factory=list)
+    instruction_rounds: list[int] = field(default_factory=list)
+    instructions_method: str = ""
+    cold: dict[str, list[float]] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
     measured: bool = False
@@ -856,7 +888,25 @@ class _Gathered:
             return
         self.measured = True
         self.events = int(answer.get("events") or 0)
+        self.settings.update(answer.get("settings") or {})
+        if "instructions" in answer:
+            self.instructions.extend(float(x) for x in answer["instructions"])
+            self.instruction_rounds.extend(round_index for _ in answer["instructions"])
+            self.instructions_method = str(answer.get("instructions_method", ""))
+            return
+        cold = answer.get("cold") or {}
+        for name, value in cold.items():
+            self.cold.setdefault(name, []).append(float(value))
+        kind = "time" if "total_s" in answer else "memory"
+        if cold:
+            self.cold.setdefault(f"{kind}_rounds", []).append(float(round_index))
         if "total_s" in answer:
+            runs = len(answer["total_s"])
+            for name in ("stall_max_s", "stall_p99_s"):
+                values = answer.get(name)
+                if values is not None and len(values) == runs:
+                    self.stall.setdefault(name, []).extend(values)
+            self.stall_tick_s = answer.get("stall_tick_s")
             self.total_s.extend(answer["total_s"])
             self.time_rounds.extend([round_index] * len(answer["total_s"]))
             firsts = answer.get("first_event_s")
@@ -873,6 +923,11 @@ class _Gathered:
             self.memory_rounds.extend([round_index] * len(answer["peak_bytes"]))
             self.allocations.extend(answer["allocations"])
             self.captures.extend(answer.get("captures") or [])
+            allocated = answer.get("allocated_bytes")
+            if allocated is None or self.allocated_bytes is None:
+                self.allocated_bytes = None  # a side's older worker does not count it
+            else:
+                self.allocated_bytes.extend(allocated)
 
     def cell(self, plan: CellPlan, warmups: int) -> Cell:
         time_samples = None
@@ -886,11 +941,24 @@ class _Gathered:
                 counters=self.counters,
                 timer_resolution_s=self.timer_resolution_s,
                 rounds=self.time_rounds,
+                **self._stall(),
             )
         memory = None
         if self.peak_bytes:
             memory = MemorySamples(
-                self.peak_bytes, self.allocations, self.captures, rounds=self.memory_rounds
+                self.peak_bytes,
+                self.allocations,
+                self.captures,
+                rounds=self.memory_rounds,
+                allocated_bytes=self.allocated_bytes or None,
+            )
+        instructions = None
+        if self.instructions:
+            instructions = InstructionSamples(
+                per_run=self.instructions,
+                events=self.events,
+                method=self.instructions_method,
+                rounds=self.instruction_rounds,
             )
         cell = Cell(
             scenario=plan.scenario,
@@ -901,8 +969,33 @@ class _Gathered:
             time=time_samples,
             memory=memory,
             error="\n".join(self.errors) or None,
+            instructions=instructions,
+            cold=self._cold(),
+            settings=dict(sorted(self.settings.items())),
         )
         return replace(cell, summary=summarize(cell))
+
+    def _stall(self) -> dict[str, Any]:
+        runs = len(self.total_s)
+        found = {k: v for k, v in self.stall.items() if len(v) == runs}
+        if not found:
+            return {}
+        return {**found, "stall_tick_s": self.stall_tick_s}
+
+    def _cold(self) -> ColdSamples | None:
+        c = self.cold
+        if not c:
+            return None
+        time_rounds = [int(r) for r in c.get("time_rounds", [])]
+        memory_rounds = [int(r) for r in c.get("memory_rounds", [])]
+        return ColdSamples(
+            total_s=c.get("total_s", []),
+            first_event_s=c.get("first_event_s", []),
+            stall_max_s=c.get("stall_max_s", []),
+            peak_bytes=[int(v) for v in c.get("peak_bytes", [])],
+            time_rounds=time_rounds or None,
+            memory_rounds=memory_rounds or None,
+        )
 
 
 def run_plan(
@@ -1035,7 +1128,8 @@ def run_plan(
                     "size": cell.size,
                     "params": _json_params(cell.params),
                     "measure": kind,
-                    "repeats": plan.repeats if kind == "time" else plan.memory_repeats,
+                    # One counted run: instruction counts repeat to a few hundred.
+                    "repeats": {"time": plan.repeats, "memory": plan.memory_repeats}.get(kind, 1),
                     "warmups": plan.warmups,
                     "url": url,
                     "layout": cell.layout.to_json() if cell.layout else None,
@@ -1289,6 +1383,7 @@ def _tasks(
     within a round, so that both meet the same machine conditions round by round.
     """
     kinds = ["time"] + (["memory"] if plan.memory_repeats else [])
+    kinds += ["instructions"] if plan.instructions else []
     for cell in plan.cells:
         for round_index in range(rounds):
             for kind in kinds:

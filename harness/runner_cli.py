@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.table import Table
 
+from harness.instruments import instructions as instruments_instructions
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, fmt_slope
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
@@ -172,7 +173,8 @@ def description_is_seed(bar: RichBar, task_id: TaskID) -> bool:
 
 
 def summary_tables(results: RunResults) -> list[Table]:
-    """The cells' medians, then the fitted growth slopes."""
+    """The cells' medians, then the loop stall, cold runs and instructions where
+    measured, then the fitted growth slopes."""
     title = "eventbench run" + (f" [{results.side}]" if results.side else "")
     if results.interrupted:
         title += " (interrupted: partial)"
@@ -183,9 +185,9 @@ def summary_tables(results: RunResults) -> list[Table]:
         ("mode", "left"),
         ("N", "right"),
         ("time (median)", "right"),
-        ("first event", "right"),
+        ("first event (warm)", "right"),
         ("events/s", "right"),
-        ("peak memory", "right"),
+        ("peak memory (warm)", "right"),
         ("allocations", "right"),
     ):
         cells.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -212,6 +214,39 @@ def summary_tables(results: RunResults) -> list[Table]:
             *([fmt_seconds(s.get("latency_p50_s"))] if latencies else []),
         )
     tables = [cells]
+    # The event loop, cold runs and instructions in a table of their own (beside the
+    # one above they would not fit a terminal); a column only where some cell has it.
+    extra = [
+        (key, label, fmt)
+        for key, label, fmt in (
+            ("stall_max_s", "loop stall max", fmt_seconds),
+            ("stall_p99_s", "loop stall p99", fmt_seconds),
+            ("cold_first_event_s", "first event (cold)", fmt_seconds),
+            ("cold_peak_bytes", "peak memory (cold)", fmt_bytes),
+            ("instructions_per_event", "instructions/event", fmt_count),
+        )
+        if any(key in cell.summary for cell in results.cells)
+    ]
+    if extra:
+        more = Table(
+            title="event loop, cold runs (first read after opening) and instructions",
+            title_justify="left",
+        )
+        for name in ("scenario", "backend", "mode", "N"):
+            more.add_column(name, justify="right" if name == "N" else "left", no_wrap=True)
+        for _, label, _ in extra:
+            more.add_column(label, justify="right", no_wrap=True)
+        for cell in results.cells:
+            if cell.error and not cell.summary:
+                continue
+            more.add_row(
+                cell.scenario,
+                cell.backend,
+                cell.mode,
+                f"{cell.size:,}",
+                *(fmt(cell.summary.get(key)) for key, _, fmt in extra),
+            )
+        tables.append(more)
     if results.fits:
         fits = Table(
             title="growth with N (log-log slope: ~1 grows with N, ~0 flat)", title_justify="left"
@@ -326,7 +361,7 @@ def plan_options(
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
     They arrive as the keyword arguments ``scenarios, backends, sizes, modes, repeats,
-    memory_repeats, warmups, rounds, params, timeout, skip_unavailable``;
+    memory_repeats, warmups, rounds, params, timeout, skip_unavailable, instructions``;
     `plan_from_options` turns them into a plan. ``prefix`` starts each help text
     (compare says "--ref: "). With ``profiles`` (run), options not given come from the
     quick or the ``--full`` profile (repeats arrive as None then).
@@ -432,6 +467,12 @@ def plan_options(
             help=f"{prefix}Leave out backends that cannot run here instead of failing "
             "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
         ),
+        click.option(
+            "--instructions",
+            is_flag=True,
+            help=f"{prefix}Also count CPU instructions per cell with valgrind's cachegrind "
+            "(deterministic, but two ~10x slower processes per cell and round).",
+        ),
     ]
 
     def decorate(command: _F) -> _F:
@@ -458,6 +499,7 @@ def plan_from_options(
     rounds: int | None,
     params: tuple[str, ...],
     profile: Profile | None = None,
+    instructions: bool = False,
     **_: Any,
 ) -> Plan:
     """A plan from `plan_options` values; a bad one is a usage error that says why.
@@ -489,6 +531,7 @@ def plan_from_options(
             rounds=DEFAULT_ROUNDS if rounds is None else rounds,
             modes=split_list(modes) or None,
             optional_backends=optional,
+            instructions=instructions,
         )
     except PlanError as exc:
         raise click.UsageError(str(exc)) from None
@@ -549,6 +592,7 @@ def run_command(
     output: Path | None,
     keep_captures: bool,
     pytest_benchmark: Path | None,
+    instructions: bool,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
@@ -581,7 +625,10 @@ def run_command(
         rounds=rounds,
         params=params,
         profile=FULL if full else QUICK,
+        instructions=instructions,
     )
+    if instructions and (reason := instruments_instructions.availability()) is not None:
+        raise click.UsageError(reason)
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -4,7 +4,8 @@ Event ``i`` of a `Layout` is the same on every machine and in every run: its id,
 type and data derive from (seed, i) alone. Loading goes through the contract's
 optional `BulkLoader` (COPY on PostgreSQL, one transaction on SQLite) in chunks, so
 that a million events never sit in memory at once; a store without it gets plain
-appends of ``APPEND_CHUNK`` events.
+appends of ``APPEND_CHUNK`` events. A store with `SupportsAnalyze` then refreshes its
+planner statistics, so that reads are planned from the data they read.
 
 A store that other processes can reopen is seeded once, by a worker that keeps it open
 for the run while every cell reading that data opens another instance at its
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.contract import ANY, BulkLoader, EventStore, NewEvent, StreamWrite
+from harness.contract import ANY, BulkLoader, EventStore, NewEvent, StreamWrite, SupportsAnalyze
 from scenarios.base import Layout
 
 __all__ = [
@@ -105,6 +106,10 @@ async def load(store: EventStore, layout: Layout, size: int) -> float:
             for stream_id, event in batch:
                 by_stream.setdefault(stream_id, []).append(event)
             await store.append(*(StreamWrite(s, ANY, evs) for s, evs in by_stream.items()))
+    if isinstance(store, SupportsAnalyze):
+        # As an operator would after a bulk load: reads are then planned from
+        # statistics of the data they read, the same on every run and machine.
+        await store.analyze()
     await verify(store, layout, size)
     return time.perf_counter() - started
 

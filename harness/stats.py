@@ -43,7 +43,10 @@ def summarize(cell: Cell) -> dict[str, float]:
 
     Keys (present when the cell has the samples): total_s, total_s_q1, total_s_q3,
     total_s_min, first_event_s, events_per_s, latency_p50_s, latency_p99_s,
-    peak_bytes, allocations, and one median per counter.
+    stall_max_s, stall_p99_s (the event loop's stall), peak_bytes, allocations,
+    allocated_bytes, instructions, instructions_per_event, the cold run's
+    cold_total_s, cold_first_event_s, cold_stall_max_s and cold_peak_bytes, and one
+    median per counter. Every figure not named cold is warm (after warm-up).
     """
     out: dict[str, float] = {}
     t = cell.time
@@ -64,10 +67,30 @@ def summarize(cell: Cell) -> dict[str, float]:
             out["latency_p99_s"] = quantile(latencies, 0.99)
         for name, values in (t.counters or {}).items():
             out[name] = median(values)
+        for name, stall in (("stall_max_s", t.stall_max_s), ("stall_p99_s", t.stall_p99_s)):
+            if stall:
+                out[name] = median(stall)
     m = cell.memory
     if m is not None and m.peak_bytes:
         out["peak_bytes"] = median([float(v) for v in m.peak_bytes])
         out["allocations"] = median([float(v) for v in m.allocations])
+        if m.allocated_bytes:
+            out["allocated_bytes"] = median([float(v) for v in m.allocated_bytes])
+    i = cell.instructions
+    if i is not None and i.per_run:
+        out["instructions"] = median(i.per_run)
+        if i.events > 0:
+            out["instructions_per_event"] = out["instructions"] / i.events
+    c = cell.cold
+    if c is not None:
+        for name, values in (
+            ("cold_total_s", c.total_s),
+            ("cold_first_event_s", c.first_event_s),
+            ("cold_stall_max_s", c.stall_max_s),
+            ("cold_peak_bytes", [float(v) for v in c.peak_bytes]),
+        ):
+            if values:
+                out[name] = median(values)
     return out
 
 

@@ -7,8 +7,11 @@ before/after comparison) can measure a cell exactly as this one does. Requests:
 
 ``{"op": "cell", ...}``
     Measure one cell: open the store (another instance at a seeded location, or fresh
-    and seeded here), warm up, then either time ``repeats`` runs or track ``repeats``
-    runs with memray. See `CellRequest` for the fields.
+    and seeded here), warm up, then measure ``repeats`` runs with the instrument of the
+    kind asked for (`harness.instruments`: time, memory or instructions). A read's
+    first warm-up is its cold run, measured and reported apart. The answer also
+    carries the store's settings (`harness.contract.ReportsSettings`). See
+    `CellRequest` for the fields.
 ``{"op": "hold", "backend": ..., "layout": {...}, "size": N}``
     Open a fresh store from the backend's factory, seed it, answer with its
     ``location`` at once, and keep it (so its data) until stdin is closed; then close
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import inspect
 import json
 import os
@@ -56,7 +60,13 @@ from typing import Any
 
 from harness import contract, seed
 from harness.contract import EventStore, SupportsReopen
-from harness.measure import timed, timer_resolution_s, tracked
+from harness.instruments import (
+    DEFAULT_TICK_S,
+    Measured,
+    instructions,
+    instrument_for,
+    timer_resolution_s,
+)
 from harness.registry import (
     REFERENCE_BACKENDS,
     backend_info,
@@ -100,7 +110,7 @@ class CellRequest:
     size: int
     params: dict[str, Any]
     measure: str
-    """"time" or "memory"."""
+    """"time", "memory" or "instructions" (see `harness.instruments.KINDS`)."""
     repeats: int
     warmups: int
     url: str | None = None
@@ -112,6 +122,10 @@ class CellRequest:
     """Where memray captures go; kept there only when ``keep_captures``."""
     keep_captures: bool = False
     capture_stem: str = "capture"
+    counted: bool = False
+    """True inside the process cachegrind counts (see `harness.instruments.instructions`)."""
+    baseline: bool = False
+    """With ``counted``: do everything but the measured work (the count to subtract)."""
 
 
 @contextlib.asynccontextmanager
@@ -139,12 +153,52 @@ def lacks(store: EventStore, scenario: Scenario, mode: str) -> str | None:
     return f"{type(store).__name__} does not implement {protocol_name}"
 
 
+def stall_tick_s() -> float | None:
+    """The loop-stall ticker's interval: ``EVENTBENCH_STALL_TICK_S`` (0: no ticker)."""
+    raw = os.environ.get("EVENTBENCH_STALL_TICK_S")
+    if raw is None or not raw.strip():
+        return DEFAULT_TICK_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"EVENTBENCH_STALL_TICK_S must be a number of seconds (0: off), not {raw!r}"
+        ) from None
+    return value if value > 0 else None
+
+
+def gathered(runs: list[Measured]) -> dict[str, list[float]]:
+    """Each figure's values over ``runs``, kept only when every run has it."""
+    names = dict.fromkeys(name for run in runs for name in run.figures)
+    return {
+        name: [run.figures[name] for run in runs]
+        for name in names
+        if all(name in run.figures for run in runs)
+    }
+
+
 async def measure_cell(req: CellRequest) -> dict[str, Any]:
+    if req.measure == "instructions" and not req.counted:
+        # Counted from outside: this worker runs the request twice under cachegrind.
+        return await asyncio.to_thread(instructions.count_cell, dataclasses.asdict(req))
     scenario = get_scenario(req.scenario)
     params = scenario.resolve(req.params)
     layout = scenario.layout(params) if scenario.layout else None
     expected = scenario.expected_events(req.size, params) if scenario.expected_events else req.size
     out: dict[str, Any] = {"ok": True, "events": expected}
+    capture_dir = Path(req.capture_dir or ".")
+    captures = 0
+
+    def capture_path() -> Path:
+        nonlocal captures
+        os.makedirs(capture_dir, exist_ok=True)
+        captures += 1
+        return capture_dir / f"{req.capture_stem}-{os.getpid()}-{captures - 1}.bin"
+
+    tick = stall_tick_s()
+    instrument = instrument_for(
+        req.measure, capture_path=capture_path, stall_tick_s=tick, baseline=req.baseline
+    )
     phase("opening the store")
     async with open_backend(req.backend, req.url) as store:
         reason = lacks(store, scenario, req.mode)
@@ -176,54 +230,69 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                     f"expected {expected}: the store returned a wrong result"
                 )
 
+        files: list[str] = []
+
+        def keep(run: Measured) -> Measured:
+            if not req.baseline:
+                check(run.outcome.events)
+            for name in run.files:
+                if req.keep_captures:
+                    files.append(str(Path(name).resolve()))
+                else:
+                    Path(name).unlink(missing_ok=True)
+            return run
+
+        # A read's first run after the store opened is its cold run (connections and
+        # caches still empty): measured like the others, reported apart, and it counts
+        # as the first warm-up. Counted processes skip it: they subtract set-up anyway.
+        cold_run = layout is not None and req.warmups > 0 and not req.counted
         for i in range(req.warmups):
+            if i == 0 and cold_run:
+                phase(f"warm-up run 1 of {req.warmups} (the cold run, measured)")
+                cold = keep(await instrument.measure(scenario.run, await context()))
+                out["cold"] = dict(cold.figures)
+                continue
             phase(f"warm-up run {i + 1} of {req.warmups}")
             warm = await scenario.run(await context())
             check(warm.events)
             del warm
+        runs = []
+        for i in range(req.repeats):
+            what = {"time": "timed", "memory": "tracked"}.get(req.measure, "counted")
+            phase(f"{what} run {i + 1} of {req.repeats}")
+            runs.append(keep(await instrument.measure(scenario.run, await context())))
+        series = gathered(runs)
         if req.measure == "time":
-            totals: list[float] = []
-            firsts: list[float] = []
-            latencies: list[float] = []
+            latencies = [x for run in runs for x in run.outcome.latencies_s]
             counters: dict[str, list[float]] = {}
-            for i in range(req.repeats):
-                phase(f"timed run {i + 1} of {req.repeats}")
-                run = await timed(scenario.run, await context())
-                check(run.outcome.events)
-                totals.append(run.total_s)
-                if run.first_event_s is not None:
-                    firsts.append(run.first_event_s)
-                latencies.extend(run.outcome.latencies_s)
+            for run in runs:
                 for name, value in run.outcome.counters.items():
                     counters.setdefault(name, []).append(float(value))
             out.update(
-                total_s=totals,
-                first_event_s=firsts if len(firsts) == len(totals) else None,
+                total_s=series.get("total_s", []),
+                first_event_s=series.get("first_event_s"),
                 latencies_s=latencies or None,
                 counters=counters,
                 timer_resolution_s=timer_resolution_s(),
+                stall_tick_s=tick,
             )
+            out.update({k: v for k, v in series.items() if k.startswith("stall_")})
         elif req.measure == "memory":
-            capture_dir = Path(req.capture_dir or ".")
-            os.makedirs(capture_dir, exist_ok=True)
-            peaks: list[int] = []
-            allocations: list[int] = []
-            kept: list[str] = []
-            for i in range(req.repeats):
-                phase(f"tracked run {i + 1} of {req.repeats}")
-                capture = capture_dir / f"{req.capture_stem}-{os.getpid()}-{i}.bin"
-                tracked_run = await tracked(scenario.run, await context(), capture)
-                check(tracked_run.outcome.events)
-                peaks.append(tracked_run.peak_bytes)
-                allocations.append(tracked_run.allocations)
-                if req.keep_captures:
-                    kept.append(str(capture.resolve()))
-                else:
-                    capture.unlink(missing_ok=True)
-            out.update(peak_bytes=peaks, allocations=allocations, captures=kept)
-        else:
-            raise ValueError(f"measure must be 'time' or 'memory', not {req.measure!r}")
+            out.update(
+                peak_bytes=[int(v) for v in series.get("peak_bytes", [])],
+                allocations=[int(v) for v in series.get("allocations", [])],
+                allocated_bytes=[int(v) for v in series.get("allocated_bytes", [])],
+                captures=files,
+            )
+        out["settings"] = await store_settings(store)
     return out
+
+
+async def store_settings(store: EventStore) -> dict[str, str]:
+    """The store's own account of the settings that move its figures, if it gives one."""
+    if not isinstance(store, contract.ReportsSettings):
+        return {}
+    return {str(k): str(v) for k, v in (await store.settings()).items()}
 
 
 def emit(answer: Mapping[str, Any]) -> None:

@@ -71,3 +71,24 @@ def test_time_is_within_resolution_and_scheduling_noise(calibration: RunResults)
     first = median(measured.time.first_event_s)
     assert expected["first_event_s"] - resolution <= first
     assert first <= expected["first_event_s"] + resolution + SCHEDULING_NOISE_S
+
+
+def test_the_loop_stall_sees_the_blocking_sleep(calibration: RunResults) -> None:
+    # The sleep mode blocks the loop in two halves of sleep_s: the ticker, due every
+    # millisecond, must have waited at least one half. It may wait longer, never less.
+    measured = cell(calibration, "sleep")
+    half = truth("sleep", measured.params)["total_s"] / 2
+    assert measured.time is not None and measured.time.stall_max_s is not None
+    assert len(measured.time.stall_max_s) == len(measured.time.total_s)
+    resolution = measured.time.timer_resolution_s or 1e-9
+    for stall, total in zip(measured.time.stall_max_s, measured.time.total_s, strict=True):
+        assert half - resolution - 1e-4 <= stall <= total + 0.002
+    assert measured.time.stall_tick_s == 0.001
+
+
+def test_bytes_allocated_count_every_small_object(calibration: RunResults) -> None:
+    measured = cell(calibration, "alloc-small")
+    assert measured.memory is not None and measured.memory.allocated_bytes is not None
+    expected = truth("alloc-small", measured.params)["peak_bytes"]
+    for allocated in measured.memory.allocated_bytes:
+        assert expected <= allocated <= expected * 1.02

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -129,6 +130,107 @@ def test_failure_names_the_rule_and_the_smallest_example() -> None:
         "await store.append(StreamWrite('guard', 1), "
         "StreamWrite('target', ANY, [NewEvent('E', {'n': 0})]))"
     )
+
+
+def _zoo(name: str) -> type:
+    sys.path.insert(0, str(TESTS))
+    try:
+        import zoo.mutants
+    finally:
+        sys.path.remove(str(TESTS))
+    store: type = getattr(zoo.mutants, name)
+    return store
+
+
+def _run(check_id: str, store: type) -> CheckResult:
+    check = next(c for c in all_checks() if c.id == check_id)
+    return run_check(check, as_store_factory(store), Settings(timeout=2))
+
+
+def test_the_duplicate_id_example_shows_the_ids() -> None:
+    result = _run("append.duplicate-event-id", _zoo("DuplicateIdAccepted"))
+    assert result.outcome is Outcome.FAILED
+    # The stored event and the one repeating its id both show it: reproducible as read.
+    lines = [line for line in result.message.splitlines() if "store.append" in line]
+    stored_id = lines[0].split("id=")[1].split(")")[0]
+    assert stored_id.startswith("UUID('") and stored_id in lines[1]
+
+
+def test_event_id_uniqueness_is_a_capability() -> None:
+    from backends.memory import MemoryStore
+    from harness.contract import Capabilities
+
+    class ByStreamAndVersion(MemoryStore):
+        @property
+        def capabilities(self) -> Capabilities:
+            return Capabilities()
+
+    result = _run("append.duplicate-event-id", ByStreamAndVersion)
+    assert result.outcome is Outcome.NOT_APPLICABLE
+    assert "unique_event_ids" in result.message
+
+
+def test_a_difference_between_reads_names_the_event_and_the_field() -> None:
+    result = _run("read.streamed-equals-collected", _zoo("StampedOnRead"))
+    assert result.outcome is Outcome.FAILED
+    first_line = result.message.splitlines()[0]
+    assert "event #1" in first_line and "recorded_at is" in first_line
+    assert "in the collected read" in first_line and "in the streamed read" in first_line
+
+
+def test_ids_that_print_alike_are_shown_apart() -> None:
+    from harness.conformance.model import show, show_pair
+
+    assert show("caf\u00e9") == "'caf\u00e9'"  # one code point, NFC: readable as is
+    assert show("cafe\u0301") == "'cafe\\u0301'"  # a combining mark: ascii()
+    assert show_pair("a", "\u0430") == ("'a'", "'\\u0430'")  # Latin and Cyrillic a
+    assert show_pair("x", "y") == ("'x'", "'y'")
+
+
+def test_a_typed_error_where_none_is_allowed_is_not_called_untyped() -> None:
+    from harness.conformance.core import Check, CheckContext
+    from harness.contract import WrongExpectedVersion
+
+    async def raises(ctx: CheckContext) -> None:
+        raise WrongExpectedVersion("s", 1, 2)
+
+    check = Check("x.typed", "raises a typed error", "a rule", raises)
+    result = run_check(check, load_factory("memory"), Settings(timeout=2))
+    assert result.outcome is Outcome.FAILED
+    assert "a typed error of the contract" in result.message
+    assert "not one of the contract's typed errors" not in result.message
+
+
+def test_a_streaming_failure_gives_its_figures() -> None:
+    result = _run("streaming.read-stream", _zoo("KeepsDecodedEvents"))
+    assert result.outcome is Outcome.FAILED
+    problem = result.message.splitlines()[0]
+    assert "its memory grows with the stream" in problem
+    assert "Measured (tracemalloc" in problem and "collected 20000: peak" in problem
+
+
+def test_a_store_with_large_batches_still_streams() -> None:
+    """Batches of 5,000 are judged at batch_size=1000 (at 20,000 events three of them
+    would look like the whole stream); a buffering store with them is still caught."""
+    sys.path.insert(0, str(TESTS))
+    try:
+        from zoo.base import ZooStore
+        from zoo.mutants import KeepsDecodedEvents
+    finally:
+        sys.path.remove(str(TESTS))
+
+    def with_batch(cls: type[ZooStore]) -> type[ZooStore]:
+        class LargeBatches(cls):  # type: ignore[misc,valid-type]
+            def read_stream(self, stream_id: str, **kwargs: Any) -> Any:
+                kwargs["batch_size"] = kwargs.get("batch_size") or 5000
+                return super().read_stream(stream_id, **kwargs)
+
+        return LargeBatches
+
+    assert _run("streaming.read-stream", with_batch(ZooStore)).outcome is Outcome.PASSED
+    caught = _run("streaming.read-stream", with_batch(KeepsDecodedEvents))
+    assert caught.outcome is Outcome.FAILED
+    assert "batch_size=1000" in caught.message
 
 
 def test_markdown_report_is_a_matrix_with_one_column_per_backend() -> None:

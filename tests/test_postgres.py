@@ -37,8 +37,10 @@ from harness.contract import (
     NewEvent,
     ReadInterrupted,
     RecordedEvent,
+    ReportsSettings,
     StoreUnavailable,
     StreamWrite,
+    SupportsAnalyze,
     SupportsConnectionCut,
     SupportsRawScan,
     WrongExpectedVersion,
@@ -121,6 +123,22 @@ def test_implements_the_contract_and_its_optional_protocols(store: PostgresStore
     caps = store.capabilities
     assert (caps.persistent, caps.multi_process) == (True, True)
     assert caps.nul_in_strings  # a json column stores U+0000 exactly
+
+
+async def test_settings_name_the_server_settings_and_whether_seeded_tables_were_analyzed(
+    store: PostgresStore,
+) -> None:
+    assert isinstance(store, SupportsAnalyze) and isinstance(store, ReportsSettings)
+    before = await store.settings()
+    assert before["analyzed"] == "no"
+    assert before["pool_size"] == "10" and before["default_batch_size"] == "250"
+    # The store turns JIT off for its sessions; the report must say what they see.
+    assert before["server.jit"] == "off"
+    for name in ("autovacuum", "shared_buffers", "synchronous_commit", "work_mem"):
+        assert f"server.{name}" in before, name
+    await store.bulk_load([("s", e) for e in events(50)])
+    await store.analyze()
+    assert (await store.settings())["analyzed"] == "yes"
 
 
 async def test_nul_characters_round_trip(store: PostgresStore) -> None:

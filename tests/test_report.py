@@ -17,7 +17,14 @@ from harness.report import write_reports
 from harness.report.format import fmt_bytes, fmt_ratio, fmt_seconds, fmt_size, md_escape
 from harness.report.run import render_html, render_markdown, summary_document
 from harness.report.summary import append_series, mode_pair, summarize
-from harness.results import Cell, MemorySamples, RunResults, TimeSamples, save_results
+from harness.results import (
+    Cell,
+    ColdSamples,
+    MemorySamples,
+    RunResults,
+    TimeSamples,
+    save_results,
+)
 
 
 def read_cell(backend: str, mode: str, size: int, total: float, peak: int, first: float) -> Cell:
@@ -46,13 +53,45 @@ def test_the_report_leads_with_the_answer(tmp_path: Path) -> None:
     first_bullet = next(line for line in text.splitlines() if line.startswith("- "))
     assert first_bullet == (
         "- read-stream, 1M events on PostgreSQL: streamed uses 43x less memory than collected "
-        "(10.0 MiB vs 430 MiB), takes 1.04x its time (2.08 s vs 2.00 s) and holds its first "
-        "event after 1.20 ms instead of 1.90 s."
+        "(warm: 10.0 MiB vs 430 MiB), takes 1.04x its time (2.08 s vs 2.00 s) and holds its "
+        "first event after 1.20 ms instead of 1.90 s (warm)."
     )
     # The answer, then the tables, then the machine.
     assert text.index("43x less") < text.index("| backend |") < text.index("Machine and versions")
     page = html_path.read_text()
     assert page.index("43x less") < page.index("<table") < page.index("Machine and versions")
+
+
+def test_cold_figures_loop_stall_and_settings_reach_the_headline_and_tables() -> None:
+    collected = read_cell("sqlite", "collected", 1_000_000, 5.0, 1500 * MiB, 4.9)
+    streamed = read_cell("sqlite", "streamed", 1_000_000, 3.0, 290 * 1024, 0.0005)
+    settings = {"synchronous": "FULL", "analyzed": "yes"}
+    cells = [
+        replace(
+            cell,
+            time=replace(cell.time, stall_max_s=[stall] * 3, stall_p99_s=[stall / 2] * 3),
+            cold=ColdSamples(
+                total_s=[cold_total], first_event_s=[cold_first], peak_bytes=[cold_peak]
+            ),
+            settings=settings,
+        )
+        for cell, stall, cold_total, cold_first, cold_peak in (
+            (collected, 5.1, 5.2, 5.1, 1600 * MiB),
+            (streamed, 0.0004, 3.1, 0.072, int(2.2 * MiB)),
+        )
+        if cell.time is not None
+    ]
+    results = RunResults(environment=environment(), parameters={}, cells=cells)
+    [sentence] = summarize(results).headline
+    assert "(warm: 290 KiB vs 1.46 GiB; cold: 2.20 MiB vs 1.56 GiB)" in sentence
+    assert "instead of 4.90 s (warm; cold: 72.0 ms vs 5.10 s)" in sentence
+    assert sentence.endswith("holds the event loop for at most 400 µs instead of 5.10 s.")
+    text = render_markdown(results)
+    for header in ("first event (cold)", "peak memory (cold)", "loop stall max", "## Settings"):
+        assert header in text
+    assert "| SQLite | synchronous | FULL |" in text
+    page = render_html(results)
+    assert "event-loop stall" in page and "Settings" in page
 
 
 def test_write_reports_writes_three_files(tmp_path: Path) -> None:

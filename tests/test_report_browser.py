@@ -128,4 +128,5 @@ def test_comparison_report_charts_render_in_chromium(tmp_path: Path) -> None:
     base = make_results(seed=1, sizes=(10_000, 100_000))
     head = make_results(seed=2, sizes=(10_000, 100_000))
     _, page, _ = write_comparison_reports(compare_results(base, head), tmp_path, "cmp")
-    assert_charts_render(render_in_browser(page, tmp_path), 3)
+    # One ratio chart per metric measured: time, first event, peak memory, allocations.
+    assert_charts_render(render_in_browser(page, tmp_path), 4)

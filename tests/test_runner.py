@@ -117,6 +117,31 @@ def test_collected_reads_hold_more_memory_than_streamed(small_run: RunResults) -
             assert collected > 2 * streamed, (scenario, backend, collected, streamed)
 
 
+def test_read_cells_carry_cold_and_warm_figures_stall_and_settings(small_run: RunResults) -> None:
+    for cell in small_run.cells:
+        # One cold run per worker process: the first read after the store opened.
+        assert cell.cold is not None, cell.key
+        assert len(cell.cold.total_s) == len(cell.cold.first_event_s) == 1
+        assert len(cell.cold.peak_bytes) == 1 and cell.cold.peak_bytes[0] > 0
+        assert cell.cold.time_rounds == [0] and cell.cold.memory_rounds == [0]
+        assert cell.time is not None and cell.time.stall_max_s is not None
+        assert len(cell.time.stall_max_s) == len(cell.time.total_s)
+        assert all(
+            0 <= p99 <= top
+            for p99, top in zip(cell.time.stall_p99_s or [], cell.time.stall_max_s, strict=True)
+        )
+        assert {"cold_peak_bytes", "cold_first_event_s", "stall_max_s"} <= set(cell.summary)
+        assert cell.memory is not None and cell.memory.allocated_bytes
+        assert cell.memory.allocated_bytes[0] >= cell.memory.peak_bytes[0]
+        if cell.backend == "sqlite":
+            # The defaults a user gets, and statistics of the seeded data.
+            assert cell.settings["synchronous"] == "FULL"
+            assert cell.settings["analyzed"] == "yes"
+            assert cell.settings["default_batch_size"] == "100"
+        else:
+            assert cell.settings == {}  # the memory store reports none
+
+
 def test_growth_fits_cover_every_group(small_run: RunResults) -> None:
     fitted = {(f.scenario, f.backend, f.mode, f.metric) for f in small_run.fits}
     for cell in small_run.cells:

@@ -11,7 +11,6 @@ import contextlib
 import sqlite3
 import sys
 import textwrap
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from backends.sqlite import (
     APPLICATION_ID,
+    DEFAULT_BATCH_SIZE_SQLITE,
     SCHEMA_VERSION,
     SqliteStore,
     availability,
@@ -112,6 +112,18 @@ def test_open_store_urls(tmp_path: Path) -> None:
 def test_capabilities() -> None:
     caps = SqliteStore("x.db").capabilities
     assert caps.persistent and caps.multi_process and caps.nul_in_strings
+
+
+async def test_settings_are_the_defaults_a_user_gets_and_say_whether_analyzed() -> None:
+    async with temporary_store() as store:
+        settings = await store.settings()
+        assert settings["synchronous"] == "FULL"
+        assert settings["journal_mode"] == "WAL"
+        assert settings["default_batch_size"] == str(DEFAULT_BATCH_SIZE_SQLITE)
+        assert settings["analyzed"] == "no"
+        await store.bulk_load([("s", NewEvent("t", {"i": i})) for i in range(20)])
+        await store.analyze()
+        assert (await store.settings())["analyzed"] == "yes"
 
 
 async def test_temporary_store_is_deleted_on_exit() -> None:
@@ -647,34 +659,70 @@ async def test_a_cut_interrupts_a_streamed_read_and_the_store_recovers(
     assert await any_store.stream_version("s") == 101
 
 
-async def test_a_cut_between_reads_loses_no_data(any_store: SqliteStore) -> None:
-    await any_store.append(StreamWrite("s", NO_STREAM, events(10)))
+async def cut_between_reads_loses_no_data(store: SqliteStore) -> None:
+    await store.append(StreamWrite("s", NO_STREAM, events(10)))
+    before = await store.read_all().collect()
     for _ in range(3):
-        await any_store.cut_connections()
-    assert len(await any_store.read_stream("s").collect()) == 10
-    ids = {uuid.UUID(int=0)}
-    assert all(e.id not in ids for e in await any_store.read_all().collect())
+        connections = _open_connections(store)
+        await store.cut_connections()
+        # The cut must have closed what was open, or this test tests nothing.
+        assert connections and not (connections & _open_connections(store)), "nothing was cut"
+        assert await store.read_all().collect() == before  # the same events, ids and all
+    assert len(await store.read_stream("s").collect()) == 10
 
 
-async def test_a_cut_during_appends_loses_or_keeps_each_one_whole(file_store: SqliteStore) -> None:
+def _open_connections(store: SqliteStore) -> set[int]:
+    """The ids of the store's writer and idle readers (white-box: SQLite's own tests)."""
+    conns = [store._writer, *store._pool.idle]
+    return {id(c) for c in conns if c is not None}
+
+
+async def test_a_cut_between_reads_loses_no_data(any_store: SqliteStore) -> None:
+    await cut_between_reads_loses_no_data(any_store)
+
+
+async def cut_during_appends_loses_or_keeps_each_one_whole(store: SqliteStore) -> None:
     outcomes: list[str] = []
 
     async def writer(i: int) -> None:
         try:
-            await file_store.append(StreamWrite(f"w{i}", NO_STREAM, events(20)))
+            await store.append(StreamWrite(f"w{i}", NO_STREAM, events(20)))
             outcomes.append("ok")
         except StoreUnavailable as exc:
             outcomes.append(str(exc))
 
     tasks = [asyncio.create_task(writer(i)) for i in range(20)]
     await asyncio.sleep(0)
-    await file_store.cut_connections()
+    await store.cut_connections()
     await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
-    assert all(o == "ok" or "nothing was written" in o for o in outcomes)
+    # The first append holds the writer connection when the cut comes: it must fail.
+    cut = [o for o in outcomes if o != "ok"]
+    assert cut, "no append was cut: the cut came after every append, or cut nothing"
+    assert all("nothing was written" in o for o in cut)
     for i in range(20):  # every append is all there or not there at all
-        assert await file_store.stream_version(f"w{i}") in (0, 20)
-    assert raw_count(Path(file_store.path)) == 20 * outcomes.count("ok")
-    await file_store.append(StreamWrite("after", NO_STREAM, events(1)))
+        assert await store.stream_version(f"w{i}") in (0, 20)
+    assert raw_count(Path(store.path)) == 20 * outcomes.count("ok")
+    await store.append(StreamWrite("after", NO_STREAM, events(1)))
+
+
+async def test_a_cut_during_appends_loses_or_keeps_each_one_whole(file_store: SqliteStore) -> None:
+    await cut_during_appends_loses_or_keeps_each_one_whole(file_store)
+
+
+class _CutsNothing(SqliteStore):
+    """A broken variant: cut_connections() closes nothing."""
+
+    async def cut_connections(self) -> None:
+        return None
+
+
+async def test_the_cut_tests_fail_on_a_store_that_cuts_nothing(db_path: Path) -> None:
+    async with _CutsNothing(db_path) as broken:
+        with pytest.raises(AssertionError, match="nothing was cut"):
+            await cut_between_reads_loses_no_data(broken)
+    async with _CutsNothing(db_path.with_name("other.db")) as broken:
+        with pytest.raises(AssertionError, match="no append was cut"):
+            await cut_during_appends_loses_or_keeps_each_one_whole(broken)
 
 
 async def test_a_cancelled_append_writes_nothing_and_the_store_goes_on(

@@ -12,10 +12,12 @@ import copy
 
 import pytest
 
+from backends.memory import MemoryStore
 from harness.contract import (
     ANY,
     NO_STREAM,
     STREAM_EXISTS,
+    AppendResult,
     DuplicateEventId,
     EventStore,
     InvalidAppend,
@@ -370,7 +372,12 @@ async def test_concurrent_writers_on_one_stream(store: EventStore) -> None:
     assert len({e.id for e in got}) == wins
 
 
-async def test_concurrent_transfers_keep_the_total(store: EventStore) -> None:
+TRANSFERS = 12
+
+
+async def concurrent_transfers_keep_the_total(store: EventStore) -> None:
+    """12 concurrent two-account transfers, each retried on conflict: all of them go
+    through, and the total is kept."""
     accounts = [f"acct-{i}" for i in range(4)]
     await store.append(
         *(StreamWrite(a, NO_STREAM, [NewEvent("Opened", {"delta": 100})]) for a in accounts)
@@ -380,9 +387,9 @@ async def test_concurrent_transfers_keep_the_total(store: EventStore) -> None:
         got = await read(store, account)
         return sum(e.data["delta"] for e in got), len(got)
 
-    async def transfer(n: int) -> None:
+    async def transfer(n: int) -> bool:
         src, dst = accounts[n % 4], accounts[(n + 1) % 4]
-        for _ in range(10):
+        for _ in range(200):
             (bal, v_src), (_, v_dst) = await balance(src), await balance(dst)
             amount = min(bal, 7)
             try:
@@ -390,10 +397,32 @@ async def test_concurrent_transfers_keep_the_total(store: EventStore) -> None:
                     StreamWrite(src, v_src, [NewEvent("Sent", {"delta": -amount})]),
                     StreamWrite(dst, v_dst, [NewEvent("Received", {"delta": amount})]),
                 )
-                return
+                return True
             except WrongExpectedVersion:
                 await asyncio.sleep(0)
+        return False
 
-    await asyncio.gather(*(transfer(n) for n in range(12)))
+    done = await asyncio.gather(*(transfer(n) for n in range(TRANSFERS)))
+    # Without this a store that refuses every transfer would keep the total too.
+    assert all(done), f"only {sum(done)} of {TRANSFERS} transfers went through"
+    assert await total(store) == 4 + 2 * TRANSFERS
     balances = [(await balance(a))[0] for a in accounts]
     assert sum(balances) == 400 and min(balances) >= 0
+
+
+async def test_concurrent_transfers_keep_the_total(store: EventStore) -> None:
+    await concurrent_transfers_keep_the_total(store)
+
+
+async def test_the_transfers_test_fails_when_every_transfer_conflicts() -> None:
+    class AlwaysConflicts(MemoryStore):
+        """Refuses every transfer as a conflict (a broken version check)."""
+
+        async def append(self, *writes: StreamWrite) -> AppendResult:
+            if any(e.type == "Sent" for w in writes for e in w.events):
+                raise WrongExpectedVersion(writes[0].stream_id, writes[0].expected, -1)
+            return await super().append(*writes)
+
+    async with AlwaysConflicts() as broken:
+        with pytest.raises(AssertionError, match="transfers went through"):
+            await concurrent_transfers_keep_the_total(broken)

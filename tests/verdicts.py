@@ -15,8 +15,8 @@ same backend, a store whose flaw is chosen per side by an environment variable (
 * A/B, streamed reads 25% slower: the ``slow-25`` side against A, judged on total
   time at the time size: at least 90% of the comparisons must catch it;
 * A/B, 5% more instructions per event in SQLite's streamed decode path: judged on
-  instructions, when this eventbench measures them (else the row says "not
-  available");
+  instructions counted under cachegrind (``make_plan(instructions=True)``, what
+  ``eventbench run --instructions`` sets);
 * one real ``eventbench compare --ref HEAD`` of a scratch clone against itself.
 
 Every run uses the defaults of ``eventbench compare --ref`` (rounds, repeats) unless
@@ -26,7 +26,6 @@ told otherwise. The exit status is 1 when any row misses its expectation.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -60,7 +59,8 @@ from harness.runner import (  # noqa: E402
 
 MEMORY_STORE = "variant_backends:variant_store"
 SQLITE_STORE = "variant_backends:sqlite_variant_store"
-INSTRUCTION_METRIC = next((m.name for m in METRICS if "instruction" in m.name), None)
+INSTRUCTION_METRIC = "instructions"
+assert any(m.name == INSTRUCTION_METRIC for m in METRICS), "compare judges instructions"
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Settings:
     repeats: int = DEFAULT_REPEATS
     memory_repeats: int = DEFAULT_MEMORY_REPEATS
     real_ref: bool = True
+    instructions: bool = True
+    """Run the instructions row (cachegrind: the slowest row by far)."""
     out: Path = Path("reports/verdicts")
 
 
@@ -149,14 +151,6 @@ def _metric(comparison: Comparison, metric: str, size: int) -> tuple[bool, float
             if m.metric == metric:
                 return m.verdict is Verdict.REGRESSED, m.ratio
     return False, None
-
-
-def _instruction_option() -> dict[str, Any] | None:
-    """The `make_plan` keyword that turns the instruction count on, if there is one."""
-    if INSTRUCTION_METRIC is None:
-        return None
-    accepted = inspect.signature(make_plan).parameters
-    return {"instructions": True} if "instructions" in accepted else None
 
 
 def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
@@ -258,12 +252,10 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
         f"{n} of {n} detected",
         lambda hits, total: hits == total,
     )
-    instruction_option = _instruction_option()
-    if instruction_option is None:
-        instr.note = (
-            "not available: this eventbench measures no instructions (the cachegrind "
-            "instrument is not merged yet)"
-        )
+    if not settings.instructions:
+        instr.note = "not available: left out (--no-instructions)"
+    elif shutil.which("valgrind") is None:
+        instr.note = "not available: valgrind is not installed (apt-get install valgrind)"
     settings.out.mkdir(parents=True, exist_ok=True)
     base, other = _side("A", ""), _side("A2", "")
     trials: list[dict[str, RunResults]] = []
@@ -320,7 +312,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
             compare_results(timed["A"], timed["SLOW"]), "total_s", settings.time_size
         )
         slow.add(hit, ratio)
-        if instruction_option is not None and INSTRUCTION_METRIC is not None:
+        if instr.available:
             got = _measure(
                 settings,
                 SQLITE_STORE,
@@ -329,7 +321,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 False,
                 trial,
                 "instructions",
-                **instruction_option,
+                instructions=True,
             )
             hit, ratio = _metric(
                 compare_results(got["A"], got["INSTR"]),
@@ -399,12 +391,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=Settings.trials)
     parser.add_argument("--time-size", type=int, default=Settings.time_size)
     parser.add_argument("--memory-size", type=int, default=Settings.memory_size)
+    parser.add_argument("--instruction-size", type=int, default=Settings.instruction_size)
     parser.add_argument("--rounds", type=int, default=Settings.rounds)
     parser.add_argument("--repeats", type=int, default=Settings.repeats)
     parser.add_argument(
         "--no-real-ref",
         action="store_true",
         help="skip the real `eventbench compare --ref HEAD` A/A run",
+    )
+    parser.add_argument(
+        "--no-instructions",
+        action="store_true",
+        help="skip the instructions row (cachegrind, the slowest row)",
     )
     parser.add_argument("--out", type=Path, default=Settings.out)
     args = parser.parse_args(argv)
@@ -414,9 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         trials=args.trials,
         time_size=args.time_size,
         memory_size=args.memory_size,
+        instruction_size=args.instruction_size,
         rounds=args.rounds,
         repeats=args.repeats,
         real_ref=not args.no_real_ref,
+        instructions=not args.no_instructions,
         out=args.out,
     )
     rows = run_session(settings)

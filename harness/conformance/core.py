@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from harness.conformance import rules
-from harness.conformance.model import Model, ModelEvent, describe_difference
+from harness.conformance.model import (
+    Model,
+    ModelEvent,
+    describe_difference,
+    first_field_difference,
+    show,
+)
 from harness.contract import (
     AppendResult,
     EventStore,
@@ -75,8 +81,9 @@ class Settings:
     """Seconds any single store operation may take before the check calls it a hang."""
     shrink_seconds: float | None = None
     """How long the model-based test may spend shrinking a failure to its smallest
-    example (None: 20 s, or 120 s when thorough). A hanging store makes every shrink
-    step wait for the timeout, so this is bounded."""
+    example. None: 4 s (a failing store fails in about 5 s, with an example of a few
+    steps), or Hypothesis's own limit when thorough (full shrinking). A hanging store
+    makes every shrink step wait for the step timeout, so the default is bounded."""
 
 
 CheckFunction = Callable[["CheckContext"], Awaitable[None]]
@@ -142,7 +149,7 @@ def select_checks(
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    text = show(value)
     if len(text) > limit:
         text = f"{text[: limit - 16]}...{text[-8:]} ({len(text)} chars)"
     return text
@@ -152,7 +159,8 @@ def show_expected(expected: object) -> str:
     return expected.name if isinstance(expected, StreamState) else _short(expected)
 
 
-def show_event(event: object) -> str:
+def show_event(event: object, *, with_id: bool = False) -> str:
+    """A `NewEvent` as code; ``with_id`` adds its id (where the id is the point)."""
     if not isinstance(event, NewEvent):
         return _short(event)
     parts = [_short(event.type)]
@@ -160,13 +168,15 @@ def show_event(event: object) -> str:
         parts.append(_short(event.data))
     if event.metadata:
         parts.append(f"metadata={_short(event.metadata)}")
+    if with_id:
+        parts.append(f"id={event.id!r}")
     return f"NewEvent({', '.join(parts)})"
 
 
-def show_write(write: object) -> str:
+def show_write(write: object, *, with_ids: bool = False) -> str:
     if not isinstance(write, StreamWrite):
         return _short(write)
-    events = ", ".join(show_event(e) for e in write.events)
+    events = ", ".join(show_event(e, with_id=with_ids) for e in write.events)
     tail = f", [{events}]" if write.events else ""
     return f"StreamWrite({_short(write.stream_id)}, {show_expected(write.expected)}{tail})"
 
@@ -191,6 +201,8 @@ class Recorder:
         self._dropped = 0
         self._title = ""
         self.failed = False
+        self.show_ids = False
+        """Write event ids into the example (for checks where the id is the point)."""
 
     # the log ------------------------------------------------------------------------
 
@@ -226,19 +238,23 @@ class Recorder:
 
     # raw calls, logged ------------------------------------------------------------
 
-    async def within(self, awaitable: Awaitable[Any], what: str) -> Any:
-        """Await ``awaitable``, calling it a hang after the timeout."""
+    async def within(
+        self, awaitable: Awaitable[Any], what: str, seconds: float | None = None
+    ) -> Any:
+        """Await ``awaitable``, calling it a hang after ``seconds`` (default: the timeout)."""
+        limit = self.timeout if seconds is None else seconds
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(limit):
                 return await awaitable
         except TimeoutError:
             self.fail(
-                f"{what} did not finish within {self.timeout:g} s: a hang (a deadlock, an "
+                f"{what} did not finish within {limit:g} s: a hang (a deadlock, an "
                 "exhausted connection pool or a lock left held?)"
             )
 
     async def append(self, *writes: StreamWrite) -> AppendResult:
-        self._add(f"await store.append({', '.join(show_write(w) for w in writes)})")
+        shown = ", ".join(show_write(w, with_ids=self.show_ids) for w in writes)
+        self._add(f"await store.append({shown})")
         result: AppendResult = await self.within(self.store.append(*writes), "append")
         return result
 
@@ -303,12 +319,14 @@ class Recorder:
         )
         previous = before
         for position in positions:
-            self.require(
-                isinstance(position, int) and position > previous,
-                f"AppendResult.positions {positions} do not strictly increase from the "
-                f"last position before the append ({before})",
-                rule,
-            )
+            # The message is built only on failure: with a thousand events an append,
+            # formatting every position for every event took seconds.
+            if not (isinstance(position, int) and position > previous):
+                self.fail(
+                    f"AppendResult.positions {_short(positions, 200)} do not strictly "
+                    f"increase from the last position before the append ({before})",
+                    rule,
+                )
             previous = position
 
     async def append_rejected(
@@ -431,6 +449,15 @@ class Recorder:
             events: list[Any] = await self.within(batched(), "a read by batches()")
             return events
         raise ValueError(f"unknown read form {form!r}")
+
+    def require_same_reads(
+        self, reads: Sequence[tuple[str, Sequence[RecordedEvent]]], rule: str | None = None
+    ) -> None:
+        """Fail unless every read (name, events) returned equal events, naming the first
+        event and field that differ."""
+        difference = first_field_difference(reads)
+        if difference is not None:
+            self.fail(f"the reads differ: {difference}", rule)
 
     def compare(
         self,

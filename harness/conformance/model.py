@@ -9,6 +9,7 @@ beside the store and compare every read with it.
 from __future__ import annotations
 
 import math
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,11 @@ __all__ = [
     "Model",
     "ModelEvent",
     "describe_difference",
+    "first_field_difference",
+    "json_difference",
     "json_equal",
+    "show",
+    "show_pair",
 ]
 
 
@@ -50,8 +55,58 @@ def json_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def json_difference(got: Any, want: Any, path: str) -> str | None:
+    """None when ``got`` equals ``want`` as JSON (see `json_equal`), else where and how
+    they first differ: ``data['n'] is 10000000000000000 (int), expected 1e+16 (float)``."""
+    if json_equal(got, want):
+        return None
+    if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
+        for key in want:
+            found = json_difference(got[key], want[key], f"{path}[{show(key)}]")
+            if found is not None:
+                return found
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for i, (x, y) in enumerate(zip(got, want, strict=True)):
+            found = json_difference(x, y, f"{path}[{i}]")
+            if found is not None:
+                return found
+    shown_got, shown_want = show_pair(got, want)
+    if len(shown_got) > 80 or len(shown_want) > 80:
+        shown_got, shown_want = _short(got), _short(want)
+    return (
+        f"{path} is {shown_got} ({type(got).__name__}), expected {shown_want} "
+        f"({type(want).__name__})"
+    )
+
+
+def _ambiguous(text: str) -> bool:
+    """True when ``text`` may print like a different string: it holds combining marks,
+    format or unusual space characters, or is not in NFC (``'café'`` vs ``'cafe\u0301'``)."""
+    if text.isascii():
+        return False
+    if unicodedata.normalize("NFC", text) != text:
+        return True
+    return any(not ch.isascii() and unicodedata.category(ch)[0] in "MCZ" for ch in text)
+
+
+def show(value: Any) -> str:
+    """``repr(value)``, or ``ascii(value)`` when its text could be mistaken for another
+    string's, so that ids which differ invisibly look different in a message."""
     text = repr(value)
+    return ascii(value) if _ambiguous(text) else text
+
+
+def show_pair(got: Any, want: Any) -> tuple[str, str]:
+    """Two values that differ, written so that the difference shows: both in ``ascii()``
+    when either holds non-ASCII text (``'a'`` and Cyrillic ``'\u0430'`` print alike)."""
+    got_text, want_text = repr(got), repr(want)
+    if not (got_text.isascii() and want_text.isascii()):
+        return ascii(got), ascii(want)
+    return got_text, want_text
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = show(value)
     if len(text) > limit:
         text = f"{text[: limit - 20]}...{text[-12:]} ({len(text)} chars)"
     return text
@@ -59,8 +114,8 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def describe_event(event: RecordedEvent | ModelEvent) -> str:
     return (
-        f"({event.stream_id!r} v{event.stream_version} @{event.position} "
-        f"{event.type!r} {str(event.id)[:8]})"
+        f"({show(event.stream_id)} v{event.stream_version} @{event.position} "
+        f"{show(event.type)} {str(event.id)[:8]})"
     )
 
 
@@ -71,17 +126,15 @@ def describe_difference(
     for index, (got, want) in enumerate(zip(actual, expected, strict=False)):
         for name in ("stream_id", "stream_version", "position", "type", "id"):
             if getattr(got, name) != getattr(want, name):
+                shown_got, shown_want = show_pair(getattr(got, name), getattr(want, name))
                 return (
-                    f"event #{index + 1}: {name} is {getattr(got, name)!r}, expected "
-                    f"{getattr(want, name)!r} (got {describe_event(got)}, expected "
-                    f"{describe_event(want)})"
+                    f"event #{index + 1}: {name} is {shown_got}, expected {shown_want} "
+                    f"(got {describe_event(got)}, expected {describe_event(want)})"
                 )
         for name in ("data", "metadata"):
-            if not json_equal(getattr(got, name), getattr(want, name)):
-                return (
-                    f"event #{index + 1} {describe_event(want)}: {name} is "
-                    f"{_short(getattr(got, name))}, expected {_short(getattr(want, name))}"
-                )
+            where = json_difference(getattr(got, name), getattr(want, name), name)
+            if where is not None:
+                return f"event #{index + 1} {describe_event(want)}: {where}"
     if len(actual) > len(expected):
         extra = ", ".join(describe_event(e) for e in actual[len(expected) :][:3])
         return (
@@ -95,6 +148,48 @@ def describe_difference(
             f"missing events from #{len(actual) + 1}: {missing}"
         )
     return None
+
+
+def first_field_difference(
+    reads: Sequence[tuple[str, Sequence[RecordedEvent]]],
+) -> str | None:
+    """None when every read returned equal events, else the first event and field that
+    differ between the first read and another, in words (``reads`` are (name, events))."""
+    if not reads:
+        return None
+    first_name, first = reads[0]
+    for name, events in reads[1:]:
+        if len(events) != len(first):
+            return f"the {first_name} read has {len(first)} events, the {name} read {len(events)}"
+        for index, (a, b) in enumerate(zip(first, events, strict=True)):
+            if a == b:
+                continue
+            for field_name in _FIELDS:
+                x, y = getattr(a, field_name, None), getattr(b, field_name, None)
+                same = json_equal(x, y) if field_name in ("data", "metadata") else x == y
+                if not same:
+                    shown_x, shown_y = show_pair(x, y)
+                    return (
+                        f"event #{index + 1} {describe_event(a)}: {field_name} is {shown_x} in "
+                        f"the {first_name} read, {shown_y} in the {name} read"
+                    )
+            return (
+                f"event #{index + 1} {describe_event(a)} differs between the {first_name} "
+                f"and {name} reads"
+            )
+    return None
+
+
+_FIELDS = (
+    "stream_id",
+    "stream_version",
+    "position",
+    "type",
+    "data",
+    "metadata",
+    "id",
+    "recorded_at",
+)
 
 
 def holds(expected: int | StreamState, actual: int) -> bool:

@@ -30,12 +30,18 @@ NO_EMPTY_STREAMS: Final = (
     "A stream exists once it holds at least one event; a write with no events is a pure "
     "condition and creates nothing"
 )
+RECORDED_AT: Final = (
+    "RecordedEvent.recorded_at is a timezone-aware datetime in UTC, within the wall-clock "
+    "window of the append call that wrote it, and every read of the event (streamed, "
+    "collected, after reopening) returns the same value"
+)
 DUPLICATE_STREAM: Final = (
     "A stream named twice in one append raises InvalidAppend and writes nothing"
 )
 DUPLICATE_ID: Final = (
-    "Event ids are unique across the store: an id already stored raises DuplicateEventId, "
-    "an id given twice in one append raises InvalidAppend; nothing is written"
+    "Capabilities.unique_event_ids: event ids are unique across the store: an id already "
+    "stored raises DuplicateEventId, an id given twice in one append raises InvalidAppend; "
+    "nothing is written"
 )
 INVALID_APPEND: Final = (
     "An expected version is an int >= 0 or a StreamState; anything else raises "
@@ -61,6 +67,11 @@ STREAMED_EQUALS_COLLECTED: Final = (
 SINGLE_USE: Final = (
     "EventStream is single-use: after it was read to its end, collected or closed, any "
     "further use raises StreamAlreadyConsumed"
+)
+STREAMING: Final = (
+    "EventStream: a streamed read (async for, batches()) holds about one batch in memory "
+    "whatever the stream's length, and yields its first event once the first batch is "
+    "fetched and decoded, not the whole stream"
 )
 SNAPSHOT: Final = (
     "EventStream: a read takes its snapshot when it begins (entering async with, the "

@@ -31,6 +31,7 @@ from harness.conformance.core import (
     NotApplicable,
     Settings,
 )
+from harness.contract import EventStoreError
 from harness.registry import StoreFactory
 
 __all__ = [
@@ -55,6 +56,7 @@ GROUP_ORDER = (
     "instances",
     "input",
     "faults",
+    "streaming",
     "model",
 )
 """Cheap, basic checks first: a store broken at its core fails fast and plainly."""
@@ -186,10 +188,11 @@ def run_check(check: Check, factory: StoreFactory, settings: Settings) -> CheckR
         return CheckResult(check.id, Outcome.FAILED, time.perf_counter() - started, message)
     except Exception as exc:
         where = "".join(traceback.format_exception(exc, limit=-3)).rstrip()
-        problem = (
-            f"the store raised {type(exc).__name__}: {exc} (the contract allows only its "
-            f"typed errors here)\n{where}"
-        )
+        if isinstance(exc, EventStoreError):
+            why = "a typed error of the contract, but not one the contract allows at this step"
+        else:
+            why = "not one of the contract's typed errors (harness.contract.EventStoreError)"
+        problem = f"the store raised {type(exc).__name__}: {exc} ({why})\n{where}"
         message = format_failure(check, problem, None, ctx.example())
         return CheckResult(check.id, Outcome.FAILED, time.perf_counter() - started, message)
     return CheckResult(check.id, Outcome.PASSED, time.perf_counter() - started)

@@ -26,6 +26,7 @@ __all__ = [
     "first_event_chart",
     "growth_chart",
     "ratio_chart",
+    "stall_chart",
 ]
 
 MIB: Final = 1024**2
@@ -99,6 +100,7 @@ def growth_chart(
         ("peak_bytes", "peak memory, MiB (log scale)", MIB, "peak memory"),
         ("total_s", "total time, s (log scale)", 1.0, "total time"),
     ]
+    cold_of = {"peak_bytes": "cold_peak_bytes", "total_s": "cold_total_s"}
     mine = [c for c in cells if c.scenario == scenario and c.backend == backend and not c.error]
     panels = [p for p in panels if any(getattr(c, p[0]) is not None for c in mine)]
     if not panels:
@@ -130,8 +132,19 @@ def growth_chart(
                 color=colour,
                 capsize=3,
                 linestyle="-",
-                label=f"{mode} (median, min-max)",
+                label=f"{mode}, warm (median, min-max)",
             )
+            cold = [c for c in points if getattr(c, cold_of[metric]) is not None]
+            if cold:
+                ax.plot(
+                    [c.size for c in cold],
+                    [getattr(c, cold_of[metric]) / scale for c in cold],
+                    marker=_MARKERS[i % len(_MARKERS)],
+                    markerfacecolor="none",
+                    linestyle=":",
+                    color=colour,
+                    label=f"{mode}, cold (first read after opening)",
+                )
             fit = next(
                 (
                     f
@@ -186,8 +199,19 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
                 marker=_MARKERS[b % len(_MARKERS)],
                 linestyle=["-", "--", ":", "-."][b % 4],
                 color=_colour(m),
-                label=f"{backend_name(backend)}, {mode}",
+                label=f"{backend_name(backend)}, {mode}, warm",
             )
+            cold = [c for c in points if c.cold_first_event_s is not None]
+            if cold:
+                ax.plot(
+                    [c.size for c in cold],
+                    [c.cold_first_event_s or math.nan for c in cold],
+                    marker=_MARKERS[b % len(_MARKERS)],
+                    markerfacecolor="none",
+                    linestyle=":",
+                    color=_colour(m),
+                    label=f"{backend_name(backend)}, {mode}, cold",
+                )
     ax.set_yscale("log")
     ax.set_ylabel("time to first event, s (median, log scale)")
     _size_axis(ax, [c.size for c in mine])
@@ -195,6 +219,45 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
     ax.legend(fontsize="small", loc="best")
     alt = f"{scenario}: median time to the first event against N per backend and mode, log-log"
     return _render(fig, f"{scenario}: time to first event", alt)
+
+
+def stall_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
+    """The event loop's longest stall per run against N: one colour per mode, one marker
+    per backend (median over runs, warm)."""
+    mine = [
+        c for c in cells if c.scenario == scenario and c.stall_max_s is not None and not c.error
+    ]
+    if not mine:
+        return None
+    modes = list(dict.fromkeys(c.mode for c in mine))
+    backends = list(dict.fromkeys(c.backend for c in mine))
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for b, backend in enumerate(backends):
+        for m, mode in enumerate(modes):
+            points = sorted(
+                (c for c in mine if c.backend == backend and c.mode == mode), key=lambda c: c.size
+            )
+            if not points:
+                continue
+            ax.plot(
+                [c.size for c in points],
+                [(c.stall_max_s or math.nan) * 1e3 for c in points],
+                marker=_MARKERS[b % len(_MARKERS)],
+                linestyle=["-", "--", ":", "-."][b % 4],
+                color=_colour(m),
+                label=f"{backend_name(backend)}, {mode}",
+            )
+    ax.set_yscale("log")
+    ax.set_ylabel("longest event-loop stall, ms (median of runs, log scale)")
+    _size_axis(ax, [c.size for c in mine])
+    ax.set_title(f"{scenario}: how long the event loop is held vs N")
+    ax.legend(fontsize="small", loc="best")
+    alt = (
+        f"{scenario}: the longest time the event loop could not run other tasks, against N, "
+        "per backend and mode, log-log"
+    )
+    return _render(fig, f"{scenario}: event-loop stall", alt)
 
 
 def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary]) -> Chart | None:

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.report import html as h
-from harness.report.charts import Chart, append_chart, first_event_chart, growth_chart
+from harness.report.charts import (
+    Chart,
+    append_chart,
+    first_event_chart,
+    growth_chart,
+    stall_chart,
+)
 from harness.report.format import (
     backend_name,
     fmt_bytes,
@@ -34,8 +40,11 @@ PAIR_HEADERS = [
     "memory: collected / streamed",
     "time: streamed / collected",
     "first event: collected / streamed",
-    "peak memory (streamed vs collected)",
+    "peak memory, warm (streamed vs collected)",
+    "peak memory, cold (streamed vs collected)",
+    "longest loop stall (streamed vs collected)",
 ]
+SETTINGS_HEADERS = ["backend", "setting", "value"]
 FIT_HEADERS = ["scenario", "backend", "mode", "metric", "slope", "R²", "sizes"]
 
 
@@ -43,10 +52,23 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
     """Headers and rows of a scenario's table; latency and counter columns only if any."""
     latency = any(c.latency_p50_s is not None for c in cells)
     counters = sorted({name for c in cells for name in c.counters})
-    headers = ["backend", "mode", "N", "total time", "min-max", "first event", "events/s"]
+    cold = any(c.cold_first_event_s is not None or c.cold_peak_bytes is not None for c in cells)
+    stall = any(c.stall_max_s is not None for c in cells)
+    allocated = any(c.allocated_bytes is not None for c in cells)
+    instructions = any(c.instructions is not None for c in cells)
+    warm = " (warm)" if cold else ""
+    headers = ["backend", "mode", "N", "total time", "min-max", f"first event{warm}"]
+    headers += ["first event (cold)"] if cold else []
+    headers.append("events/s")
     if latency:
         headers += ["latency p50", "latency p99"]
-    headers += [*(f"{name} (median)" for name in counters), "peak memory", "allocations"]
+    if stall:
+        headers += ["loop stall max", "loop stall p99"]
+    headers += [*(f"{name} (median)" for name in counters), f"peak memory{warm}"]
+    headers += ["peak memory (cold)"] if cold else []
+    headers.append("allocations")
+    headers += ["allocated"] if allocated else []
+    headers += ["instructions", "instructions/event"] if instructions else []
     headers.append("runs (time/memory)")
     rows = []
     for c in cells:
@@ -62,12 +84,20 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
             fmt_seconds(c.total_s),
             spread,
             fmt_seconds(c.first_event_s),
-            fmt_rate(c.events_per_s),
         ]
+        row += [fmt_seconds(c.cold_first_event_s)] if cold else []
+        row.append(fmt_rate(c.events_per_s))
         if latency:
             row += [fmt_seconds(c.latency_p50_s), fmt_seconds(c.latency_p99_s)]
+        if stall:
+            row += [fmt_seconds(c.stall_max_s), fmt_seconds(c.stall_p99_s)]
         row += [fmt_count(c.counters.get(name)) for name in counters]
-        row += [fmt_bytes(c.peak_bytes), fmt_count(c.allocations)]
+        row.append(fmt_bytes(c.peak_bytes))
+        row += [fmt_bytes(c.cold_peak_bytes)] if cold else []
+        row.append(fmt_count(c.allocations))
+        row += [fmt_bytes(c.allocated_bytes)] if allocated else []
+        if instructions:
+            row += [fmt_count(c.instructions), fmt_count(c.instructions_per_event)]
         row.append(f"{c.time_runs}/{c.memory_runs}" if not c.error else "failed (see Failures)")
         rows.append(row)
     return headers, rows
@@ -83,9 +113,35 @@ def _pair_rows(summary: RunSummary) -> list[list[str]]:
             fmt_ratio(p.time_ratio),
             fmt_ratio(p.first_event_speedup),
             f"{fmt_bytes(p.streamed_peak)} vs {fmt_bytes(p.collected_peak)}",
+            f"{fmt_bytes(p.streamed_cold_peak)} vs {fmt_bytes(p.collected_cold_peak)}",
+            f"{fmt_seconds(p.streamed_stall)} vs {fmt_seconds(p.collected_stall)}",
         ]
         for p in summary.pairs
     ]
+
+
+def _settings_rows(summary: RunSummary) -> list[list[str]]:
+    """Each backend's settings as its cells reported them; values that differ between a
+    backend's cells are all listed (they should not, within one run)."""
+    rows = []
+    for backend in summary.backends:
+        values: dict[str, list[str]] = {}
+        for cell in summary.cells:
+            if cell.backend != backend:
+                continue
+            for name, value in cell.settings.items():
+                if value not in values.setdefault(name, []):
+                    values[name].append(value)
+        rows += [[backend_name(backend), k, " / ".join(v)] for k, v in sorted(values.items())]
+    return rows
+
+
+SETTINGS_NOTE = (
+    "Every store and server setting that can move a figure, as each store reported it. "
+    "Peak memory and first-event figures are warm (after warm-up) unless marked cold "
+    "(the first read after the store opened). Instructions count the client process only "
+    "(on PostgreSQL, not the server's work)."
+)
 
 
 def _fit_rows(summary: RunSummary) -> list[list[str]]:
@@ -169,6 +225,9 @@ def render_markdown(results: RunResults, summary: RunSummary | None = None) -> s
     if summary.fits:
         lines += ["## Growth with N (log-log slope: ~1 linear, ~0 flat)", ""]
         lines += md_table(FIT_HEADERS, _fit_rows(summary))
+    if settings := _settings_rows(summary):
+        lines += ["## Settings", "", f"_{md_escape(SETTINGS_NOTE)}_", ""]
+        lines += md_table(SETTINGS_HEADERS, settings)
     if summary.failed:
         lines += ["## Failures", ""]
         lines += [
@@ -216,6 +275,9 @@ def _charts_for(results: RunResults, summary: RunSummary, scenario: str) -> list
         chart = first_event_chart(scenario, mine)
         if chart:
             charts.append(chart)
+        chart = stall_chart(scenario, mine)
+        if chart:
+            charts.append(chart)
     return charts
 
 
@@ -251,6 +313,12 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
                 "about 1 means linear in N, about 0 means flat.",
             ),
             h.table(FIT_HEADERS, _fit_rows(summary), numeric_from=4),
+        ]
+    if settings := _settings_rows(summary):
+        parts += [
+            h.tag("h2", "Settings"),
+            h.tag("p", SETTINGS_NOTE, cls="muted"),
+            h.table(SETTINGS_HEADERS, settings),
         ]
     if summary.failed:
         parts += [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +54,19 @@ class CellSummary:
     peak_bytes_min: float | None
     peak_bytes_max: float | None
     allocations: float | None
+    allocated_bytes: float | None
+    stall_max_s: float | None
+    """Median over runs of the longest event-loop stall of a run."""
+    stall_p99_s: float | None
+    instructions: float | None
+    """CPU instructions of one run (client process only), where counted."""
+    instructions_per_event: float | None
+    cold_total_s: float | None
+    """The cold run (first read after the store opened): every figure without cold_ is warm."""
+    cold_first_event_s: float | None
+    cold_stall_max_s: float | None
+    cold_peak_bytes: float | None
+    settings: dict[str, str]
     time_runs: int
     memory_runs: int
     counters: dict[str, float]
@@ -78,6 +91,15 @@ _STANDARD_FIGURES = frozenset(
         "latency_p99_s",
         "peak_bytes",
         "allocations",
+        "allocated_bytes",
+        "stall_max_s",
+        "stall_p99_s",
+        "instructions",
+        "instructions_per_event",
+        "cold_total_s",
+        "cold_first_event_s",
+        "cold_stall_max_s",
+        "cold_peak_bytes",
     }
 )
 
@@ -105,6 +127,16 @@ def summarize_cell(cell: Cell) -> CellSummary:
         peak_bytes_min=min(peaks) if peaks else None,
         peak_bytes_max=max(peaks) if peaks else None,
         allocations=figures.get("allocations"),
+        allocated_bytes=figures.get("allocated_bytes"),
+        stall_max_s=figures.get("stall_max_s"),
+        stall_p99_s=figures.get("stall_p99_s"),
+        instructions=figures.get("instructions"),
+        instructions_per_event=figures.get("instructions_per_event"),
+        cold_total_s=figures.get("cold_total_s"),
+        cold_first_event_s=figures.get("cold_first_event_s"),
+        cold_stall_max_s=figures.get("cold_stall_max_s"),
+        cold_peak_bytes=figures.get("cold_peak_bytes"),
+        settings=dict(cell.settings),
         time_runs=len(t.total_s) if t else 0,
         memory_runs=len(peaks),
         counters={
@@ -151,17 +183,28 @@ class ModePair:
     streamed_total: float | None
     collected_first: float | None
     streamed_first: float | None
+    collected_stall: float | None = None
+    """Median longest event-loop stall of a run (warm)."""
+    streamed_stall: float | None = None
+    collected_cold_peak: float | None = None
+    streamed_cold_peak: float | None = None
+    collected_cold_first: float | None = None
+    streamed_cold_first: float | None = None
 
     def sentence(self) -> str:
         """The finding in words (plain text), e.g. "read-stream, 1M events on PostgreSQL:
-        streamed uses 43x less memory than collected (...), takes 1.04x its time (...)"."""
+        streamed uses 43x less memory than collected (...), takes 1.04x its time (...)".
+
+        Figures are warm (after warm-up); the cold first read's follow in brackets."""
         parts = []
         if self.memory_saving is not None and self.memory_saving > 0:
             much = "less" if self.memory_saving >= 1 else "more"
             factor = self.memory_saving if self.memory_saving >= 1 else 1 / self.memory_saving
+            cold = _cold_pair(fmt_bytes, self.streamed_cold_peak, self.collected_cold_peak)
             parts.append(
                 f"uses {fmt_ratio(factor)} {much} memory than {self.collected} "
-                f"({fmt_bytes(self.streamed_peak)} vs {fmt_bytes(self.collected_peak)})"
+                f"(warm: {fmt_bytes(self.streamed_peak)} vs {fmt_bytes(self.collected_peak)}"
+                f"{cold})"
             )
         if self.time_ratio is not None:
             whose = "its time" if parts else f"the time of {self.collected}"
@@ -170,15 +213,30 @@ class ModePair:
                 f"({fmt_seconds(self.streamed_total)} vs {fmt_seconds(self.collected_total)})"
             )
         if self.streamed_first is not None and self.collected_first is not None:
+            cold = _cold_pair(fmt_seconds, self.streamed_cold_first, self.collected_cold_first)
             parts.append(
                 f"holds its first event after {fmt_seconds(self.streamed_first)} "
-                f"instead of {fmt_seconds(self.collected_first)}"
+                f"instead of {fmt_seconds(self.collected_first)} (warm{cold})"
+            )
+        if self.streamed_stall is not None and self.collected_stall is not None:
+            parts.append(
+                f"holds the event loop for at most {fmt_seconds(self.streamed_stall)} "
+                f"instead of {fmt_seconds(self.collected_stall)}"
             )
         if not parts:
             return ""
         body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         where = f"{self.scenario}, {fmt_size(self.size)} events on {backend_name(self.backend)}"
         return f"{where}: {self.streamed} {body}."
+
+
+def _cold_pair(
+    fmt: Callable[[float | None], str], streamed: float | None, collected: float | None
+) -> str:
+    """ "; cold 1.1 MiB vs 4 MiB" when both cold figures are known, else ""."""
+    if streamed is None or collected is None:
+        return ""
+    return f"; cold: {fmt(streamed)} vs {fmt(collected)}"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -294,6 +352,12 @@ def summarize(results: RunResults) -> RunSummary:
                         streamed_total=stm.total_s,
                         collected_first=col.first_event_s,
                         streamed_first=stm.first_event_s,
+                        collected_stall=col.stall_max_s,
+                        streamed_stall=stm.stall_max_s,
+                        collected_cold_peak=col.cold_peak_bytes,
+                        streamed_cold_peak=stm.cold_peak_bytes,
+                        collected_cold_first=col.cold_first_event_s,
+                        streamed_cold_first=stm.cold_first_event_s,
                     )
                 )
 

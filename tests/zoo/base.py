@@ -92,7 +92,7 @@ class ZooStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities()
+        return Capabilities(unique_event_ids=True)
 
     # lifecycle --------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import sqlite3
 import tempfile
@@ -26,7 +27,14 @@ from typing import Any, ClassVar, TypeVar
 import aiosqlite
 
 from backends.sqlite import SqliteStore, open_store
-from harness.contract import AppendResult, Capabilities, StreamWrite, WrongExpectedVersion
+from harness.contract import (
+    AppendResult,
+    Capabilities,
+    NewEvent,
+    RecordedEvent,
+    StreamWrite,
+    WrongExpectedVersion,
+)
 from zoo.base import Checked, Stored, ZooStore
 from zoo.mutants import Mutant
 
@@ -59,7 +67,31 @@ class SharedZooStore(ZooStore):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(persistent=True)
+        return Capabilities(persistent=True, unique_event_ids=True)
+
+
+class MillisecondsElsewhere(SharedZooStore):
+    """Keeps recorded_at to the millisecond in storage but serves the events it wrote
+    itself from a write cache at full precision: another instance reads other times."""
+
+    CAUGHT_BY: ClassVar[tuple[str, ...]] = ("append.recorded-at",)
+
+    def __init__(self, location: str | None = None) -> None:
+        super().__init__(location)
+        self.written: set[uuid.UUID] = set()
+
+    def add(self, stream_id: str, event: NewEvent, data: bytes, metadata: bytes) -> int:
+        self.written.add(event.id)
+        return super().add(stream_id, event, data, metadata)
+
+    def recorded(self, stored: Stored) -> RecordedEvent:
+        event = super().recorded(stored)
+        if stored.id in self.written:
+            return event
+        at = event.recorded_at
+        return dataclasses.replace(
+            event, recorded_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
+        )
 
 
 class ForgetsOnClose(SharedZooStore):
@@ -349,6 +381,7 @@ ENTRIES: tuple[Entry, ...] = (
         Entry(cls.__name__, cls, cls.CAUGHT_BY)
         for cls in (
             ForgetsOnClose,
+            MillisecondsElsewhere,
             CachedVersions,
             GuardCheckedOutsideTransaction,
             LocksFirstStreamOnly,

@@ -8,6 +8,7 @@ must, for the entry to count as caught).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,8 @@ from zoo.base import Checked, Source, Stored, ZooStore
 
 class Mutant(ZooStore):
     CAUGHT_BY: ClassVar[tuple[str, ...]] = ()
+    ONLY_CAUGHT_BY: ClassVar[bool] = False
+    """True: no check outside CAUGHT_BY may fail (the model-based test aside)."""
 
 
 class BatchOffByOne(Mutant):
@@ -514,10 +517,213 @@ class SmallerRealLimit(Mutant):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_event_bytes=2 * 1024 * 1024)
+        return dataclasses.replace(super().capabilities, max_event_bytes=2 * 1024 * 1024)
 
     def validate(self, writes: Sequence[StreamWrite]) -> list[Checked]:
         return validate_writes(writes, 64 * 1024 * 1024)
+
+
+class CollectsThenYields(Mutant):
+    """A "streamed" read that awaits the whole collected read, then yields from the list:
+    the same events, none of the streaming. (Holding no connection while it yields, it
+    also goes on to its end after a cut: the fault checks see that nothing was cut.)"""
+
+    CAUGHT_BY = (
+        "streaming.read-stream",
+        "streaming.read-all",
+        "faults.cut-read-stream",
+        "faults.cut-read-all",
+        "faults.cut-idle",
+    )
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        events = await self.collect(source, start)
+        for lo in range(0, len(events), size):
+            yield events[lo : lo + size]
+
+
+class KeepsDecodedEvents(Mutant):
+    """Fetches and yields batch by batch, but keeps every decoded event in a list until
+    the read ends (a "cache" of what was read): memory grows with the stream."""
+
+    CAUGHT_BY = ("streaming.read-stream", "streaming.read-all")
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        kept: list[RecordedEvent] = []
+        async for batch in super().batches(source, start, size):
+            kept.extend(batch)
+            yield batch
+        del kept
+
+
+class BuffersInAThread(Mutant):
+    """Wraps a synchronous driver with ``asyncio.to_thread`` and fetches every row in the
+    worker thread before yielding the first: memory the streaming checks must see even
+    though another thread allocates it. (Like CollectsThenYields, a cut finds nothing
+    in flight.)"""
+
+    CAUGHT_BY = (
+        "streaming.read-stream",
+        "streaming.read-all",
+        "faults.cut-read-stream",
+        "faults.cut-read-all",
+        "faults.cut-idle",
+    )
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        events = source()
+
+        def fetch_all() -> list[RecordedEvent]:
+            return [self.recorded(e) for e in events[start:]]
+
+        rows = await asyncio.to_thread(fetch_all)
+        while rows:
+            batch, rows = rows[:size], rows[size:]
+            yield batch
+
+
+class NaiveLocalTime(Mutant):
+    """Stamps events with ``datetime.now()``: naive local time, which reads as another
+    moment wherever the clock is not on UTC."""
+
+    CAUGHT_BY = ("append.recorded-at",)
+    ONLY_CAUGHT_BY = True
+
+    def add(self, stream_id: str, event: NewEvent, data: bytes, metadata: bytes) -> int:
+        position = super().add(stream_id, event, data, metadata)
+        stored = self.log[-1]
+        naive = dataclasses.replace(stored, recorded_at=datetime.now())
+        self.log[-1] = naive
+        self.streams[self.key(stream_id)][-1] = naive
+        return position
+
+
+class StampedOnRead(Mutant):
+    """Fills recorded_at when an event is read (a column default applied on SELECT, a
+    decoder calling now()): each read gives the same event another time."""
+
+    CAUGHT_BY = ("append.recorded-at", "read.streamed-equals-collected")
+    ONLY_CAUGHT_BY = True
+
+    def recorded(self, stored: Stored) -> RecordedEvent:
+        return dataclasses.replace(super().recorded(stored), recorded_at=datetime.now(UTC))
+
+
+class CutDoesNothing(Mutant):
+    """Offers cut_connections() but closes nothing (it resets a pool object the reads
+    never use), so the fault checks would test no fault at all."""
+
+    CAUGHT_BY = ("faults.cut-read-stream", "faults.cut-read-all", "faults.cut-idle")
+    ONLY_CAUGHT_BY = True
+
+    async def cut_connections(self) -> None:
+        return None
+
+
+def _like(pattern: str, text: str) -> bool:
+    """SQL ``text LIKE pattern`` with no ESCAPE clause."""
+    import re
+
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+class LikeStreamVersion(Mutant):
+    """Reads and appends match ids exactly, but ``stream_version`` runs its own query,
+    ``SELECT max(version) ... WHERE stream_id LIKE ?``: 'a_c' answers with 'abc''s
+    version. With every look-alike one event long, the answer was right by luck."""
+
+    CAUGHT_BY = ("input.metacharacters",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        others = [len(v) for k, v in self.streams.items() if _like(stream_id, k)]
+        return max([exact, *others])
+
+
+class LikeConditions(Mutant):
+    """Checks expected versions against ``count(*) ... WHERE stream_id LIKE ?`` (reads and
+    stream_version are exact): an append to 'a_c' is judged by 'abc''s events too."""
+
+    CAUGHT_BY = ("input.metacharacters",)
+    ONLY_CAUGHT_BY = True
+
+    def check_conditions(self, checked: Sequence[Checked]) -> None:
+        for write in checked:
+            count = sum(len(v) for k, v in self.streams.items() if _like(write.stream_id, k))
+            check_expected_version(write.stream_id, write.expected, count)
+
+
+class CaseFoldedStreamVersion(Mutant):
+    """``stream_version`` compares ids case-insensitively (``lower(stream_id) = lower(?)``)
+    and returns the largest match; everything else is exact."""
+
+    CAUGHT_BY = ("read.exact-stream-ids",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        key = stream_id.casefold()
+        return max([exact, *(len(v) for k, v in self.streams.items() if k.casefold() == key)])
+
+
+class NormalizedStreamVersion(Mutant):
+    """``stream_version`` looks ids up after NFC normalization; everything else is exact."""
+
+    CAUGHT_BY = ("read.exact-stream-ids",)
+    ONLY_CAUGHT_BY = True
+
+    async def stream_version(self, stream_id: str) -> int:
+        exact = await super().stream_version(stream_id)
+        key = unicodedata.normalize("NFC", stream_id)
+        others = (len(v) for k, v in self.streams.items() if unicodedata.normalize("NFC", k) == key)
+        return max([exact, *others])
+
+
+class BinaryJsonNumbers(Mutant):
+    """Keeps data in a binary JSON column whose numbers are normalized: an integral float
+    that fits 64 bits comes back as an integer (1e16 -> 10000000000000000) and -0.0 as
+    0.0. Everything that is not such a number round-trips."""
+
+    CAUGHT_BY = ("input.json-fidelity",)
+    ONLY_CAUGHT_BY = True
+
+    def decode(self, raw: bytes) -> Any:
+        def normalize(value: Any) -> Any:
+            if isinstance(value, float):
+                if value == 0:
+                    return 0.0
+                if value.is_integer() and 1e16 <= abs(value) < 2**64:
+                    return int(value)
+            return value
+
+        return _map_values(orjson.loads(raw), normalize)
+
+
+class FifteenDigitFloats(Mutant):
+    """Prints floats with ``"%.15g"`` on the way into its column (as C libraries often
+    do): doubles that need 16 or 17 digits, such as 0.1 + 0.2, come back rounded."""
+
+    CAUGHT_BY = ("input.json-fidelity",)
+    ONLY_CAUGHT_BY = True
+
+    def encode(self, raw: bytes) -> bytes:
+        return orjson.dumps(
+            _map_values(
+                orjson.loads(raw),
+                lambda v: float(f"{v:.15g}") if isinstance(v, float) else v,
+            )
+        )
 
 
 def _map_strings(value: Any, change: Any) -> Any:

@@ -9,7 +9,9 @@ from harness.conformance.checks import lifecycle as lifecycle
 from harness.conformance.checks import model_based as model_based
 from harness.conformance.checks import races as races
 from harness.conformance.checks import reads as reads
+from harness.conformance.checks import recorded_at as recorded_at
 from harness.conformance.checks import resources as resources
+from harness.conformance.checks import streaming as streaming
 
 __all__ = [
     "appends",
@@ -21,5 +23,7 @@ __all__ = [
     "model_based",
     "races",
     "reads",
+    "recorded_at",
     "resources",
+    "streaming",
 ]

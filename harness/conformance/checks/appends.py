@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.conformance import rules
-from harness.conformance.core import CheckContext, Recorder, check, new_events
+from harness.conformance.core import CheckContext, NotApplicable, Recorder, check, new_events
 from harness.contract import (
     ANY,
     NO_STREAM,
@@ -300,9 +300,15 @@ async def append_result(ctx: CheckContext) -> None:
 )
 async def duplicate_event_id(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
+        if not rec.store.capabilities.unique_event_ids:
+            raise NotApplicable(
+                "the store does not declare Capabilities.unique_event_ids (it may identify "
+                "events by stream and version only)"
+            )
+        rec.show_ids = True
         first = NewEvent("E", {"n": 1})
-        await rec.append_ok(StreamWrite("a", NO_STREAM, [first]))
         rec.case("an id already stored, appended to another stream")
+        await rec.append_ok(StreamWrite("a", NO_STREAM, [first]))
         error = await rec.append_rejected(
             DuplicateEventId,
             StreamWrite("b", ANY, [NewEvent("E"), NewEvent("E", id=first.id)]),
@@ -314,6 +320,7 @@ async def duplicate_event_id(ctx: CheckContext) -> None:
             rules.DUPLICATE_ID,
         )
         rec.case("an id already stored, in the second stream of a multi-stream append")
+        rec.note(f"stream 'a' holds an event with id={first.id!r}")
         await rec.append_rejected(
             DuplicateEventId,
             StreamWrite("c", NO_STREAM, new_events(2)),

@@ -312,29 +312,44 @@ async def unicode_everywhere(ctx: CheckContext) -> None:
     rules.ISOLATION,
 )
 async def metacharacters(ctx: CheckContext) -> None:
+    # Every stream gets its own length, the plain ones the longest: a lookup that also
+    # matches a look-alike ('a_c' LIKE 'abc', '%' LIKE anything) then answers with
+    # another stream's version, whether it takes the first match, the largest or a count.
+    plain = {"abc": 30, "aXc": 31, "a": 32, "100": 33, "100x": 34}
     async with ctx.store() as rec:
-        rec.case("streams named 'abc', 'aXc' and 'a' first")
-        for plain in ("abc", "aXc", "a", "100", "100x"):
-            await rec.append_ok(StreamWrite(plain, NO_STREAM, new_events(1, plain=plain)))
-        for text in METACHARACTERS:
-            rec.case(f"stream id, type and data {text!r}")
-            await rec.append_ok(
-                StreamWrite(text, NO_STREAM, [NewEvent(text, {text: text}, {"m": text})])
-            )
+        rec.case(f"streams {list(plain)} first, of {min(plain.values())}+ events each")
+        for name, length in plain.items():
+            await rec.append_ok(StreamWrite(name, NO_STREAM, new_events(length, plain=name)))
+        for index, text in enumerate(METACHARACTERS):
+            length = index % 4 + 1
+            rec.case(f"stream id, type and data {text!r} ({length} events)")
+            events = [NewEvent(text, {text: text, "n": n}, {"m": text}) for n in range(length)]
+            await rec.append_ok(StreamWrite(text, NO_STREAM, events))
             await rec.verify_stream(text, rule=rules.ISOLATION)
             await rec.verify_stream(text, form="stream", rule=rules.ISOLATION)
             version = await rec.stream_version(text)
             rec.require(
-                version == 1, f"stream_version({text!r}) is {version}, expected 1", rules.ISOLATION
+                version == length,
+                f"stream_version({text!r}) is {version}, expected {length}",
+                rules.ISOLATION,
             )
-        for plain in ("abc", "aXc", "a", "100", "100x"):
-            await rec.verify_stream(plain, rule=rules.ISOLATION)
+            rec.note("an exact-version append on it, guarded by its version")
+            await rec.append_ok(StreamWrite(text, length, new_events(1)))
+        rec.case("the plain streams and their versions, after the others")
+        for name, length in plain.items():
+            await rec.verify_stream(name, rule=rules.ISOLATION)
+            version = await rec.stream_version(name)
+            rec.require(
+                version == length,
+                f"stream_version({name!r}) is {version}, expected {length}",
+                rules.ISOLATION,
+            )
         await rec.verify_all(rule=rules.ISOLATION)
 
 
 @check(
     "input.json-fidelity",
-    "JSON values keep their type and value: bools, big ints, floats, nesting, empties",
+    "JSON values keep their type and value: bools, big ints, floats (1e16, -0.0, 17 digits)",
     rules.EVENT_DATA,
 )
 async def json_fidelity(ctx: CheckContext) -> None:
@@ -344,6 +359,36 @@ async def json_fidelity(ctx: CheckContext) -> None:
         (
             "floats",
             {"tenth": 0.1, "half": 1.5, "neg": -2.25, "one": 1.0, "tiny": 5e-324, "big": 1.5e300},
+        ),
+        # Numbers that stores commonly change. No capability excuses changing them: the
+        # contract promises data back exactly, a consumer sees int vs float and the sign
+        # of zero, and a json or text column keeps them (the reference stores use one).
+        # Binary JSON columns turn integral floats into integers (1e16 ->
+        # 10000000000000000) and drop the sign of -0.0; stores that hold every number as
+        # a double round integers beyond 2**53; C libraries printing "%.15g" drop the
+        # 16th and 17th digits a double needs.
+        (
+            "large integral floats",
+            {"e16": 1e16, "e17": 1.2345678901234568e17, "e19": 1e19, "neg": -1e16, "e22": 1e22},
+        ),
+        ("negative zero", {"float": -0.0, "list": [-0.0, 0.0], "nested": {"z": -0.0}}),
+        (
+            "integers beyond 2**53",
+            {"above": 2**53 + 1, "below": -(2**53 + 1), "big": 2**62 + 3, "neg": -(2**62) - 3},
+        ),
+        (
+            "decimals that need 17 digits",
+            {
+                "sum": 0.1 + 0.2,
+                "third": 1 / 3,
+                "two_thirds": 2 / 3,
+                "pi": 3.141592653589793,
+                "e": 2.718281828459045,
+                "max": 1.7976931348623157e308,
+                "min_normal": 2.2250738585072014e-308,
+                "small": 1e-7,
+                "long": 123456.78901234567,
+            },
         ),
         ("null and empties", {"none": None, "empty_str": "", "empty_list": [], "empty_obj": {}}),
         ("nesting", {"a": [[[[{"b": [1, "two", None, 3.5, {"c": []}]}]]]]}),

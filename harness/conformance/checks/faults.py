@@ -57,6 +57,15 @@ async def _cut_mid_read(rec: Recorder, read: EventStream, expected_count: int, w
             f"{expected_count} events instead of raising ReadInterrupted",
             rules.FAULTS,
         )
+        # A read that went on to its end was not cut: either cut_connections() cuts
+        # nothing, or the read does not hold the connection it streams from.
+        rec.fail(
+            f"{what} went on to its end ({len(seen)} events, batch_size={BATCH}) after "
+            f"cut_connections() was called mid-read: nothing was cut. cut_connections() "
+            "must close every connection the store holds, so that a read in flight raises "
+            "ReadInterrupted",
+            rules.FAULTS,
+        )
     else:
         rec.note(f"ReadInterrupted after {len(seen)} events, as the contract requires")
         try:
@@ -119,15 +128,23 @@ async def cut_read_all(ctx: CheckContext) -> None:
 
 @check(
     "faults.cut-idle",
-    "after cut_connections() with nothing in flight, every call works again",
+    "after cut_connections() with nothing in flight, every call works again (and it cut)",
     rules.FAULTS,
 )
 async def cut_idle(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
         cutter = _cuttable(rec.store)
         await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
+        await rec.append_ok(StreamWrite("witness", NO_STREAM, new_events(EVENTS)))
         for round_ in range(3):
             rec.case(f"cut_connections() #{round_ + 1}, then append and read")
             rec.note("await store.cut_connections()")
             await rec.within(cutter.cut_connections(), "cut_connections()")
             await _recovers(rec)
+        # Recovering proves nothing if nothing was cut: a read left open across one more
+        # cut must show that it happened.
+        rec.case(f"a read left open ({CUT_AFTER} events taken) across cut_connections()")
+        await _cut_mid_read(
+            rec, rec.read_stream("witness", batch_size=BATCH), EVENTS, "a read_stream"
+        )
+        await _recovers(rec)

@@ -188,9 +188,8 @@ async def streamed_equals_collected(ctx: CheckContext) -> None:
                             rule=rules.STREAMED_EQUALS_COLLECTED,
                         )
                     )
-                rec.require(
-                    reads[0] == reads[1] == reads[2],
-                    "the collected and streamed reads differ (in recorded_at or another field)",
+                rec.require_same_reads(
+                    list(zip(("collected", "streamed", "batches()"), reads, strict=True)),
                     rules.STREAMED_EQUALS_COLLECTED,
                 )
 
