@@ -27,6 +27,13 @@ undrained stream and an append in the same task cannot deadlock. Leaving a read 
 closes its cursor and ends its transaction at once; the connection goes back to the
 pool (or is closed if the pool is full or the cleanup itself was interrupted).
 
+The reader pool is unbounded by default (a read opens a connection when none is
+idle). ``max_readers`` (or `set_pool_size`) bounds it: reads beyond the bound wait
+their turn, first come first served, and the time they wait is counted
+(`diagnostics`). A held read transaction stops checkpoints, so the WAL grows while a
+long streamed read lasts; ``journal_size_limit`` (`WAL_SIZE_LIMIT`) cuts the file
+back once the WAL restarts after the read.
+
 ``sqlite::memory:`` is an in-memory database (SQLite's ``memdb`` VFS) shared by the
 store's own connections. ``memdb`` has no WAL, so there a pending read *would* block
 commits; an in-memory streamed read therefore pages through its snapshot instead, one
@@ -63,10 +70,12 @@ no time ratio is quoted here; `eventbench compare` judges such changes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -106,6 +115,7 @@ from harness.contract import (
     validate_stream_id,
     validate_writes,
 )
+from harness.text import join_sentences
 
 _SYNCHRONOUS_NAMES: Final = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -127,6 +137,11 @@ SCHEMA_VERSION: Final = 1
 
 APPLICATION_ID: Final = 0x45564E42  # "EVNB": marks a file as an eventbench event store
 MEMORY: Final = ":memory:"
+WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024
+"""``journal_size_limit``: the WAL file is cut back to this size when it restarts. A
+read transaction held open stops checkpoints, so the WAL grows while it lasts; without
+a limit the file then keeps that size until the last connection closes. 4 MiB is just
+above what the default auto-checkpoint (1,000 pages) lets it reach in steady use."""
 
 Synchronous: TypeAlias = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -295,6 +310,8 @@ class _Lease:
 
     conn: aiosqlite.Connection
     cut: bool = False
+    slot: bool = False
+    """True while this lease counts against the reader bound (``max_readers``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +341,11 @@ def _interrupted(what: str, exc: BaseException | None = None) -> ReadInterrupted
 
 def _unavailable(path: str, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(
-        f"SQLite database {path!r} cannot be used: {exc}. Check that the directory "
-        "exists and is writable, that the file is a SQLite database, and that no other "
-        "program holds it locked."
+        join_sentences(
+            f"SQLite database {path!r} cannot be used: {exc}",
+            "Check that the directory exists and is writable, that the file is a SQLite "
+            "database, and that no other program holds it locked.",
+        )
     )
 
 
@@ -336,6 +355,13 @@ class _Pool:
 
     idle: list[aiosqlite.Connection] = field(default_factory=list)
     leased: set[_Lease] = field(default_factory=set)
+    limit: int | None = None
+    """At most this many readers at once (None: as many as reads ask for)."""
+    out: int = 0
+    """Reader slots taken (leases counting against ``limit``)."""
+    waiters: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+    wait_s: float = 0.0
+    acquires: int = 0
 
 
 class SqliteStore:
@@ -355,6 +381,8 @@ class SqliteStore:
         busy_timeout: float = 30.0,
         synchronous: Synchronous = "FULL",
         max_idle_readers: int = 4,
+        max_readers: int | None = None,
+        wal_size_limit: int = WAL_SIZE_LIMIT,
     ) -> None:
         raw = os.fspath(path)
         if not isinstance(raw, str) or not raw:
@@ -375,6 +403,9 @@ class SqliteStore:
         self._busy_timeout = float(busy_timeout)
         self._synchronous = synchronous
         self._max_idle = max(0, max_idle_readers)
+        if max_readers is not None:
+            _check_pool_size(max_readers)
+        self._wal_size_limit = int(wal_size_limit)
         # A memdb database lives while a connection to it is open; the anchor (which
         # is never used for I/O and never cut) keeps it alive across cut_connections.
         self._target = (
@@ -384,7 +415,9 @@ class SqliteStore:
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._open_lock = asyncio.Lock()
-        self._pool = _Pool()
+        self._pool = _Pool(limit=max_readers)
+        if max_readers is not None:
+            self._max_idle = max(self._max_idle, max_readers)
         self._background: set[asyncio.Task[None]] = set()
         self._is_open = False
 
@@ -487,6 +520,8 @@ class SqliteStore:
                             f"{row!r}); put it on a local file system"
                         )
                 await conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+                if not self._memory:
+                    await conn.execute(f"PRAGMA journal_size_limit = {self._wal_size_limit}")
             else:
                 await conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
@@ -574,13 +609,85 @@ class SqliteStore:
 
     async def _lease(self) -> _Lease:
         self._check_open()
-        conn = self._pool.idle.pop() if self._pool.idle else await self._connect(writer=False)
-        lease = _Lease(conn)
+        await self._take_slot()
+        try:
+            self._check_open()
+            conn = self._pool.idle.pop() if self._pool.idle else await self._connect(writer=False)
+        except BaseException:
+            self._release_slot()
+            raise
+        lease = _Lease(conn, slot=True)
         self._pool.leased.add(lease)
         return lease
 
+    async def _take_slot(self) -> None:
+        """Wait for a reader slot under ``max_readers`` (first come, first served)."""
+        pool = self._pool
+        pool.acquires += 1
+        if pool.limit is None or (pool.out < pool.limit and not pool.waiters):
+            pool.out += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        pool.waiters.append(waiter)
+        started = time.perf_counter()
+        try:
+            await waiter  # a releasing reader hands its slot over (``out`` unchanged)
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # handed over just as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    pool.waiters.remove(waiter)
+            raise
+        finally:
+            pool.wait_s += time.perf_counter() - started
+
+    def _release_slot(self) -> None:
+        pool = self._pool
+        over = pool.limit is not None and pool.out > pool.limit  # the bound was lowered
+        while pool.waiters and not over:
+            waiter = pool.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        pool.out = max(0, pool.out - 1)
+
+    async def set_pool_size(self, size: int) -> None:
+        """Allow at most ``size`` reader connections at once; reads beyond wait their turn.
+
+        (`harness.contract.SupportsPoolSize`.) Appends use the one writer connection and
+        are not counted. Idle readers are kept up to the bound, as a pool keeps its
+        connections.
+        """
+        _check_pool_size(size)
+        pool = self._pool
+        pool.limit = size
+        self._max_idle = max(self._max_idle, size)
+        while pool.waiters and pool.out < size:
+            pool.out += 1
+            self._release_slot()  # hands the new slot to the first waiter
+
+    async def diagnostics(self) -> dict[str, float]:
+        """Reader-pool counters and the WAL file's size on disk (`SupportsDiagnostics`)."""
+        pool = self._pool
+        out = {
+            "pool_wait_s_total": pool.wait_s,
+            "pool_acquires_total": float(pool.acquires),
+            "connections_in_use": float(len(pool.leased)),
+            "pool_waiting": float(len(pool.waiters)),
+        }
+        if not self._memory:
+            try:
+                out["wal_bytes"] = float(os.stat(self.path + "-wal").st_size)
+            except FileNotFoundError:
+                out["wal_bytes"] = 0.0
+        return out
+
     def _give_back(self, lease: _Lease, *, clean: bool) -> None:
         """Return a reader to the pool, or close it if it is dirty, cut or surplus."""
+        if lease.slot:
+            lease.slot = False
+            self._release_slot()
         owned = lease in self._pool.leased
         self._pool.leased.discard(lease)
         if lease.cut:
@@ -779,7 +886,9 @@ class SqliteStore:
             clean = True
         except (sqlite3.Error, ValueError) as exc:
             raise StoreUnavailable(
-                f"could not read the version of stream {stream_id!r}: {exc}. Retry."
+                join_sentences(
+                    f"could not read the version of stream {stream_id!r}: {exc}", "Retry."
+                )
             ) from exc
         finally:
             self._give_back(lease, clean=clean)
@@ -930,6 +1039,11 @@ class SqliteStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_pool_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"a reader pool holds at least 1 connection, not {size!r}")
 
 
 async def _drop_last_result(conn: aiosqlite.Connection) -> None:

@@ -8,14 +8,18 @@ command that needs it.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.registry import REFERENCE_BACKENDS, backend_info
+from harness.redact import RedactingStream, remember_environment
+from harness.registry import DEBUG_ENV, REFERENCE_BACKENDS, backend_info
 
 # name -> "module:attribute" of a click.Command; listed in this order in --help.
 SUBCOMMANDS: dict[str, str] = {
@@ -35,7 +39,12 @@ def package_version() -> str:
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use, and whose output is
+    masked (`mask_output`) from the first byte, usage errors included."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        mask_output()
+        return super().main(*args, **kwargs)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in SUBCOMMANDS if self._load(name) is not None]
@@ -60,8 +69,41 @@ class LazyGroup(click.Group):
         return command
 
 
+def mask_output() -> None:
+    """Send everything this process prints through `harness.redact`: a password in a
+    store URL (on the command line, in ``EVENTBENCH_PG_DSN``, or quoted by a driver's
+    error) never reaches the terminal or a log."""
+    remember_environment()
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ[DEBUG_ENV] = "1"  # workers inherit it
+
+
+def debug_option(command: _F) -> _F:
+    """``--debug``: full tracebacks for errors that are otherwise one short message."""
+    return click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_debug,
+        help=f"Show full tracebacks (e.g. of a store module that fails to import); "
+        f"also {DEBUG_ENV}=1.",
+    )(command)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_version(), prog_name="eventbench")
+@debug_option
 def main() -> None:
     """Benchmark and check event-store backends: streamed vs collected reads.
 

@@ -70,6 +70,8 @@ __all__ = [
     "StreamWrite",
     "SupportsAnalyze",
     "SupportsConnectionCut",
+    "SupportsDiagnostics",
+    "SupportsPoolSize",
     "SupportsRawScan",
     "SupportsReopen",
     "WrongExpectedVersion",
@@ -774,3 +776,37 @@ class ReportsSettings(Protocol):
     each cell, and ``eventbench compare`` warns when the two sides' differ."""
 
     async def settings(self) -> Mapping[str, str]: ...
+
+
+@runtime_checkable
+class SupportsPoolSize(Protocol):
+    """Optional, for benchmarks: bound how many connections the store's operations may
+    hold at once (its connection pool).
+
+    Called while nothing is in flight. Operations beyond the bound wait for a
+    connection; they never fail for want of one. A store without a pool has no use for
+    this and need not implement it.
+    """
+
+    async def set_pool_size(self, size: int) -> None: ...
+
+
+@runtime_checkable
+class SupportsDiagnostics(Protocol):
+    """Optional, for benchmarks: figures of the store's own state, sampled over time.
+
+    ``diagnostics`` returns name -> number, read from the real resources (a file's
+    size, the server's own views), never estimated. It must not wait for a pooled
+    connection, so that sampling works while reads hold every one. Names a benchmark
+    understands (others are kept as they are):
+
+    * ``pool_wait_s_total``, ``pool_acquires_total``: seconds spent waiting for a
+      connection and connections handed out, summed since the store opened;
+    * ``connections_in_use``, ``pool_waiting``: connections held by operations now,
+      and operations waiting for one;
+    * ``wal_bytes``: size of a write-ahead log file;
+    * ``xmin_held``, ``xmin_age``: server sessions of this store holding back the
+      server's cleanup horizon, and the age in transactions of the oldest they hold.
+    """
+
+    async def diagnostics(self) -> Mapping[str, float]: ...

@@ -20,7 +20,8 @@ interpreter exit. A process killed before it could drop its database leaves it
 behind; `sweep_stale_databases` (run before a process makes its own) drops those of
 dead processes on this host. Nothing here drops a database eventbench did not create.
 
-DSNs may carry passwords: print or store them only through `redact_dsn`.
+DSNs may carry passwords: print or store them only through `redact_dsn` (that is,
+`harness.redact.redact`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+
+from harness.redact import redact_dsn
+from harness.text import join_sentences
 
 __all__ = [
     "ENV_DSN",
@@ -50,7 +54,9 @@ __all__ = [
     "drop_database",
     "drop_process_databases",
     "dsn_with_database",
+    "InvalidDsn",
     "find_server",
+    "normalize_dsn",
     "postgres_required",
     "process_database",
     "redact_dsn",
@@ -101,27 +107,47 @@ class PgServer:
 
 # --------------------------------------------------------------------------- DSNs
 
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+class InvalidDsn(ValueError):
+    """A PostgreSQL DSN that cannot be read; the message (redacted) says how to write it."""
 
 
-def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced by ``***`` (URL and ``key=value`` forms)."""
-    if "://" not in dsn:
-        return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
-    parts = urlsplit(dsn)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hosts}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
+_URL_FORM: Final = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+
+
+def normalize_dsn(dsn: str) -> str:
+    """``dsn`` as the driver reads it, or `InvalidDsn` saying how to write it.
+
+    A password may hold an unescaped ``@``: a host name never does, so the user info
+    runs to the last ``@`` of the authority (as browsers read URLs); it is
+    percent-encoded here, where asyncpg (like libpq) would split at the first ``@``
+    and look for a host named after the rest of the password. A ``/``, ``?`` or ``#``
+    in a password is ambiguous (each may start the database name or the options),
+    so that is refused with a note to percent-encode it.
+    """
+    text = dsn.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise InvalidDsn(
+            f"{redact_dsn(text)!r} is not a PostgreSQL URL: write it as {_URL_FORM} "
+            "(percent-encode special characters in the password, e.g. @ as %40)"
         )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hosts = authority.rpartition("@")
+    if not at:
+        if "@" in tail.partition("?")[0].partition("#")[0]:
+            raise InvalidDsn(
+                f"{redact_dsn(text)!r}: the password seems to hold '/', '?' or '#'; "
+                "percent-encode them (/ as %2F, ? as %3F, # as %23) in the URL"
+            )
+        return text
+    if not hosts and not tail:
+        raise InvalidDsn(f"{redact_dsn(text)!r} names no host: write it as {_URL_FORM}")
+    if "@" in userinfo:
+        user, colon, password = userinfo.partition(":")
+        userinfo = user.replace("@", "%40") + colon + password.replace("@", "%40")
+    return f"{scheme}://{userinfo}@{hosts}{tail}"
 
 
 def dsn_with_database(dsn: str, database: str) -> str:
@@ -189,7 +215,7 @@ async def _probe(dsn: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> tuple[
 
 def _describe_error(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return redact_dsn(text.splitlines()[0])
 
 
 def _docker_answers() -> bool:
@@ -236,19 +262,20 @@ _found: PgServer | PostgresUnavailable | None = None
 
 def _discover() -> PgServer:
     env_dsn = os.environ.get(ENV_DSN, "").strip()
-    if env_dsn and not env_dsn.startswith(("postgresql://", "postgres://")):
-        raise PostgresUnavailable(
-            f"{ENV_DSN}={redact_dsn(env_dsn)} is not a URL: write it as "
-            "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
-        )
     if env_dsn:
+        try:
+            env_dsn = normalize_dsn(env_dsn)
+        except InvalidDsn as exc:
+            raise PostgresUnavailable(f"{ENV_DSN}: {exc}") from None
         try:
             version, can_create = _run_sync(lambda: _probe(env_dsn))
         except Exception as exc:
             raise PostgresUnavailable(
-                f"{ENV_DSN}={redact_dsn(env_dsn)} does not answer: {_describe_error(exc)}. "
-                f"Check the server is running and the DSN is right, or unset {ENV_DSN} to "
-                "use a local server on 127.0.0.1:5432."
+                join_sentences(
+                    f"{ENV_DSN}={redact_dsn(env_dsn)} does not answer: {_describe_error(exc)}",
+                    f"Check the server is running and the DSN is right, or unset {ENV_DSN} to "
+                    "use a local server on 127.0.0.1:5432.",
+                )
             ) from None
         return PgServer(env_dsn, ENV_DSN, version, can_create)
 
@@ -272,8 +299,11 @@ def _discover() -> PgServer:
         else:
             return PgServer(dsn, "testcontainers", version, can_create)
     raise PostgresUnavailable(
-        f"no PostgreSQL server found: {ENV_DSN} is not set; {LOCAL_ADDRESS} refused "
-        f"({'; '.join(failures)}); {docker_note}. {HOW_TO_PROVIDE}"
+        join_sentences(
+            f"no PostgreSQL server found: {ENV_DSN} is not set; {LOCAL_ADDRESS} refused "
+            f"({'; '.join(failures)}); {docker_note}",
+            HOW_TO_PROVIDE,
+        )
     )
 
 

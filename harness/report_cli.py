@@ -28,6 +28,7 @@ from harness.compare import (
     compare_results,
     parse_bytes,
 )
+from harness.redact import redact
 from harness.report.format import fmt_ratio, fmt_size
 from harness.results import ResultsError, RunResults, load_results, save_results
 from harness.runner import COMPARE_ROUNDS, slug
@@ -149,7 +150,9 @@ def _print_comparison(console: Console, comparison: Comparison) -> None:
     notable = [c for c in comparison.cells if c.verdict is not Verdict.UNCHANGED]
     if not notable:
         return
-    table = Table(title="cells that are not unchanged", title_justify="left")
+    table = Table(
+        title="cells that improved, regressed or could not be judged", title_justify="left"
+    )
     for name in ("verdict", "cell", "metric", "head/base", "CI", "rounds", "why"):
         table.add_column(name, overflow="fold")
     colours = {"regressed": "red", "improved": "green", "inconclusive": "yellow"}
@@ -188,7 +191,7 @@ def _write_comparison(
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as out:
-            out.write(render_comparison_markdown(comparison) + "\n")
+            out.write(redact(render_comparison_markdown(comparison)) + "\n")
     return written
 
 

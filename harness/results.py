@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact_json
+
 __all__ = [
     "SCHEMA_VERSION",
     "UPGRADABLE_VERSIONS",
@@ -170,6 +172,9 @@ class Cell:
     """Every store and server setting that can move this cell's figures, as the store
     reported them (`harness.contract.ReportsSettings`): durability, batch and pool sizes,
     whether the seeded tables were analyzed, server settings. Empty when not reported."""
+    series: dict[str, list[list[float]]] | None = None
+    """Figures sampled over one timed run, where the workload records any: name ->
+    [[seconds since the run began, value], ...] (e.g. a WAL file's size over time)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -264,7 +269,9 @@ def _cell_from_json(c: dict[str, Any]) -> Cell:
 def save_results(results: RunResults, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(results.to_json(), indent=1, sort_keys=False) + "\n")
+    # Masked again here: a results file must never hold a password, however made.
+    doc = redact_json(results.to_json())
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)  # never leave a half-written results file behind
     return path
 
@@ -278,12 +285,17 @@ def load_results(path: Path) -> RunResults:
         ) from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise ResultsError(f"{path}: not a results document")
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise ResultsError(
+            f"{path}: not an eventbench results file (it has no schema_version); give "
+            "the .json that `eventbench run` wrote (e.g. reports/latest.json), not a "
+            "report's .summary.json or another JSON file"
+        )
     try:
-        return RunResults.from_json(doc)
+        # A file written before secrets were masked must not show them in a new report.
+        return RunResults.from_json(redact_json(doc))
     except ResultsError as exc:
-        raise ResultsError(f"{path}: {exc}") from None
+        raise ResultsError(f"{path}: {exc}") from exc.__cause__
 
 
 # --------------------------------------------------------------------------- pytest-benchmark
@@ -387,5 +399,5 @@ def to_pytest_benchmark(results: RunResults) -> dict[str, Any]:
 def export_pytest_benchmark(results: RunResults, path: Path) -> Path:
     """Write `to_pytest_benchmark` of ``results`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_pytest_benchmark(results), indent=1) + "\n")
+    path.write_text(json.dumps(redact_json(to_pytest_benchmark(results)), indent=1) + "\n")
     return path

@@ -50,6 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from harness.redact import redact, redact_json
+from harness.registry import InvalidBackendSpec, parse_backends, shadowing_notes
 from harness.results import (
     Cell,
     ColdSamples,
@@ -222,6 +224,8 @@ class CellPlan:
     """An optional protocol the store must implement for this mode (else skipped)."""
     events: int | None = None
     """Events one run handles (for the cost estimate); None: not known."""
+    tracks_memory: bool = True
+    """False: timed runs only (the scenario asks for no memray-tracked runs)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -252,10 +256,17 @@ class Plan:
     optional: frozenset[str] = frozenset()
     """Backends measured when they can run here and left out (with a note) otherwise,
     like PostgreSQL in ``eventbench run --full``."""
+    specs: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Backend label -> the spec that loads it (may hold a password: never shown)."""
 
     @property
     def backends(self) -> list[str]:
+        """The backends' labels, in order."""
         return list(dict.fromkeys(cell.backend for cell in self.cells))
+
+    def spec_of(self, label: str) -> str:
+        """What the worker loads for a label (the label itself for plain names)."""
+        return self.specs.get(label, label)
 
 
 def _json_params(params: Mapping[str, ParamValue]) -> dict[str, Any]:
@@ -278,9 +289,10 @@ def make_plan(
 ) -> Plan:
     """Plan every (scenario x backend x mode x size) cell.
 
-    ``overrides`` maps ``NAME`` (every scenario with that parameter) or
-    ``SCENARIO.NAME`` (one scenario) to a value. ``modes`` keeps only those modes.
-    ``optional_backends`` are added to ``backends`` but left out, not failed, where
+    ``backends`` are specs, optionally labelled (``LABEL=SPEC``, see
+    `harness.registry.parse_backend`). ``overrides`` maps ``NAME`` (every scenario with
+    that parameter) or ``SCENARIO.NAME`` (one scenario) to a value. ``modes`` keeps only
+    those modes. ``optional_backends`` are added to ``backends`` but left out, not failed, where
     they cannot run. Raises `PlanError` with what to do when something asked for
     does not exist.
     """
@@ -289,8 +301,12 @@ def make_plan(
     backends = [*backends, *optional]
     if not backends:
         raise PlanError("no backends given; name at least one (e.g. --backends sqlite)")
-    for backend in backends:
-        check_backend_name(backend)
+    try:
+        refs = parse_backends(backends)
+    except InvalidBackendSpec as exc:
+        raise PlanError(str(exc)) from None
+    for ref in refs:
+        check_backend_name(ref.spec)
     if not sizes or any(size < 1 for size in sizes):
         raise PlanError(f"sizes must be positive event counts, got {list(sizes)}")
     for label, count in (("repeats", repeats), ("rounds", rounds)):
@@ -327,18 +343,19 @@ def make_plan(
             scenario_modes = tuple(m for m in scenario_modes if m in modes)
         for size in scenario.sizes(tuple(sizes), params):
             events = scenario.expected_events(size, params) if scenario.expected_events else size
-            for backend in backends:
+            for ref in refs:
                 for mode in scenario_modes:
                     cells.append(
                         CellPlan(
                             scenario.name,
-                            backend,
+                            ref.label,
                             mode,
                             size,
                             params,
                             layout,
                             scenario.requires.get(mode),
                             events,
+                            scenario.tracks_memory,
                         )
                     )
     unused = sorted(set(overrides) - used)
@@ -357,9 +374,11 @@ def make_plan(
         rounds=rounds,
         optional=frozenset(optional),
         instructions=instructions,
+        specs={ref.label: ref.spec for ref in refs},
         parameters={
             "scenarios": names,
-            "backends": list(backends),
+            "backends": [ref.label for ref in refs],
+            "backend_specs": {ref.label: ref.shown for ref in refs if ref.spec != ref.label},
             "sizes": list(sizes),
             "repeats": repeats,
             "memory_repeats": memory_repeats,
@@ -381,7 +400,7 @@ def check_backend_name(spec: str) -> None:
     if spec in REFERENCE_BACKENDS or ":" in spec:
         return
     raise PlanError(
-        f"no backend named {spec!r}; known: {', '.join(REFERENCE_BACKENDS)}, or name your "
+        f"no backend named {redact(spec)!r}; known: {', '.join(REFERENCE_BACKENDS)}, or name your "
         "own store's factory as module:function (e.g. mypackage.store:make_store)"
     )
 
@@ -473,15 +492,21 @@ def call_worker(
     try:
         answer = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        tail = "\n".join(_stderr_lines(err)[-15:])
+        tail = redact("\n".join(_stderr_lines(err)[-15:]))
+        notes = shadowing_notes([], Path(side.cwd or os.getcwd()))
         raise WorkerFailed(
             f"worker ({side.python}) exited with status {proc.returncode} without an answer; "
-            f"is eventbench installed there? Its stderr ended:\n{tail}"
+            + (" ".join(notes) if notes else "is eventbench installed there?")
+            + f" Its stderr ended:\n{tail}"
         ) from None
     if not answer.get("ok") and "error" in answer:
         tail = "\n".join(_stderr_lines(err)[-6:])
-        answer["error"] = answer["error"] + (f"\n{tail}" if tail else "")
-    return answer
+        answer["error"] = redact(answer["error"] + (f"\n{tail}" if tail else ""))
+        if answer.get("timed_out") and timeout_s is not None:
+            # The worker stopped its cell itself, early enough to say what it waited on.
+            answer["error"] = redact(f"{timed_out(timeout_s, doing, err)} {answer['error']}")
+    result: Any = redact_json(answer)
+    return result
 
 
 def timed_out(timeout_s: float, doing: str, stderr: str) -> str:
@@ -713,7 +738,11 @@ def environment_of(probe: Mapping[str, Any], machine: Mapping[str, Any]) -> Envi
         cpu_count=machine["cpu_count"],
         memory_bytes=machine["memory_bytes"],
         python=python,
-        packages=dict(probe.get("packages", {})),
+        # Third-party stores' distributions (and what they require) beside ours.
+        packages={
+            **{k: v for b in probe.get("backends", []) for k, v in b.get("packages", {}).items()},
+            **probe.get("packages", {}),
+        },
         servers=servers,
         git_commit=probe.get("git_commit"),
         git_dirty=probe.get("git_dirty"),
@@ -809,11 +838,11 @@ def hold_seed(
             except queue.Empty:
                 assert timeout_s is not None
                 log.seek(0)
-                held.error = timed_out(timeout_s, doing, log.read())
+                held.error = redact(timed_out(timeout_s, doing, log.read()))
                 break
             if not line:
                 log.seek(0)
-                tail = "\n".join(_stderr_lines(log.read())[-6:])
+                tail = redact("\n".join(_stderr_lines(log.read())[-6:]))
                 held.error = f"the seeding worker exited without an answer:\n{tail}"
                 break
             with contextlib.suppress(ValueError):
@@ -823,7 +852,7 @@ def hold_seed(
                         held.location = str(answer["location"])
                         held.seconds = float(answer.get("seconds", 0.0))
                     else:
-                        held.error = str(answer.get("error"))
+                        held.error = redact(str(answer.get("error")))
                     break
     except BaseException:
         held.release(interrupt=True)
@@ -864,6 +893,7 @@ class _Gathered:
     allocations: list[int] = field(default_factory=list)
     memory_rounds: list[int] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
+    series: dict[str, list[list[float]]] | None = None
     events: int = 0
     timer_resolution_s: float | None = None
     stall: dict[str, list[float]] = field(default_factory=dict)
@@ -918,6 +948,8 @@ class _Gathered:
             for name, values in (answer.get("counters") or {}).items():
                 self.counters.setdefault(name, []).extend(values)
             self.timer_resolution_s = answer.get("timer_resolution_s")
+            if self.series is None and answer.get("series"):
+                self.series = answer["series"]
         if "peak_bytes" in answer:
             self.peak_bytes.extend(answer["peak_bytes"])
             self.memory_rounds.extend([round_index] * len(answer["peak_bytes"]))
@@ -972,6 +1004,7 @@ class _Gathered:
             instructions=instructions,
             cold=self._cold(),
             settings=dict(sorted(self.settings.items())),
+            series=self.series,
         )
         return replace(cell, summary=summarize(cell))
 
@@ -1061,7 +1094,13 @@ def run_plan(
     with _signals_stop_the_run():
         try:
             for side in sides:
-                probes[side.label] = probe_side(side, plan.backends)
+                probe = probe_side(side, [plan.spec_of(label) for label in plan.backends])
+                # The worker answers in the order asked, naming each backend by its spec.
+                for label, info in zip(plan.backends, probe.get("backends", []), strict=False):
+                    if info.get("name") != label:
+                        info["spec"] = redact(str(info.get("name")))
+                    info["name"] = label
+                probes[side.label] = probe
             usable = _usable_backends(plan, sides, probes, skip_unavailable)
             for label, backends in usable.items():
                 for name, info in backends.items():
@@ -1110,7 +1149,7 @@ def run_plan(
                 if seeded_once(side, cell):
                     key = seed_key(side, cell)
                     if key not in seeds.made:
-                        _seed(side, cell, key, seeds, progress, limit)
+                        _seed(side, plan.spec_of(cell.backend), cell, key, seeds, progress, limit)
                     url = seeds.made[key].location
                     if url is None:
                         bucket.errors.append(f"seeding failed: {seeds.made[key].error}")
@@ -1123,7 +1162,7 @@ def run_plan(
                 request = {
                     "op": "cell",
                     "scenario": cell.scenario,
-                    "backend": cell.backend,
+                    "backend": plan.spec_of(cell.backend),
                     "mode": cell.mode,
                     "size": cell.size,
                     "params": _json_params(cell.params),
@@ -1140,6 +1179,7 @@ def run_plan(
                     ),
                 }
                 cost = estimate_s(cell, kind, plan, url is None)
+                request["timeout_s"] = cell_deadline(limit(cost))
                 try:
                     answer = call_worker(
                         side,
@@ -1203,19 +1243,27 @@ def run_plan(
             "keep_captures": keep_captures,
         }
         results.append(
-            RunResults(
-                environment=environment_of(probe, machine),
-                parameters=parameters,
-                cells=cells,
-                fits=fit_growth(cells),
-                started_at=started_at.isoformat(timespec="seconds"),
-                finished_at=finished_at.isoformat(timespec="seconds"),
-                duration_s=duration,
-                interrupted=interrupted,
-                side=side.label,
+            _redacted(
+                RunResults(
+                    environment=environment_of(probe, machine),
+                    parameters=parameters,
+                    cells=cells,
+                    fits=fit_growth(cells),
+                    started_at=started_at.isoformat(timespec="seconds"),
+                    finished_at=finished_at.isoformat(timespec="seconds"),
+                    duration_s=duration,
+                    interrupted=interrupted,
+                    side=side.label,
+                )
             )
         )
     return results
+
+
+def _redacted(results: RunResults) -> RunResults:
+    """The results with every secret masked: the terminal tables, the JSON and every
+    report are made from this, so nothing a worker or a store said can leak a password."""
+    return RunResults.from_json(redact_json(results.to_json()))
 
 
 def _usable_backends(
@@ -1238,7 +1286,7 @@ def _usable_backends(
                 continue
             where = f" (side {side.label})" if side.label else ""
             reason = str(info.get("reason")).rstrip(". ")
-            if must_run(name):
+            if must_run(plan.spec_of(name)):
                 raise BackendUnavailable(
                     f"backend {name!r} cannot run here{where}, and EVENTBENCH_REQUIRE_POSTGRES=1 "
                     f"requires it: {reason}"
@@ -1287,6 +1335,7 @@ def _runnable(
 
 def _seed(
     side: Side,
+    spec: str,
     cell: CellPlan,
     key: tuple[str, str, str, int],
     seeds: _Seeds,
@@ -1299,9 +1348,7 @@ def _seed(
     doing = f"seeding {cell.backend} with {cell.size:,} events{label}"
     progress.task(doing)
     cost = seed_estimate_s(cell.size)
-    held = seeds.made[key] = hold_seed(
-        side, cell.backend, cell.layout, cell.size, limit(cost), doing=doing
-    )
+    held = seeds.made[key] = hold_seed(side, spec, cell.layout, cell.size, limit(cost), doing=doing)
     if held.error is not None:
         progress.note(f"{doing} failed: {held.error.splitlines()[0]}")
     else:
@@ -1373,6 +1420,14 @@ def run_status(results: Sequence[RunResults]) -> RunStatus:
     return RunStatus(EXIT_OK, "")
 
 
+def cell_deadline(timeout_s: float | None) -> float | None:
+    """The worker's own deadline for a cell: early enough before the runner kills it to
+    stop the cell itself and say what its tasks were waiting on."""
+    if timeout_s is None:
+        return None
+    return max(timeout_s * 0.5, timeout_s - 20.0)
+
+
 def _tasks(
     plan: Plan, sides: Sequence[Side], rounds: int
 ) -> Iterator[tuple[Side, CellPlan, str, int]]:
@@ -1382,9 +1437,9 @@ def _tasks(
     Each round is a fresh worker process per kind and side, and the sides alternate
     within a round, so that both meet the same machine conditions round by round.
     """
-    kinds = ["time"] + (["memory"] if plan.memory_repeats else [])
-    kinds += ["instructions"] if plan.instructions else []
     for cell in plan.cells:
+        kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
+        kinds += ["instructions"] if plan.instructions else []
         for round_index in range(rounds):
             for kind in kinds:
                 for side in sides:

@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.table import Table
 
+from harness.cli import debug_option
 from harness.instruments import instructions as instruments_instructions
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds, fmt_size, fmt_slope
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
@@ -404,8 +405,9 @@ def plan_options(
         click.option(
             "--backends",
             metavar="LIST",
-            help=f"{prefix}Comma-separated backends: memory, sqlite, postgres, or "
-            f"module:function factories (default: {backends_default}).",
+            help=f"{prefix}Comma-separated backends: memory, sqlite, postgres, "
+            "module:function factories or postgresql:// URLs, each optionally as LABEL=SPEC "
+            f"(e.g. mystore=mypkg.store:make_store; default: {backends_default}).",
         ),
         click.option(
             "--sizes",
@@ -576,6 +578,7 @@ Exit status:
     help="Also write the timings in pytest-benchmark's JSON format.",
 )
 @click.option("--list", "list_only", is_flag=True, help="List scenarios and parameters; exit.")
+@debug_option
 def run_command(
     scenarios: str | None,
     backends: str | None,

@@ -41,10 +41,12 @@ import asyncio
 import contextlib
 import ctypes
 import dataclasses
+import faulthandler
 import inspect
 import json
 import os
 import platform
+import re
 import signal
 import sqlite3
 import subprocess
@@ -52,9 +54,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +69,31 @@ from harness.instruments import (
     instrument_for,
     timer_resolution_s,
 )
+from harness.redact import redact, redact_json, remember, remember_environment
 from harness.registry import (
     REFERENCE_BACKENDS,
+    FactoryImportError,
+    UnknownBackend,
     backend_info,
     backend_module,
+    debug_enabled,
     load_factory,
     reopener,
+    shadowing_notes,
 )
+from harness.text import join_sentences
 from scenarios import get_scenario
 from scenarios.base import Layout, Probe, RunContext, Scenario
 
 __all__ = ["PARENT_FD_ENV", "PARENT_PID_ENV", "PHASE_MARK", "CellRequest", "handle", "main"]
 
-OPTIONAL_PROTOCOLS = ("BulkLoader", "SupportsRawScan", "SupportsConnectionCut")
+OPTIONAL_PROTOCOLS = (
+    "BulkLoader",
+    "SupportsRawScan",
+    "SupportsConnectionCut",
+    "SupportsPoolSize",
+    "SupportsDiagnostics",
+)
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("eventbench", "aiosqlite", "asyncpg", "orjson", "memray", "numpy", "scipy")
 
@@ -126,6 +140,9 @@ class CellRequest:
     """True inside the process cachegrind counts (see `harness.instruments.instructions`)."""
     baseline: bool = False
     """With ``counted``: do everything but the measured work (the count to subtract)."""
+    timeout_s: float | None = None
+    """Stop the cell after this long and report what each task was waiting on (the
+    runner's own, harder timeout comes a little later)."""
 
 
 @contextlib.asynccontextmanager
@@ -201,6 +218,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
     )
     phase("opening the store")
     async with open_backend(req.backend, req.url) as store:
+        _measured.append(store)
         reason = lacks(store, scenario, req.mode)
         if reason is not None:
             return {"ok": False, "skipped": reason}
@@ -265,9 +283,16 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
         if req.measure == "time":
             latencies = [x for run in runs for x in run.outcome.latencies_s]
             counters: dict[str, list[float]] = {}
+            over_time: dict[str, list[list[float]]] | None = None
             for run in runs:
                 for name, value in run.outcome.counters.items():
                     counters.setdefault(name, []).append(float(value))
+                if over_time is None and run.outcome.series:
+                    # One run's series is kept (the first measured): a picture, not a sample.
+                    over_time = {
+                        name: [[float(t), float(v)] for t, v in points]
+                        for name, points in run.outcome.series.items()
+                    }
             out.update(
                 total_s=series.get("total_s", []),
                 first_event_s=series.get("first_event_s"),
@@ -275,6 +300,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                 counters=counters,
                 timer_resolution_s=timer_resolution_s(),
                 stall_tick_s=tick,
+                series=over_time,
             )
             out.update({k: v for k, v in series.items() if k.startswith("stall_")})
         elif req.measure == "memory":
@@ -299,6 +325,8 @@ def emit(answer: Mapping[str, Any]) -> None:
     """Write one answer line to the real stdout (measured code prints to stderr)."""
     out = sys.__stdout__
     assert out is not None, "the worker needs a stdout to answer on"
+    if "error" in answer:  # (a location is for the runner only, and stays whole)
+        answer = {**answer, "error": redact(str(answer["error"]))}
     out.write("\n" + json.dumps(answer) + "\n")
     out.flush()
 
@@ -359,8 +387,45 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
         return None, None
 
 
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def store_packages(spec: str) -> dict[str, str]:
+    """The distribution that provides a ``module:function`` store's module, with its
+    version, and the installed versions of what it requires (extras left out), as
+    {name: version}. Empty when the module is not from an installed distribution
+    (a file in the working directory, say) or ``spec`` is no ``module:function``."""
+    module, colon, _ = spec.partition(":")
+    if not colon or "/" in spec or "@" in spec:
+        return {}
+    found: dict[str, str] = {}
+    for dist in packages_distributions().get(module.split(".")[0], []):
+        try:
+            found[dist] = version(dist)
+            requirements = requires(dist) or []
+        except PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" in requirement:
+                continue
+            match = _REQUIREMENT_NAME.match(requirement.strip())
+            if match is None:
+                continue
+            with contextlib.suppress(PackageNotFoundError):
+                found.setdefault(match.group(), version(match.group()))
+    return found
+
+
 async def server_version(backend: str) -> str | None:
     """What the backend's module says its server is (``server_version()``), if it says."""
+    if backend.startswith(("postgresql://", "postgres://")):  # a server named by URL
+        try:
+            from harness import provision
+
+            store = backend_module("postgres").open_store(backend)
+            return str(await provision.server_version(store.dsn))
+        except Exception:
+            return None
     try:
         getter = getattr(backend_module(backend), "server_version", None)
         if getter is None:
@@ -390,10 +455,20 @@ async def probe_backend(name: str) -> dict[str, Any]:
                 p for p in OPTIONAL_PROTOCOLS if isinstance(store, getattr(contract, p))
             ]
             info["store_type"] = f"{type(store).__module__}.{type(store).__qualname__}"
+    except UnknownBackend as exc:  # cannot be loaded: the message says why, briefly
+        reason = str(exc)
+        if isinstance(exc, FactoryImportError) and debug_enabled():
+            reason += "\n" + exc.details
+        return {**info, "available": False, "reason": reason}
     except Exception as exc:  # a backend that cannot open is reported, not fatal
-        return {**info, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        reason = join_sentences(f"{type(exc).__name__}: {exc}", *shadowing_notes([], Path.cwd()))
+        if debug_enabled():
+            reason += "\n" + "".join(traceback.format_exception(exc))
+        return {**info, "available": False, "reason": reason}
     info["available"] = True
     info["server"] = await server_version(name)
+    if name not in REFERENCE_BACKENDS:
+        info["packages"] = store_packages(name)
     return info
 
 
@@ -415,6 +490,99 @@ async def probe(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------- deadlines
+
+
+class CellTimedOut(TimeoutError):
+    """A cell ran past its deadline (a deadlock, or simply too slow for the timeout)."""
+
+
+_measured: list[EventStore] = []
+"""The store a cell opened, so that a cell past its deadline can say what it holds."""
+
+
+async def store_state() -> str:
+    """The measured store's own account of its connections (`SupportsDiagnostics`)."""
+    if not _measured or not isinstance(_measured[-1], contract.SupportsDiagnostics):
+        return ""
+    try:
+        figures = await asyncio.wait_for(_measured[-1].diagnostics(), 5.0)
+    except Exception as exc:  # the report of a hang must not hang or fail itself
+        return f"  the store could not describe itself: {type(exc).__name__}: {exc}"
+    shown = ", ".join(f"{k}={v:g}" for k, v in figures.items() if not k.endswith("_total"))
+    return f"  the store: {shown}"
+
+
+def waiting_on(limit: int = 12) -> str:
+    """What every other task of this loop is doing now: its name and innermost frames."""
+    lines: list[str] = []
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in sorted(tasks, key=lambda t: t.get_name())[:limit]:
+        frames = _awaited_frames(task.get_coro())
+        where = [
+            f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
+            for f in frames[-4:]
+        ]
+        lines.append(f"  {task.get_name()}: " + " <- ".join(reversed(where)))
+    if len(tasks) > limit:
+        lines.append(f"  ... and {len(tasks) - limit} more tasks")
+    return "\n".join(lines) or "  (no other task: the loop itself was blocked)"
+
+
+def _awaited_frames(awaitable: object) -> list[Any]:
+    """The frames of a suspended coroutine and of everything it awaits, outermost first
+    (a task's own stack shows only its outermost frame)."""
+    frames: list[Any] = []
+    seen = 0
+    while awaitable is not None and seen < 200:
+        seen += 1
+        frame = next(
+            (
+                getattr(awaitable, a)
+                for a in ("cr_frame", "gi_frame", "ag_frame")
+                if getattr(awaitable, a, None) is not None
+            ),
+            None,
+        )
+        if frame is not None:
+            frames.append(frame)
+        awaitable = next(
+            (
+                getattr(awaitable, a)
+                for a in ("cr_await", "gi_yieldfrom", "ag_await")
+                if getattr(awaitable, a, None) is not None
+            ),
+            None,
+        )
+    return frames
+
+
+async def within(seconds: float, work: Awaitable[dict[str, Any]], what: str) -> dict[str, Any]:
+    """``work``, or `CellTimedOut` after ``seconds`` naming what each task waited on.
+
+    A loop blocked by synchronous code cannot notice its deadline, so a thread also
+    dumps every thread's stack to stderr a little later (the runner shows its tail).
+    """
+    faulthandler.dump_traceback_later(seconds + 2.0, exit=False)
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if task in done:
+            return task.result()
+        stuck = "\n".join(filter(None, [await store_state(), waiting_on()]))
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 2.0)
+        raise CellTimedOut(
+            f"{what} was stopped after {seconds:g} s, before the run's timeout, to say what "
+            f"it was waiting on (a deadlock, or too slow: raise --timeout or use smaller "
+            f"parameters). Waiting:\n{stuck}"
+        )
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 # --------------------------------------------------------------------- entry point
 
 
@@ -423,7 +591,10 @@ async def handle(request: Mapping[str, Any]) -> dict[str, Any]:
     op = request.get("op")
     if op == "cell":
         fields = {k: v for k, v in request.items() if k != "op"}
-        return await measure_cell(CellRequest(**fields))
+        req = CellRequest(**fields)
+        if req.timeout_s is None:
+            return await measure_cell(req)
+        return await within(req.timeout_s, measure_cell(req), f"{req.scenario}/{req.mode}")
     if op == "hold":
         return await hold(request)
     if op == "probe":
@@ -524,6 +695,9 @@ def main() -> int:
     guard.watch()
     raw = sys.stdin.readline()  # one line: a "hold" keeps reading stdin afterwards
     started = time.perf_counter()
+    # Backend specs and URLs may hold passwords: whatever this worker says is masked.
+    remember_environment()
+    remember(raw)
     try:
         request = json.loads(raw)
         # Anything the measured code prints goes to stderr: stdout carries the answer.
@@ -532,11 +706,13 @@ def main() -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         answer = {"ok": False, "error": f"interrupted: {guard.reason or 'cancelled'}"}
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, CellTimedOut):
+            answer["timed_out"] = True
     answer["wall_s"] = time.perf_counter() - started
     try:
-        sys.stdout.write("\n" + json.dumps(answer) + "\n")
+        sys.stdout.write("\n" + json.dumps(redact_json(answer)) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # the runner is gone; nobody to answer
         os._exit(1)

@@ -10,7 +10,7 @@ adding a workload is adding one file to ``scenarios/``, never editing the engine
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -18,6 +18,7 @@ from harness.contract import EventStore
 
 __all__ = [
     "Layout",
+    "Series",
     "Outcome",
     "ParamValue",
     "Params",
@@ -30,6 +31,8 @@ __all__ = [
 
 ParamValue: TypeAlias = int | float | str | bool | tuple[int, ...]
 Params: TypeAlias = Mapping[str, ParamValue]
+Series: TypeAlias = Mapping[str, Sequence[tuple[float, float]]]
+"""Named time series: name -> [(seconds since the run began, value), ...]."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class Outcome:
     """Anything else worth keeping per run, e.g. {"retries": 12}."""
     result: Any = None
     """The workload's answer (a fold's state); kept alive until timing stops, then dropped."""
+    series: Series = field(default_factory=dict)
+    """Figures sampled over the run (e.g. a WAL file's size), when the workload has any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,9 @@ class Scenario:
     """Untimed, untracked set-up before every run (e.g. building the events to append)."""
     sized: bool = True
     """True: measured at each of the run's sizes. False: at the size in `size_param`."""
-    size_param: str | None = None
+    size_param: str | Callable[[Params], int] | None = None
+    """For an unsized scenario: the parameter holding its N, or a function of the
+    parameters giving it (N is also how many events a scenario's layout is seeded with)."""
     requires: Mapping[str, str] = field(default_factory=dict)
     """Mode -> name of an optional protocol in harness.contract the store must
     implement (e.g. {"raw": "SupportsRawScan"}); the mode is skipped where it does not."""
@@ -134,6 +141,12 @@ class Scenario:
     expected_events: Callable[[int, Params], int | None] | None = None
     """Events a run must report at size N (default: N; None: not checked). A run that
     reports another count fails its cell: a short read must never pass as fast."""
+    tracks_memory: bool = True
+    """False: measured by timed runs only (its figures are latencies and series, and a
+    memray-tracked run would only add minutes)."""
+    check: Callable[[Params], None] | None = None
+    """Refuses bad parameter values (raise ValueError saying what is accepted); called
+    by `resolve`, so a bad value stops a run before anything is measured."""
 
     def resolve(self, overrides: Params) -> dict[str, ParamValue]:
         """The defaults with ``overrides`` applied, each coerced to its default's type.
@@ -148,12 +161,19 @@ class Scenario:
                     f"scenario {self.name!r} has no parameter {name!r}; its parameters: {known}"
                 )
             out[name] = coerce(self.params[name], value, f"{self.name}.{name}")
+        if self.check is not None:
+            try:
+                self.check(out)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"scenario {self.name!r}: {exc}") from None
         return out
 
     def sizes(self, run_sizes: tuple[int, ...], params: Params) -> tuple[int, ...]:
         if self.sized:
             return run_sizes
         assert self.size_param is not None, f"{self.name}: unsized scenarios name size_param"
+        if callable(self.size_param):
+            return (self.size_param(params),)
         value = params[self.size_param]
         assert isinstance(value, int)
         return (value,)

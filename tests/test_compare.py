@@ -574,3 +574,13 @@ def test_runs_made_apart_judge_time_against_their_own_spread() -> None:
     # round) are a regression: nothing but the code differs between the sides.
     together = compare_results(replace(base, side="base"), replace(head, side="head"))
     assert together.interleaved and together.has_regression
+
+
+def test_the_comparison_markdown_reads_arrows_as_written() -> None:
+    from harness.report.comparison import render_comparison_markdown
+
+    base = make_results(seed=1, with_append=False)
+    slow = compare_results(base, make_results(seed=3, with_append=False, tweak=slowed(1.3)))
+    md = render_comparison_markdown(slow)
+    assert " -> " in md
+    assert "&gt;" not in md and "&amp;" not in md

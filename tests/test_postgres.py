@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import pickle
 import random
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import asyncpg
@@ -30,6 +31,7 @@ from harness import provision
 from harness.contract import (
     ANY,
     NO_STREAM,
+    STREAM_EXISTS,
     DuplicateEventId,
     EventStore,
     InvalidEvent,
@@ -448,7 +450,110 @@ async def test_raw_scan_fetches_the_same_batches_as_the_streamed_read(store: Pos
     assert [n async for n in store.raw_scan("missing")] == []
 
 
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+async def _explain(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+    text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    return list(_plan_nodes(json.loads(text)[0]["Plan"]))
+
+
+def _assert_index_range_scan(nodes: list[dict[str, Any]], index: str, when: str) -> None:
+    kinds = [node["Node Type"] for node in nodes]
+    scans = [n for n in nodes if n["Node Type"] in ("Index Scan", "Index Only Scan")]
+    assert [n["Index Name"] for n in scans] == [index], f"{when}: {kinds}"
+    assert not {"Sort", "Bitmap Heap Scan", "Seq Scan"} & set(kinds), f"{when}: {kinds}"
+
+
+@pytest.mark.slow
+async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
+    store: PostgresStore, database: str
+) -> None:
+    # Right after a bulk load the table has no statistics (autovacuum may not have
+    # run): the first batches must still read the index in order, not the rest of
+    # the stream through a bitmap scan and a sort.
+    n = 50_000
+    # ~250-byte events, as the benchmark seeds (the planner's guesses depend on pages).
+    load = [("big", NewEvent("t", {"i": i, "pad": "x" * 250})) for i in range(n)]
+    await store.bulk_load([*load, *[("other", e) for e in events(10)]])
+    read = store._stream_plan("big", 0, 250)
+    all_read = store._all_plan(0, 250)
+    conn = await admin(store, database)
+    try:
+        assert await conn.fetchval(
+            "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL "
+            "FROM pg_stat_user_tables WHERE relid = 'events'::regclass"
+        )
+        for when in ("before ANALYZE", "after ANALYZE"):
+            if when == "after ANALYZE":
+                await conn.execute("ANALYZE events")
+            for start in (0, n // 2):
+                nodes = await _explain(conn, read.batch_sql, *read.batch_args(start, n, 250))
+                _assert_index_range_scan(nodes, "events_stream_id_stream_version_key", when)
+                nodes = await _explain(
+                    conn, all_read.batch_sql, *all_read.batch_args(start, n + 10, 250)
+                )
+                _assert_index_range_scan(nodes, "events_pkey", when)
+            # After five runs a prepared statement may switch to its generic plan.
+            await conn.execute(f"PREPARE batch AS {read.batch_sql}")
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE batch('big', 0, {n}, 250)")
+            nodes = list(_plan_nodes(json.loads(text)[0]["Plan"]))
+            _assert_index_range_scan(nodes, "events_stream_id_stream_version_key", when)
+            await conn.execute("DEALLOCATE batch; RESET plan_cache_mode")
+    finally:
+        await conn.close()
+    counts = [c async for c in store.raw_scan("big")]
+    assert sum(counts) == n
+
+
 # --------------------------------------------------------------------------- writes
+
+
+async def test_an_append_is_one_statement(make_store: MakeStore) -> None:
+    store = await make_store(pool_size=1)
+    await store.append(StreamWrite("s", NO_STREAM, events(1)))  # prepares the statement
+    queries: list[str] = []
+
+    def log(record: Any) -> None:
+        queries.append(record.query)
+
+    async with store._require_pool().acquire() as conn:
+        conn.add_query_logger(log)  # stays on the pool's only connection
+    try:
+        one = await store.append(StreamWrite("s", 1, events(1)))
+        two = await store.append(StreamWrite("t", ANY, events(2)), StreamWrite("s", 2))
+    finally:
+        async with store._require_pool().acquire() as conn:
+            conn.remove_query_logger(log)
+    assert len(queries) == 2, queries
+    assert (one.versions, one.positions) == ({"s": 2}, (2,))
+    assert (two.versions, two.positions) == ({"t": 2, "s": 2}, (3, 4))
+
+
+async def test_wrong_expected_version_names_the_failing_write_and_writes_nothing(
+    store: PostgresStore,
+) -> None:
+    await store.append(StreamWrite("a", NO_STREAM, events(2)), StreamWrite("b", ANY, events(1)))
+    cases = [
+        ((StreamWrite("a", 2, events(1)), StreamWrite("b", 3, events(1))), ("b", 3, 1)),
+        ((StreamWrite("c", STREAM_EXISTS, events(1)),), ("c", STREAM_EXISTS, 0)),
+        ((StreamWrite("a", ANY, events(1)), StreamWrite("b", NO_STREAM)), ("b", NO_STREAM, 1)),
+        ((StreamWrite("a", 2**70, events(1)),), ("a", 2**70, 2)),
+    ]
+    for writes, (stream, expected, actual) in cases:
+        with pytest.raises(WrongExpectedVersion) as caught:
+            await store.append(*writes)
+        assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == (
+            stream,
+            expected,
+            actual,
+        )
+    assert len(await store.read_all().collect()) == 3
+    assert (await store.append(StreamWrite("c", NO_STREAM, events(1)))).positions == (4,)
 
 
 async def test_large_appends_use_copy_and_stay_atomic(store: PostgresStore) -> None:
@@ -558,6 +663,26 @@ async def test_a_schema_of_another_layout_version_is_refused(
         await conn.close()
     with pytest.raises(StoreUnavailable, match="layout version 99"):
         await make_store(store.schema)
+
+
+async def test_a_layout_1_schema_is_upgraded_in_place(make_store: MakeStore, database: str) -> None:
+    store = await make_store()
+    await store.append(StreamWrite("s", NO_STREAM, events(3)))
+    await store.aclose()
+    conn = await admin(store, database)
+    try:  # what layout 1 was: no append function
+        await conn.execute("DROP FUNCTION append_events; UPDATE schema_info SET version = 1")
+    finally:
+        await conn.close()
+    again = await make_store(store.schema)
+    result = await again.append(StreamWrite("s", 3, events(1)))
+    assert result.positions == (4,)
+    assert [e.stream_version for e in await again.read_stream("s").collect()] == [1, 2, 3, 4]
+    conn = await admin(store, database)
+    try:
+        assert await conn.fetchval("SELECT array_agg(version) FROM schema_info") == [SCHEMA_VERSION]
+    finally:
+        await conn.close()
 
 
 def test_bad_schema_names_and_pool_sizes_are_refused(database: str) -> None:

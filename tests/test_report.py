@@ -216,12 +216,15 @@ def test_everything_from_the_results_is_escaped_in_markdown() -> None:
     md = render_markdown(evil_results())
     assert "<script" not in md.split("```json")[0]  # the parameters block is verbatim text
     assert "<img" not in md.split("```json")[0]
-    assert "&lt;script&gt;" in md
+    assert "&lt;script>" in md
 
 
 def test_md_escape() -> None:
     assert md_escape("a|b") == r"a\|b"
-    assert md_escape("<b>&") == "&lt;b&gt;&amp;"
+    assert md_escape("<b>&") == "&lt;b>&"
+    assert md_escape("&amp; &#60;") == r"&amp;amp; &amp;\#60;"
+    assert md_escape("base -> head, a < b") == "base -> head, a < b"
+    assert md_escape("> not a quote") == r"\> not a quote"
     assert md_escape("two\nlines") == "two lines"
     assert md_escape("[link](x)") == r"\[link\](x)"
 

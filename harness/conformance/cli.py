@@ -13,28 +13,49 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.cli import debug_option
 from harness.conformance.core import Check, Settings, select_checks
 from harness.conformance.report import write_report
 from harness.conformance.runner import CheckResult, Outcome, all_checks, run_checks, run_isolated
+from harness.redact import redact
 from harness.registry import (
-    REFERENCE_BACKENDS,
+    FactoryImportError,
+    InvalidBackendSpec,
     StoreFactory,
     UnknownBackend,
     backend_info,
+    debug_enabled,
     load_factory,
     must_run,
+    parse_backends,
+    shadowing_notes,
 )
+from harness.text import join_sentences
 
 STYLE = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.NOT_APPLICABLE: "dim"}
 
 
 def _list(checks: list[Check], console: Console) -> None:
-    table = Table(title=f"eventbench conformance checks ({len(checks)})")
-    table.add_column("id", style="bold", no_wrap=True)
-    table.add_column("what it checks")
+    """The checks, as a table on a terminal wide enough for one, else one line each.
+
+    Piped (to grep, a file, a CI log) a line is never wrapped; on a narrow terminal it
+    is cut to the width with an ellipsis, so each check stays one line.
+    """
+    width = max((len(c.id) for c in checks), default=0)
+    widest = width + max((len(c.description) for c in checks), default=0)
+    if console.is_terminal and console.width >= widest + 7:  # 7: the table's borders
+        table = Table(title=f"eventbench conformance checks ({len(checks)})")
+        table.add_column("id", style="bold", no_wrap=True)
+        table.add_column("what it checks", no_wrap=True)
+        for check in checks:
+            table.add_row(check.id, check.description)
+        console.print(table)
+        return
     for check in checks:
-        table.add_row(check.id, check.description)
-    console.print(table)
+        line = f"{check.id:<{width}}  {check.description}"
+        if console.is_terminal and len(line) > console.width:
+            line = line[: max(console.width - 1, len(check.id))] + "…"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _resolve(
@@ -44,30 +65,37 @@ def _resolve(
     # author runs `eventbench check mypkg.store:make_store` from their project root.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    try:
+        refs = parse_backends(specs)
+    except InvalidBackendSpec as exc:
+        raise click.UsageError(str(exc)) from None
     factories: dict[str, StoreFactory] = {}
-    for spec in specs:
-        if spec in REFERENCE_BACKENDS:
-            info = backend_info(spec)
+    for ref in refs:
+        if ref.is_reference:
+            info = backend_info(ref.spec)
             if not info.available:
-                if skip_unavailable and not must_run(spec):
-                    err.print(f"[yellow]skipping {spec}: {escape(info.reason or '')}[/]")
+                if skip_unavailable and not must_run(ref.spec):
+                    err.print(
+                        f"[yellow]skipping {escape(ref.label)}: {escape(info.reason or '')}[/]"
+                    )
                     continue
-                if must_run(spec):
+                if must_run(ref.spec):
                     raise click.UsageError(
-                        f"backend {spec!r} cannot run here, and EVENTBENCH_REQUIRE_POSTGRES=1 "
+                        f"backend {ref.label!r} cannot run here, and EVENTBENCH_REQUIRE_POSTGRES=1 "
                         f"requires it: {info.reason}"
                     )
                 raise click.UsageError(
-                    f"backend {spec!r} cannot run here: {info.reason}. Fix that, or pass "
-                    "--skip-unavailable to check the other backends."
+                    join_sentences(
+                        f"backend {ref.label!r} cannot run here: {info.reason}",
+                        "Fix that, or pass --skip-unavailable to check the other backends.",
+                    )
                 )
         try:
-            factories[spec] = load_factory(spec)
+            factories[ref.label] = load_factory(ref.spec)
         except UnknownBackend as exc:
-            raise click.UsageError(
-                f"{exc}. Name a reference backend ({', '.join(REFERENCE_BACKENDS)}) or a "
-                "factory as module:function."
-            ) from exc
+            if isinstance(exc, FactoryImportError) and debug_enabled():
+                err.print(exc.details, highlight=False, markup=False)
+            raise click.UsageError(str(exc)) from None
     return factories
 
 
@@ -83,12 +111,13 @@ def _preflight(name: str, factory: StoreFactory, timeout: float) -> str | None:
     except TimeoutError:
         return f"the factory did not give a store within {timeout:g} s"
     except Exception as exc:
-        return f"the factory raised {type(exc).__name__}: {exc}"
+        notes = shadowing_notes([], Path.cwd())
+        return redact(join_sentences(f"the factory raised {type(exc).__name__}: {exc}", *notes))
     return None
 
 
 @click.command("check")
-@click.argument("backends", nargs=-1, metavar="[BACKEND | module:function]...")
+@click.argument("backends", nargs=-1, metavar="[[LABEL=]BACKEND | module:function | URL]...")
 @click.option(
     "--list", "list_only", is_flag=True, help="List the checks (after selection) and exit."
 )
@@ -141,6 +170,7 @@ def _preflight(name: str, factory: StoreFactory, timeout: float) -> str | None:
     "(never PostgreSQL under EVENTBENCH_REQUIRE_POSTGRES=1).",
 )
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop a backend's run at its first failure.")
+@debug_option
 def check_command(
     backends: tuple[str, ...],
     list_only: bool,
@@ -155,15 +185,17 @@ def check_command(
 ) -> None:
     """Run the conformance suite against one or more event stores.
 
-    Name reference backends (memory, sqlite, postgres) or your own store factory as
-    module:function: a zero-argument callable giving a fresh, empty store (an async
+    Name reference backends (memory, sqlite, postgres), a PostgreSQL server as a
+    postgresql:// URL (each store is a fresh schema there), or your own store factory
+    as module:function: a zero-argument callable giving a fresh, empty store (an async
     context manager, an async generator, or a function returning an EventStore).
-    Run it from your project root so that your module imports.
+    Run it from your project root so that your module imports. LABEL=SPEC names a
+    backend in the tables and reports (e.g. mystore=mypackage.store:make_store).
 
     \b
     Examples:
       eventbench check memory sqlite postgres --report reports/conformance.md
-      eventbench check mypackage.store:make_store
+      eventbench check mystore=mypackage.store:make_store
       eventbench check sqlite -s read -d read.default-batch-size
       eventbench check --list -k snapshot
 
@@ -211,9 +243,9 @@ def _run_backend(
 ) -> list[CheckResult]:
     problem = _preflight(name, factory, settings.timeout)
     if problem is not None:
-        message = (
-            f"could not open a store from {name!r}: {problem}. Check the factory and "
-            "that its database is reachable."
+        message = join_sentences(
+            f"could not open a store from {name!r}: {problem}",
+            "Check the factory and that its database is reachable.",
         )
         err.print(f"[bold red]{escape(message)}[/]")
         return [CheckResult(c.id, Outcome.FAILED, 0.0, message) for c in checks]

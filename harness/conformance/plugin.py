@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.conformance.core import Settings
 
 SUITE_PATH = Path(__file__).with_name("pytest_suite.py")
+_SPECS = pytest.StashKey[list[tuple[str, str]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,21 +79,65 @@ def factory_specs(config: pytest.Config) -> list[str]:
     return given or list(config.getini("eventbench_factory"))
 
 
+def _put_cwd_on_path() -> None:
+    # As with `eventbench check`: the author's package imports from the project root.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _checked_specs(config: pytest.Config) -> list[tuple[str, str]]:
+    """(label, spec) of each named factory; a factory that cannot be loaded (a module
+    that fails to import, a missing function, a bad label) is a usage error, once,
+    rather than the same traceback in every test."""
+    from harness.redact import remember
+    from harness.registry import (
+        FactoryImportError,
+        InvalidBackendSpec,
+        UnknownBackend,
+        debug_enabled,
+        load_factory,
+        parse_backends,
+    )
+
+    specs = factory_specs(config)
+    remember(*specs)
+    _put_cwd_on_path()
+    try:
+        refs = parse_backends(specs)
+        for ref in refs:
+            load_factory(ref.spec)
+    except (UnknownBackend, InvalidBackendSpec) as exc:
+        message = f"--eventbench-factory: {exc}"
+        if isinstance(exc, FactoryImportError):
+            # pytest has a --debug of its own: here only the variable applies.
+            message = message.replace("--debug (or EVENTBENCH_DEBUG=1)", "EVENTBENCH_DEBUG=1")
+            if debug_enabled():
+                message += "\n" + exc.details
+        raise pytest.UsageError(message) from None
+    return [(ref.label, ref.spec) for ref in refs]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "eventbench_conformance: one check of the eventbench conformance suite"
     )
     suite = str(SUITE_PATH)
-    if factory_specs(config) and not any(str(arg).startswith(suite) for arg in config.args):
-        # Collect the suite beside whatever else was asked for.
-        config.args.append(suite)
+    if factory_specs(config):
+        config.stash[_SPECS] = _checked_specs(config)
+        if not any(str(arg).startswith(suite) for arg in config.args):
+            # Collect the suite beside whatever else was asked for.
+            config.args.append(suite)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "eventbench_factory_spec" in metafunc.fixturenames:
-        specs = factory_specs(metafunc.config)
-        if specs:
-            metafunc.parametrize("eventbench_factory_spec", specs, ids=specs)
+        named = metafunc.config.stash.get(_SPECS, [])
+        if named:
+            metafunc.parametrize(
+                "eventbench_factory_spec",
+                [spec for _, spec in named],
+                ids=[label for label, _ in named],
+            )
 
 
 @pytest.fixture
@@ -112,9 +157,7 @@ def eventbench_store_factory(eventbench_factory_spec: str | None) -> Any:
         )
     from harness.registry import load_factory
 
-    # As with `eventbench check`: the author's package imports from the project root.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _put_cwd_on_path()
     return load_factory(eventbench_factory_spec)
 
 

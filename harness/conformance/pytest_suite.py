@@ -10,6 +10,7 @@ import pytest
 
 from harness.conformance.core import CHECKS, Settings
 from harness.conformance.runner import Outcome, all_checks, run_check
+from harness.redact import redact
 from harness.registry import StoreFactory, as_store_factory, load_factory
 
 __all__ = ["ConformanceSuite"]
@@ -31,10 +32,12 @@ def _as_factory(value: Any) -> StoreFactory:
 def run_conformance_check(check_id: str, factory: Any, settings: Settings) -> None:
     """Run one check as a pytest test: fail with the rule and example, or skip as n/a."""
     result = run_check(CHECKS[check_id], _as_factory(factory), settings)
+    # pytest prints this itself, past eventbench's masked output: mask it here.
+    message = redact(result.message)
     if result.outcome is Outcome.FAILED:
-        pytest.fail(f"{check_id}: {result.message}", pytrace=False)
+        pytest.fail(f"{check_id}: {message}", pytrace=False)
     if result.outcome is Outcome.NOT_APPLICABLE:
-        pytest.skip(f"n/a: {result.message}")
+        pytest.skip(f"n/a: {message}")
 
 
 @pytest.mark.eventbench_conformance

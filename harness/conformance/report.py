@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.conformance.core import Check, Settings
 from harness.conformance.runner import CheckResult, Outcome
+from harness.redact import redact
 
 __all__ = ["REPORT_SCHEMA", "render_json", "render_markdown", "write_report"]
 
@@ -114,7 +116,14 @@ def write_report(
     results: Mapping[str, Sequence[CheckResult]],
     settings: Settings,
 ) -> None:
-    """Write the matrix to ``path``: Markdown for ``.md``, JSON for ``.json``."""
+    """Write the matrix to ``path``: Markdown for ``.md``, JSON for ``.json``.
+
+    Backend names and messages are masked first (a message may quote a store URL).
+    """
+    results = {
+        redact(backend): [replace(r, message=redact(r.message)) for r in backend_results]
+        for backend, backend_results in results.items()
+    }
     if path.suffix == ".json":
         text = render_json(checks, results, settings)
     elif path.suffix in (".md", ".markdown"):
@@ -124,4 +133,4 @@ def write_report(
             f"cannot tell the report format of {str(path)!r}: name it .md (Markdown) or .json"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(redact(text), encoding="utf-8")

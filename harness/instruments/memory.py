@@ -64,7 +64,9 @@ async def track(workload: Workload, ctx: RunContext, capture: Path) -> tuple[Out
         outcome = await workload(ctx)
         # Drop what the workload built while still tracking, so the capture shows the
         # whole life of the work (and leaves are visible to memray's leak view).
-        outcome = Outcome(outcome.events, outcome.latencies_s, outcome.counters)
+        outcome = Outcome(
+            outcome.events, outcome.latencies_s, outcome.counters, series=outcome.series
+        )
     return outcome, read_capture(capture)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "growth_chart",
     "ratio_chart",
     "stall_chart",
+    "series_charts",
 ]
 
 MIB: Final = 1024**2
@@ -354,3 +355,58 @@ def ratio_chart(metric_label: str, rows: Sequence[RatioRow]) -> Chart | None:
     ax.grid(True, axis="x", alpha=0.3)
     alt = f"{metric_label}: ratio of head to base medians per cell with confidence intervals"
     return _render(fig, f"{metric_label}: head vs base", alt)
+
+
+PHASE_SERIES: Final = "readers_active"
+"""A series that marks when the measured reads ran: shaded on the other series' charts."""
+
+
+def _series_scale(name: str) -> tuple[float, str]:
+    if "bytes" in name:
+        return MIB, f"{name} (MiB)"
+    if name.endswith("_s"):
+        return 1e-3, f"{name} (ms)"
+    return 1.0, name
+
+
+def series_charts(scenario: str, cells: Sequence[Cell]) -> list[Chart]:
+    """Small charts of the cells' time series: one per backend and series, one line per
+    mode, the span in which reads ran shaded (from ``readers_active``, when present)."""
+    charts: list[Chart] = []
+    mine = [c for c in cells if c.scenario == scenario and c.series and not c.error]
+    backends = list(dict.fromkeys(c.backend for c in mine))
+    for backend in backends:
+        group = [c for c in mine if c.backend == backend]
+        names = sorted({n for c in group for n in (c.series or {}) if n != PHASE_SERIES})
+        for name in names:
+            scale, label = _series_scale(name)
+            fig = Figure(figsize=(4.6, 2.6), layout="constrained")
+            ax = fig.subplots()
+            for m, cell in enumerate(group):
+                series = cell.series or {}
+                points = series.get(name)
+                if not points:
+                    continue
+                colour = _colour(m)
+                ax.plot(
+                    [p[0] for p in points],
+                    [p[1] / scale for p in points],
+                    color=colour,
+                    linewidth=1.2,
+                    label=cell.mode,
+                )
+                phase = [p[0] for p in series.get(PHASE_SERIES, []) if p[1] > 0]
+                if phase:
+                    ax.axvspan(min(phase), max(phase), color=colour, alpha=0.08)
+            ax.set_xlabel("seconds into the run", fontsize="small")
+            ax.set_ylabel(label, fontsize="small")
+            ax.tick_params(labelsize="small")
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{backend_name(backend)}: {name}", fontsize="small")
+            ax.legend(fontsize="x-small", loc="best")
+            alt = (
+                f"{scenario} on {backend_name(backend)}: {name} over one run, per mode; "
+                "shaded: while the reads ran"
+            )
+            charts.append(_render(fig, f"{scenario} on {backend_name(backend)}: {name}", alt))
+    return charts

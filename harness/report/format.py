@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from harness.redact import redact
+
 __all__ = [
     "backend_name",
     "fmt_bytes",
     "fmt_count",
+    "fmt_figure",
     "fmt_rate",
     "fmt_ratio",
     "fmt_seconds",
@@ -71,6 +74,20 @@ def fmt_count(value: float | None) -> str:
     return f"{value:.0f}"
 
 
+def fmt_figure(name: str, value: float | None) -> str:
+    """A scenario's own figure, in the unit its name says: ``*_s`` seconds, ``*bytes*``
+    bytes, anything else a count (fractions kept to three significant digits)."""
+    if value is None or math.isnan(value):
+        return "-"
+    if name.endswith("_s"):
+        return fmt_seconds(value)
+    if "bytes" in name:
+        return fmt_bytes(value)
+    if abs(value) < 1000 and value != round(value):
+        return _sig(value)
+    return fmt_count(value)
+
+
 def fmt_rate(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{fmt_count(value)} events/s"
 
@@ -101,17 +118,24 @@ def fmt_ratio(value: float | None) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
 def md_escape(text: object) -> str:
-    """Make text from a results file inert in Markdown (and in the HTML it renders to).
+    """Make text from a results file inert in Markdown (and in the HTML it renders to),
+    while it still reads as written where it is read raw.
 
-    Markdown passes raw HTML through, so ``<`` ``>`` ``&`` become entities; table and
-    emphasis characters are backslash-escaped; newlines would end a table row.
+    Markdown passes raw HTML and entities through, so only a ``<`` that would open a
+    tag and an ``&`` that would start an entity become entities (``->`` and ``a < b``
+    stay as they are); table and emphasis characters are backslash-escaped, as is a
+    leading ``>`` (a quote); newlines would end a table row.
     """
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _ENTITY_START.sub("&amp;", str(text))
+    s = _TAG_START.sub("&lt;", s)
     s = _MD_SPECIAL.sub(r"\\\1", s)
-    return " ".join(s.splitlines())
+    s = " ".join(s.splitlines())
+    return "\\" + s if s.startswith(">") else s
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -134,8 +158,9 @@ def json_safe(value: Any) -> Any:
 
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write a report file so that a reader never sees half of it."""
+    """Write a report file so that a reader never sees half of it (nor a password:
+    reports are made from redacted results, and masked once more here)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(redact(text), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -13,12 +13,14 @@ from harness.report.charts import (
     append_chart,
     first_event_chart,
     growth_chart,
+    series_charts,
     stall_chart,
 )
 from harness.report.format import (
     backend_name,
     fmt_bytes,
     fmt_count,
+    fmt_figure,
     fmt_rate,
     fmt_ratio,
     fmt_seconds,
@@ -29,7 +31,7 @@ from harness.report.format import (
     write_atomic,
 )
 from harness.report.summary import CellSummary, RunSummary, append_series, mode_pair, summarize
-from harness.results import Environment, RunResults
+from harness.results import Cell, Environment, RunResults
 
 __all__ = ["render_html", "render_markdown", "summary_document", "write_reports"]
 
@@ -91,7 +93,7 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
             row += [fmt_seconds(c.latency_p50_s), fmt_seconds(c.latency_p99_s)]
         if stall:
             row += [fmt_seconds(c.stall_max_s), fmt_seconds(c.stall_p99_s)]
-        row += [fmt_count(c.counters.get(name)) for name in counters]
+        row += [fmt_figure(name, c.counters.get(name)) for name in counters]
         row.append(fmt_bytes(c.peak_bytes))
         row += [fmt_bytes(c.cold_peak_bytes)] if cold else []
         row.append(fmt_count(c.allocations))
@@ -159,6 +161,32 @@ def _fit_rows(summary: RunSummary) -> list[list[str]]:
     ]
 
 
+SERIES_HEADERS = ["backend", "mode", "series", "first", "peak", "last"]
+
+
+def _series_rows(cells: Sequence[Cell], scenario: str) -> list[list[str]]:
+    """First, peak and last value of each time series of a scenario's cells."""
+    rows = []
+    for cell in cells:
+        if cell.scenario != scenario or not cell.series:
+            continue
+        for name, points in sorted(cell.series.items()):
+            if not points:
+                continue
+            values = [p[1] for p in points]
+            rows.append(
+                [
+                    backend_name(cell.backend),
+                    cell.mode,
+                    name,
+                    fmt_figure(name, values[0]),
+                    fmt_figure(name, max(values)),
+                    fmt_figure(name, values[-1]),
+                ]
+            )
+    return rows
+
+
 def _scenario_cells(summary: RunSummary, scenario: str) -> list[CellSummary]:
     order = {b: i for i, b in enumerate(summary.backends)}
     return sorted(
@@ -222,6 +250,9 @@ def render_markdown(results: RunResults, summary: RunSummary | None = None) -> s
         if about := _scenario_summary(scenario):
             lines += [f"_{md_escape(about)}_", ""]
         lines += md_table(*_cell_table(_scenario_cells(summary, scenario)))
+        if series := _series_rows(results.cells, scenario):
+            lines += ["Over one run (time series; the charts are in the HTML report):", ""]
+            lines += md_table(SERIES_HEADERS, series)
     if summary.fits:
         lines += ["## Growth with N (log-log slope: ~1 linear, ~0 flat)", ""]
         lines += md_table(FIT_HEADERS, _fit_rows(summary))
@@ -304,6 +335,10 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
             parts.append(h.tag("p", about, cls="muted"))
         parts += [h.figure(c) for c in _charts_for(results, summary, scenario)]
         parts.append(h.table(*_cell_table(_scenario_cells(summary, scenario)), numeric_from=2))
+        if series := _series_rows(results.cells, scenario):
+            parts.append(h.tag("h3", f"{scenario} over one run"))
+            parts += [h.figure(c) for c in series_charts(scenario, results.cells)]
+            parts.append(h.table(SERIES_HEADERS, series, numeric_from=3))
     if summary.fits:
         parts += [
             h.tag("h2", "Growth with N"),
