@@ -1,0 +1,142 @@
+"""`eventbench history add`: the results database, on an SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import require_backend
+from history_helpers import git_repo, write_run
+from results_factory import environment, make_results
+
+from harness import provision
+from harness.cli import main
+from harness.history import HistoryError, add_run, list_runs, load_series, open_database
+from harness.history.db import SCHEMA_VERSION
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def history_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty history database: an SQLite file or a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "history.sqlite")
+        return
+    require_backend("postgres")
+    dsn = asyncio.run(provision.create_database())
+    try:
+        yield dsn
+    finally:
+        asyncio.run(provision.drop_database(dsn))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    path = tmp_path_factory.mktemp("repo")
+    return path, git_repo(path, 4)
+
+
+def _run_file(tmp_path: Path, commit: str | None, name: str, **env: object) -> Path:
+    results = make_results(
+        backends=("sqlite",), sizes=(10_000,), env=environment(**{"git_commit": commit, **env})
+    )
+    return write_run(replace(results, started_at=f"2026-01-01T{name}"), tmp_path / f"{name}.json")
+
+
+def test_add_records_the_run_and_its_cells_unchanged(
+    history_target: str, repo: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    path, commits = repo
+    first = _run_file(tmp_path, commits[0], "a")
+    later = _run_file(tmp_path, commits[2], "b", hostname="bench-2")
+    db = open_database(history_target)
+    try:
+        record = add_run(db, later, repo=path)
+        add_run(db, first, repo=path)
+        assert record.order == 3 and record.commit == commits[2]
+        assert [(r.commit, r.order) for r in list_runs(db)] == [(commits[0], 1), (commits[2], 3)]
+        # Each cell's JSON is stored as the file has it (new schema fields flow through).
+        doc = json.loads(later.read_text())
+        stored = db.execute(
+            "SELECT cell_json FROM eventbench_cells WHERE run_id = ? ORDER BY scenario, mode",
+            (record.run_id,),
+        )
+        canonical = sorted(json.dumps(json.loads(s), sort_keys=True) for (s,) in stored)
+        assert canonical == sorted(json.dumps(c, sort_keys=True) for c in doc["cells"])
+        series = {(s.cell, s.metric): s for s in load_series(db)}
+        total = series[("read-stream/sqlite/streamed/10000", "total_s")]
+        assert total.commits == [commits[0], commits[2]]
+        assert total.orders == [1, 3]
+        assert ("read-stream/sqlite/streamed/10000", "peak_bytes") in series
+        assert not any(metric.endswith("_q1") for _, metric in series)
+        only_two = load_series(db, hostname="bench-2")
+        assert {s.commits[0] for s in only_two} == {commits[2]}
+        # The same run twice is refused and changes nothing.
+        with pytest.raises(HistoryError, match="already in"):
+            add_run(db, later, repo=path)
+        assert len(list_runs(db)) == 2
+    finally:
+        db.close()
+
+
+def test_bad_runs_are_refused_with_what_to_do(
+    history_target: str, repo: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    path, commits = repo
+    db = open_database(history_target)
+    try:
+        with pytest.raises(HistoryError, match=r"uncommitted changes.*--allow-dirty"):
+            add_run(db, _run_file(tmp_path, commits[1], "d", git_dirty=True), repo=path)
+        with pytest.raises(HistoryError, match="no git commit"):
+            add_run(db, _run_file(tmp_path, None, "n"), repo=path)
+        with pytest.raises(HistoryError, match="not in the git repository"):
+            add_run(db, _run_file(tmp_path, "f" * 40, "f"), repo=path)
+        assert list_runs(db) == []
+    finally:
+        db.close()
+
+
+def test_a_newer_schema_is_refused(history_target: str) -> None:
+    db = open_database(history_target)
+    db.execute(
+        "UPDATE eventbench_meta SET value = ? WHERE key = 'schema_version'",
+        (str(SCHEMA_VERSION + 1),),
+    )
+    db.close()
+    with pytest.raises(HistoryError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        open_database(history_target)
+
+
+def test_passwords_never_reach_messages() -> None:
+    with pytest.raises(HistoryError) as caught:
+        open_database("postgresql://user:s3cret@127.0.0.1:1/nowhere")
+    assert "s3cret" not in str(caught.value)
+    assert "user:***@127.0.0.1:1" in str(caught.value)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database at all, " * 100)
+    with pytest.raises(HistoryError, match=r"cannot use history database .*junk.sqlite"):
+        open_database(junk)
+
+
+def test_history_add_command(
+    history_target: str, repo: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    path, commits = repo
+    run = _run_file(tmp_path, commits[3], "c")
+    cli = CliRunner()
+    args = ["history", "add", str(run), "--db", history_target, "--repo", str(path)]
+    got = cli.invoke(main, args)
+    assert got.exit_code == 0, got.output
+    assert f"commit {commits[3][:12]} (#4" in got.output
+    again = cli.invoke(main, args)
+    assert again.exit_code == 1
+    assert "already in" in again.output and "Traceback" not in again.output
+    missing = cli.invoke(main, ["history", "add", str(tmp_path / "x.json"), "--db", history_target])
+    assert missing.exit_code == 1 and "no such results file" in missing.output
