@@ -16,8 +16,10 @@ from results_factory import environment, make_results
 
 from harness import provision
 from harness.cli import main
-from harness.history import HistoryError, add_run, list_runs, load_series, open_database
+from harness.history import HistoryError, Series, add_run, list_runs, load_series, open_database
+from harness.history.changepoints import Thresholds, check_series, find_steps
 from harness.history.db import SCHEMA_VERSION
+from harness.history.synthetic import PLANTED, planted_values, write_planted_history
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -140,3 +142,90 @@ def test_history_add_command(
     assert "already in" in again.output and "Traceback" not in again.output
     missing = cli.invoke(main, ["history", "add", str(tmp_path / "x.json"), "--db", history_target])
     assert missing.exit_code == 1 and "no such results file" in missing.output
+
+
+# ------------------------------------------------------------------ change points
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    return write_planted_history(tmp_path_factory.mktemp("planted"))
+
+
+def test_check_finds_the_three_planted_steps_and_nothing_else(
+    history_target: str, planted: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    repo_path, runs = planted
+    commits = [json.loads(p.read_text())["environment"]["git_commit"] for p in runs]
+    db = open_database(history_target)
+    try:
+        for path in runs:
+            add_run(db, path, repo=repo_path)
+        series = load_series(db)
+    finally:
+        db.close()
+    thresholds = Thresholds()
+    by_metric = {s.metric: s for s in series}
+    for plant in PLANTED:
+        s = by_metric[plant.metric]
+        steps = find_steps(s, thresholds)
+        assert [(step.commit, step.worse) for step in steps] == [
+            (commits[plant.commit - 1], True)
+        ], plant
+        assert steps[0].change == pytest.approx(plant.change, rel=0.25)
+        alarm = check_series(s, thresholds)
+        assert alarm is not None and alarm.step.commit == commits[plant.commit - 1]
+    # Every other series (first event, allocations, ...) raises nothing.
+    planted_metrics = {p.metric for p in PLANTED}
+    for s in series:
+        if s.metric not in planted_metrics:
+            assert find_steps(s, thresholds) == [] and check_series(s, thresholds) is None
+    # The command: exit 1, naming each step's first commit.
+    got = CliRunner().invoke(main, ["history", "check", "--db", history_target])
+    assert got.exit_code == 1, got.output
+    for plant in PLANTED:
+        assert f"{plant.metric}: +" in got.output
+        assert f"since commit {commits[plant.commit - 1][:12]} (#{plant.commit} " in got.output
+    assert got.output.count("REGRESSION") == 3
+    # The report: one chart per cell and metric, the steps in the tables.
+    out = tmp_path / "report"
+    got = CliRunner().invoke(main, ["history", "report", "--db", history_target, "-o", str(out)])
+    assert got.exit_code == 0, got.output
+    page = (out / "history.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(series)
+    assert "http://" not in page and "https://" not in page
+    markdown = (out / "history.md").read_text()
+    for plant in PLANTED:
+        assert commits[plant.commit - 1][:12] in markdown
+
+
+def test_no_alarm_before_the_steps_and_after_a_step_is_undone(
+    planted: tuple[Path, list[Path]],
+) -> None:
+    values = planted_values()
+    thresholds = Thresholds()
+    commits = [f"c{i}" for i in range(1, 61)]
+
+    def series(metric: str, upto: int, tail: list[float] | None = None) -> Series:
+        vals = values[metric][:upto] + (tail or [])
+        n = len(vals)
+        return Series(
+            "s", "b", "m", 1, metric, commits[:n], list(range(1, n + 1)), [""] * n, vals, [1] * n
+        )
+
+    for plant in PLANTED:
+        assert check_series(series(plant.metric, plant.commit - 1), thresholds) is None
+    # A regression undone by a later commit: no alarm.
+    instr = values["instructions"]
+    undone = series("instructions", 30, [v / 1.03 for v in instr[30:45]])
+    assert find_steps(undone, thresholds) and check_series(undone, thresholds) is None
+    # Faster is not an alarm.
+    faster = series("instructions", 60)
+    faster = Series(**{**faster.__dict__, "values": [1 / v for v in faster.values]})
+    assert check_series(faster, thresholds) is None
+
+
+def test_check_on_an_empty_history_says_what_to_do(history_target: str) -> None:
+    got = CliRunner().invoke(main, ["history", "check", "--db", history_target])
+    assert got.exit_code == 2
+    assert "holds no runs" in got.output and "history add" in got.output
