@@ -10,6 +10,8 @@ realistic noise and three planted steps and nothing else changes:
 
 Then: ``eventbench history add DIR/runs/*.json --db DIR/history.sqlite --repo DIR/repo``
 and ``eventbench history check --db DIR/history.sqlite``.
+``python -m harness.history.synthetic --evaluate 100`` runs the detector on 100 such
+histories (seeds 0..99) and prints how often each step is found at the right commit.
 """
 
 from __future__ import annotations
@@ -128,7 +130,41 @@ def write_planted_history(directory: Path, seed: int = 7) -> tuple[Path, list[Pa
     return repo, paths
 
 
+def evaluate(histories: int) -> list[str]:
+    """Markdown rows: for ``histories`` generated histories (seeds 0..n-1), where each
+    planted step was found (offset from the right commit) and how many other steps."""
+    from harness.history.changepoints import Thresholds, find_steps
+    from harness.history.store import Series
+
+    thresholds = Thresholds()
+    rows = ["| metric | step | at the right commit | 1-3 commits off | missed | other steps |"]
+    rows.append("| --- | --- | --- | --- | --- | --- |")
+    for plant in PLANTED:
+        exact = near = missed = other = 0
+        for seed in range(histories):
+            values = planted_values(seed)[plant.metric]
+            n = len(values)
+            series = Series(
+                "s", "b", "m", 1, plant.metric, [f"c{i}" for i in range(1, n + 1)],
+                list(range(1, n + 1)), [""] * n, values, [1] * n,
+            )  # fmt: skip
+            offsets = [step.index - (plant.commit - 1) for step in find_steps(series, thresholds)]
+            close = [o for o in offsets if abs(o) <= 3]
+            exact += 0 in close
+            near += bool(close) and 0 not in close
+            missed += not close
+            other += len(offsets) - min(1, len(close))
+        rows.append(
+            f"| {plant.metric} | {plant.change:+.0%} | {exact}/{histories} | {near} | {missed} "
+            f"| {other} in {histories} series |"
+        )
+    return rows
+
+
 if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) > 2 and sys.argv[1] == "--evaluate":
+        print("\n".join(evaluate(int(sys.argv[2]))))
+        raise SystemExit(0)
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/planted-history")
     repo_path, files = write_planted_history(target)
     print(f"wrote {repo_path} and {len(files)} results files in {target / 'runs'}")
