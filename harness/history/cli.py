@@ -16,6 +16,7 @@ from harness.history.db import DEFAULT_PATH, Database, HistoryError, open_databa
 from harness.history.store import Series, add_run, load_series
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds
 from harness.results import ResultsError
+from harness.runner_cli import plan_options
 
 __all__ = ["history_group"]
 
@@ -216,3 +217,83 @@ def report_command(
     with console.status(f"finding change points in {len(series)} series and drawing them"):
         written = write_history_reports(series, thresholds, output, source=label)
     console.print("wrote " + ", ".join(map(str, written)), highlight=False)
+
+
+@history_group.command("backfill")
+@click.argument("commit_range", metavar="OLD..NEW")
+@DB_OPTION
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Measure every k-th first-parent commit, counted back from NEW.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="The git clone to take the commits from.",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("reports/history-runs"),
+    show_default=True,
+    help="Where each commit's results file is written.",
+)
+@plan_options(rounds_default=1)
+def backfill_command(
+    commit_range: str,
+    target: str,
+    every: int,
+    repo: Path,
+    runs_dir: Path,
+    **run_options: Any,
+) -> None:
+    """Measure past commits (each in its own cached environment) and add them.
+
+    Each finished commit is added before the next starts: Ctrl-C or a crash loses no
+    finished commit, and running the command again skips the commits already in the
+    history. Run options are those of `eventbench run`.
+    """
+    from harness.gitref import RefError
+    from harness.history.backfill import backfill, commits_to_backfill
+    from harness.runner_cli import RichProgress, plan_from_options
+
+    console = Console()
+    plan = plan_from_options(**run_options)
+    with _database(target) as db:
+        try:
+            commits = commits_to_backfill(repo, commit_range, every)
+            console.print(
+                f"backfill: {len(commits)} commits of {commit_range} (every {every}), "
+                f"{len(plan.cells)} cells each, into {db.label}. Ctrl-C stops; finished "
+                "commits are kept and skipped next time.",
+                highlight=False,
+            )
+            outcome = backfill(
+                db,
+                plan,
+                commits,
+                repo=repo,
+                runs_dir=runs_dir,
+                note=lambda m: console.print(m, highlight=False, markup=False),
+                progress=lambda: RichProgress(console),
+                timeout_s=run_options.get("timeout"),
+            )
+        except (HistoryError, RefError) as exc:
+            raise click.ClickException(str(exc)) from None
+    console.print(
+        f"added {len(outcome.added)} commits, {len(outcome.skipped)} already in the history, "
+        f"{len(outcome.failed)} failed.",
+        highlight=False,
+    )
+    for commit, why in outcome.failed.items():
+        console.print(f"[red]failed:[/] {commit[:12]}: {escape(why)}", highlight=False)
+    if outcome.interrupted:
+        console.print("[yellow]interrupted:[/] run the same command again to continue")
+        raise SystemExit(130)
+    if outcome.failed:
+        raise SystemExit(1)
