@@ -24,7 +24,9 @@ __all__ = [
     "DEFAULT_PATH",
     "SCHEMA_VERSION",
     "Database",
+    "DuplicateRow",
     "HistoryError",
+    "NewerSchema",
     "is_url",
     "open_database",
 ]
@@ -71,6 +73,14 @@ class HistoryError(RuntimeError):
     """The history database cannot be used as asked; the message says what to do."""
 
 
+class NewerSchema(HistoryError):
+    """The database was written by a newer eventbench."""
+
+
+class DuplicateRow(HistoryError):
+    """A row with the same key is already there (e.g. another runner added the run)."""
+
+
 class Database(Protocol):
     """What the history code needs of a database."""
 
@@ -101,10 +111,21 @@ class SQLiteDatabase:
         self._conn.execute("PRAGMA foreign_keys = ON")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self._conn.execute(sql, tuple(params)).fetchall())
+        with self._errors():
+            return list(self._conn.execute(sql, tuple(params)).fetchall())
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, [tuple(r) for r in rows])
+        with self._errors():
+            self._conn.executemany(sql, [tuple(r) for r in rows])
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateRow(f"{self.label}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.label}: {exc}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -153,11 +174,25 @@ class PostgresDatabase:
         return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        rows = self._run(self._conn.fetch(self._sql(sql), *params))
+        with self._errors():
+            rows = self._run(self._conn.fetch(self._sql(sql), *params))
         return [tuple(row) for row in rows]
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._run(self._conn.executemany(self._sql(sql), [tuple(r) for r in rows]))
+        with self._errors():
+            self._run(self._conn.executemany(self._sql(sql), [tuple(r) for r in rows]))
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        import asyncpg
+
+        try:
+            yield
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateRow(f"{self.label}: {exc}") from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            message = redact_dsn(str(exc))
+            raise HistoryError(f"history database {self.label}: {message}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -185,7 +220,7 @@ class PostgresDatabase:
 def _driver_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
-    return (sqlite3.Error, asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
+    return (HistoryError, sqlite3.Error, asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
 
 
 def open_database(target: str | Path | None = None) -> Database:
@@ -197,14 +232,15 @@ def open_database(target: str | Path | None = None) -> Database:
     try:
         db = PostgresDatabase(text) if is_url(text) else SQLiteDatabase(Path(text))
         _prepare_schema(db)
-    except HistoryError:
+    except NewerSchema:
         if db is not None:
             db.close()
         raise
     except _driver_errors() as exc:
         if db is not None:
             db.close()
-        message = redact_dsn(str(exc)) if is_url(text) else str(exc)
+        cause = exc.__cause__ if isinstance(exc, HistoryError) and exc.__cause__ else exc
+        message = redact_dsn(str(cause)) if is_url(text) else str(cause)
         raise HistoryError(
             f"cannot use history database {shown}: {message}; give an SQLite file path or a "
             "postgresql://user@host/db URL of a database you may create tables in"
@@ -218,7 +254,7 @@ def _prepare_schema(db: Database) -> None:
         found = db.execute("SELECT value FROM eventbench_meta WHERE key = 'schema_version'")
         version = int(found[0][0]) if found else None
         if version is not None and version > SCHEMA_VERSION:
-            raise HistoryError(
+            raise NewerSchema(
                 f"history database {db.label} has schema version {version}, newer than this "
                 f"eventbench's {SCHEMA_VERSION}: upgrade eventbench (pip install -U "
                 "eventbench) to use it; nothing was changed"

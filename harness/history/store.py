@@ -12,14 +12,13 @@ import hashlib
 import json
 import statistics
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.history.db import Database, HistoryError
-from harness.results import ResultsError, load_results
+from harness.history.db import Database, DuplicateRow, HistoryError
+from harness.results import RunResults, load_results
 from harness.stats import summarize
 
 __all__ = [
@@ -111,12 +110,31 @@ def add_run(
         raise HistoryError(f"{path}: no measured cell to record")
     info = commit_info(repo, env.git_commit)
     run_id = _run_id(doc)
+    already = HistoryError(
+        f"{path}: this run (commit {info.commit[:12]}, started {results.started_at}) is "
+        f"already in {db.label}; nothing was added"
+    )
+    try:
+        _insert(db, run_id, info, results, doc, measured)
+    except DuplicateRow:  # found by our check, or added by another runner at the same moment
+        raise already from None
+    return RunRecord(
+        run_id, info.commit, info.order, env.hostname, results.started_at, len(measured)
+    )
+
+
+def _insert(
+    db: Database,
+    run_id: str,
+    info: CommitInfo,
+    results: RunResults,
+    doc: dict[str, Any],
+    measured: list[tuple[dict[str, Any], dict[str, float]]],
+) -> None:
+    env = results.environment
     with db.transaction():
         if db.execute("SELECT 1 FROM eventbench_runs WHERE run_id = ?", (run_id,)):
-            raise HistoryError(
-                f"{path}: this run (commit {info.commit[:12]}, started {results.started_at}) is "
-                f"already in {db.label}; nothing was added"
-            )
+            raise DuplicateRow(run_id)
         db.execute(
             "INSERT INTO eventbench_runs (run_id, git_commit, commit_order, commit_time, "
             "commit_subject, hostname, started_at, results_schema, environment_json, "
@@ -151,19 +169,6 @@ def add_run(
                 for c, summary in measured
             ],
         )
-    return RunRecord(
-        run_id, info.commit, info.order, env.hostname, results.started_at, len(measured)
-    )
-
-
-def add_runs(db: Database, paths: Sequence[Path], **options: Any) -> list[RunRecord]:
-    out = []
-    for path in paths:
-        try:
-            out.append(add_run(db, path, **options))
-        except ResultsError as exc:
-            raise HistoryError(str(exc)) from None
-    return out
 
 
 def list_runs(db: Database) -> list[RunRecord]:
