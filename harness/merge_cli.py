@@ -24,7 +24,7 @@ __all__ = ["merge_command"]
 )
 @click.option("--report/--no-report", default=False, help="Also write the reports beside it.")
 def merge_command(shards: tuple[Path, ...], output: Path, report: bool) -> None:
-    """Join shard results (``eventbench run --shard I/N -o shardI.json``) into one.
+    """Join shard results (`eventbench run --shard I/N -o shardI.json`) into one.
 
     Refuses shards of different commits, schema, options or software, and fails
     when a planned cell is missing or measured twice; warns when shards ran on
