@@ -20,6 +20,7 @@ from harness.history import HistoryError, Series, add_run, list_runs, load_serie
 from harness.history.changepoints import Thresholds, check_series, find_steps
 from harness.history.db import SCHEMA_VERSION
 from harness.history.synthetic import PLANTED, planted_values, write_planted_history
+from harness.results import load_results
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -97,6 +98,10 @@ def test_bad_runs_are_refused_with_what_to_do(
             add_run(db, _run_file(tmp_path, None, "n"), repo=path)
         with pytest.raises(HistoryError, match="not in the git repository"):
             add_run(db, _run_file(tmp_path, "f" * 40, "f"), repo=path)
+        shard = load_results(_run_file(tmp_path, commits[1], "s"))
+        shard = replace(shard, parameters={"shard": {"index": 1, "count": 2}})
+        with pytest.raises(HistoryError, match=r"shard 1/2 of a run; join the shards"):
+            add_run(db, write_run(shard, tmp_path / "shard.json"), repo=path)
         assert list_runs(db) == []
     finally:
         db.close()

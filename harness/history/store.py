@@ -99,6 +99,12 @@ def add_run(
             f"{path}: the run measured uncommitted changes on top of {env.git_commit[:12]}; "
             "commit them and run again, or pass --allow-dirty to record it as that commit"
         )
+    if isinstance(results.parameters.get("shard"), dict):
+        shard = results.parameters["shard"]
+        raise HistoryError(
+            f"{path}: this is shard {shard.get('index')}/{shard.get('count')} of a run; join "
+            "the shards with `eventbench merge` and add the merged file"
+        )
     # Summaries as the run computed them; recomputed only where a file has none.
     measured = [
         (c, cell.summary or summarize(cell))
