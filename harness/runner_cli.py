@@ -671,6 +671,11 @@ def run_command(
     if keep_captures and capture_dir is not None:
         console.print(f"memray captures in {capture_dir}: `memray flamegraph FILE` to explore")
     status = run_status([results])
+    if shard is not None and not plan.cells and not results.interrupted:
+        # More shards than groups of cells: this one has nothing to do, and its file
+        # still completes the set that `eventbench merge` checks.
+        console.print(f"shard {shard} has no cells: nothing to measure; merge it with the others")
+        return
     if status.exit_code:
         console.print(f"[bold red]{escape(status.message)}[/]", highlight=False)
         raise SystemExit(status.exit_code)

@@ -258,3 +258,16 @@ def test_merge_command_reports_bad_input_without_traceback(tmp_path: Path) -> No
     assert got.exit_code == 1
     assert "nope.json: no such results file" in got.output
     assert "Traceback" not in got.output
+
+
+def test_an_empty_shard_succeeds_and_records_its_place(tmp_path: Path) -> None:
+    # One group of cells, two shards: the second has nothing to do.
+    args = ["run", "--scenarios", "read-stream", "--backends", "memory", "--sizes", "100"]
+    out = tmp_path / "s2.json"
+    got = CliRunner().invoke(main, [*args, "--modes", "streamed", "--shard", "2/2", "-o", str(out)])
+    assert got.exit_code == 0, got.output
+    assert "shard 2/2 has no cells" in got.output
+    results = load_results(out)
+    assert results.cells == []
+    assert results.parameters["shard"]["index"] == 2
+    assert results.parameters["shard"]["planned"] == [["read-stream", "memory", "streamed", 100]]

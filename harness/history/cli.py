@@ -263,7 +263,9 @@ def backfill_command(
     from harness.runner_cli import RichProgress, plan_from_options
 
     console = Console()
-    plan = plan_from_options(**run_options)
+    from harness.runner import QUICK, PlanError
+
+    plan = plan_from_options(**run_options, profile=QUICK)
     with _database(target) as db:
         try:
             commits = commits_to_backfill(repo, commit_range, every)
@@ -283,7 +285,7 @@ def backfill_command(
                 progress=lambda: RichProgress(console),
                 timeout_s=run_options.get("timeout"),
             )
-        except (HistoryError, RefError) as exc:
+        except (HistoryError, RefError, PlanError) as exc:
             raise click.ClickException(str(exc)) from None
     console.print(
         f"added {len(outcome.added)} commits, {len(outcome.skipped)} already in the history, "
