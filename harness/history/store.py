@@ -189,7 +189,9 @@ def list_runs(db: Database) -> list[RunRecord]:
 # ------------------------------------------------------------------ series
 
 _NOT_TRACKED_SUFFIXES = ("_q1", "_q3", "_min", "_max", "_p99_s")
-_NOT_TRACKED = {"events_per_s"}  # the same figure as total_s, inverted
+# Not costs of their own: the same figure as total_s or instructions rescaled, or a count
+# of samples.
+_NOT_TRACKED = {"events_per_s", "instructions_per_event", "repeats"}
 
 
 def tracked_metrics(summary: dict[str, Any]) -> list[str]:
