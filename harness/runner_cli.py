@@ -577,6 +577,13 @@ Exit status:
     default=None,
     help="Also write the timings in pytest-benchmark's JSON format.",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Run only part I of N of the planned cells (cost-balanced, the same split on "
+    "every machine); join the N results with `eventbench merge`.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List scenarios and parameters; exit.")
 @debug_option
 def run_command(
@@ -596,6 +603,7 @@ def run_command(
     keep_captures: bool,
     pytest_benchmark: Path | None,
     instructions: bool,
+    shard: str | None,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
@@ -632,6 +640,17 @@ def run_command(
     )
     if instructions and (reason := instruments_instructions.availability()) is not None:
         raise click.UsageError(reason)
+    if shard is not None:
+        from harness.shards import parse_shard, shard_plan
+
+        try:
+            plan = shard_plan(plan, parse_shard(shard))
+        except PlanError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        console.print(
+            f"shard {shard}: {len(plan.cells)} of "
+            f"{len(plan.parameters['shard']['planned'])} planned cells"
+        )
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -664,6 +683,11 @@ def run_command(
     if keep_captures and capture_dir is not None:
         console.print(f"memray captures in {capture_dir}: `memray flamegraph FILE` to explore")
     status = run_status([results])
+    if shard is not None and not plan.cells and not results.interrupted:
+        # More shards than groups of cells: this one has nothing to do, and its file
+        # still completes the set that `eventbench merge` checks.
+        console.print(f"shard {shard} has no cells: nothing to measure; merge it with the others")
+        return
     if status.exit_code:
         console.print(f"[bold red]{escape(status.message)}[/]", highlight=False)
         raise SystemExit(status.exit_code)
