@@ -88,6 +88,21 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def verdicts(session: nox.Session) -> None:
+    """Do compare's verdicts hold here? Planted variants through the real runner.
+
+    A/A (identical code) and A/B (streamed peak +25%, streamed reads 25% slower, +5%
+    instructions per event) comparisons, 20 trials each, interleaved, plus one real
+    `eventbench compare --ref HEAD`; prints the table (also reports/verdicts/verdicts.md)
+    and fails when a row misses its expectation. A trial took about 3.5 minutes on a
+    heavily shared 2-core machine. Extra arguments go to tests/verdicts.py, e.g.
+    ``-- --trials 5``.
+    """
+    install(session)
+    session.run("python", "tests/verdicts.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
     """The conformance suite against memory, SQLite, PostgreSQL and the guide's skeleton store.
 

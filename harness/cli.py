@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "harness.runner_cli:run_command",
     "report": "harness.report_cli:report_command",
     "compare": "harness.report_cli:compare_command",
+    "merge": "harness.merge_cli:merge_command",
+    "history": "harness.history.cli:history_group",
 }
 
 

@@ -1,55 +1,76 @@
 """Before/after statistics: did HEAD make a cell faster or leaner than BASE, or worse?
 
-For each cell both runs measured (matched on scenario, backend, mode and size) and
-each metric (total time, time to first event, peak memory), `compare_results` gives:
+**The process is the unit of replication.** Repeats inside one worker process share
+that process's luck (where it was scheduled, what else ran, how its heap grew), so
+they are not independent observations; rounds (fresh processes, interleaved A B A B
+when both sides run together) are. Every sample in a results file records its round,
+and everything here is built on one figure per round: the median of that round's
+repeats (for time, their minimum: other load only ever adds time, so a process's
+fastest run is its least disturbed).
 
-* the ratio of medians head/base (below 1 is better: every metric is a cost);
-* a percentile bootstrap confidence interval of that ratio;
-* a two-sided Mann-Whitney U rank test of "the two sets of samples differ";
+For each cell both runs measured and each metric of `METRICS` both measured,
+`compare_results` gives:
+
+* the ratio head/base as the Hodges-Lehmann estimate on the log scale: the median,
+  over every (base round, head round) pair, of head/base (below 1 is better: every
+  metric is a cost);
+* its exact distribution-free confidence interval (the Mann-Whitney U interval for a
+  shift of log values, i.e. a ratio), and the two-sided Mann-Whitney U p-value of
+  the per-round figures;
 * a verdict against a *minimum effect*: a change smaller than that is not worth
-  reporting however certain it is (10% for time; 2% *and* 256 KiB for memory, so that
-  small absolute wobbles in small peaks are not news).
+  reporting however certain it is: 10% for time, 2% for memory, 1% for counts. For
+  near-deterministic metrics (memory, counts) it is raised to the cell's own
+  between-process spread, measured: the largest difference between two rounds of one
+  side. A change no larger than what separates two identical processes is not news.
+  So is time's when the two sides come from separate runs rather than one
+  interleaved run: a shift in the machine's load between runs moves time as a code
+  change would, and the spread within each run is the measure of how much it can.
+
+Honest power: with few rounds no interval reaches the asked confidence (a rank
+interval at 95% needs at least 4 rounds a side, or 3 and 5), and such a metric is
+``inconclusive (k rounds per side)``, never regressed.
 
 The verdict of one metric of one cell, in order:
 
+``inconclusive`` (too few rounds)
+    The rounds cannot reach the confidence asked for.
 ``regressed`` / ``improved``
-    The ratio and its whole confidence interval lie beyond the minimum effect, and
-    the evidence holds: the rank test rejects at ``alpha``, or every head sample lies
-    beyond every base sample by more than the minimum effect (memory is
-    near-deterministic, so this needs one sample a side; time needs three). For time,
-    the fastest runs must have moved beyond the minimum effect too: load from other
-    processes only adds time, in bursts, so a change seen only in the slower runs is
-    called ``inconclusive`` rather than blamed on the code.
+    The whole interval lies beyond the minimum effect. For time also the fastest runs
+    must have moved beyond it: load from other processes only adds time, so a change
+    seen only in the slower runs is ``inconclusive`` rather than blamed on the code.
 ``unchanged``
-    The ratio is within the minimum effect and so is the whole confidence interval:
-    any change there is too small to matter.
+    The whole interval lies within the minimum effect (and does not lie wholly beyond
+    the configured relative threshold: such a change is real but within the cell's
+    spread, hence ``inconclusive``, never ``unchanged``).
 ``inconclusive``
-    Anything else: too few samples, or too much noise to tell. Never a gate failure,
-    but the reason says what would settle it.
+    Anything else: too much noise to tell. The reason says what would settle it.
 
 A cell that failed in HEAD but not in BASE counts as a regression (a new failure is
 the worst kind of slow-down); cells only one run measured are listed, not judged.
 
-Everything here is a pure function of two `RunResults`; rendering lives in
-`harness.report.comparison`.
+New metrics plug in as data: a `Metric` names how to read its samples and round
+indices from a `Cell`, its unit, which relative threshold applies and how it behaves
+under load. Everything here is a pure function of two `RunResults`; rendering lives
+in `harness.report.comparison`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 
 import numpy as np
 from scipy import stats
 
-from harness.results import Cell, Environment, RunResults
+from harness.results import SCHEMA_VERSION, Cell, Environment, RunResults
 
 __all__ = [
-    "DEFAULT_INSTRUCTIONS_THRESHOLD",
+    "DEFAULT_COUNT_THRESHOLD",
     "DEFAULT_MEMORY_FLOOR_BYTES",
     "DEFAULT_MEMORY_THRESHOLD",
     "DEFAULT_TIME_THRESHOLD",
@@ -60,22 +81,28 @@ __all__ = [
     "GroupSummary",
     "Metric",
     "MetricComparison",
+    "Samples",
     "Thresholds",
     "Verdict",
     "compare_metric",
     "compare_results",
+    "measured_together",
+    "min_rounds",
     "parse_bytes",
 ]
 
 DEFAULT_TIME_THRESHOLD: Final = 0.10
-DEFAULT_INSTRUCTIONS_THRESHOLD: Final = 0.01
-"""Instruction counts repeat to about 0.0001% between processes: 1% is a real change."""
 DEFAULT_MEMORY_THRESHOLD: Final = 0.02
-DEFAULT_MEMORY_FLOOR_BYTES: Final = 256 * 1024
+DEFAULT_COUNT_THRESHOLD: Final = 0.01
+"""Instruction counts repeat to about 0.0001% between processes, allocation counts
+nearly as well: 1% is a real change (and the cell's measured spread still counts)."""
+DEFAULT_MEMORY_FLOOR_BYTES: Final = 0
+"""No fixed floor: a streamed peak is a few hundred KiB, and a floor of that size hid
++78% rises. Memory is judged against the cell's measured spread instead."""
 
 
 class CompareError(ValueError):
-    """Two runs cannot be compared (for example they share no cell)."""
+    """Two runs cannot be compared (they share no cell, an old schema, ...)."""
 
 
 class Verdict(StrEnum):
@@ -86,33 +113,119 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
+class Samples:
+    """One metric's samples in one cell, with the round (process) of each."""
+
+    values: tuple[float, ...]
+    rounds: tuple[int, ...] | None
+    """Parallel to ``values``; None when the file did not record rounds (schema 1)."""
+
+
+def _parallel(values: Sequence[float] | None, rounds: Sequence[int] | None) -> Samples | None:
+    if not values:
+        return None
+    fitting = rounds if rounds is not None and len(rounds) == len(values) else None
+    return Samples(tuple(float(v) for v in values), None if fitting is None else tuple(fitting))
+
+
+@dataclass(frozen=True)
 class Metric:
-    """A cost measured per cell: lower is better."""
+    """A cost measured per cell (lower is better), and how to judge it."""
 
     name: str
-    """Key in the comparison documents: "total_s", "first_event_s", "peak_bytes"."""
+    """Key in the comparison documents: "total_s", "first_event_s", "peak_bytes", ..."""
     label: str
-    kind: str
-    """"time", "memory", "instructions" or "count": which minimum effect applies."""
     unit: str
-    """"s", "B" or "" (a count)."""
+    """"s" (seconds), "B" (bytes) or "" (a count)."""
+    threshold: str
+    """Which relative minimum effect of `Thresholds` applies: "time", "memory", "count"."""
+    samples: Callable[[Cell], Samples | None]
+    """The cell's samples of this metric with their rounds, or None if not measured."""
+    load_inflates: bool = False
+    """Other load on the machine only ever adds to it (time): a round's figure is its
+    fastest run, and a real change must move the fastest runs overall too, so a change
+    only the slower runs show is not blamed on the code."""
+    spread_floor: bool = False
+    """Near-deterministic within a process (memory, counts): the minimum effect is
+    raised to the largest difference between two rounds of one side."""
+
+    @property
+    def kind(self) -> str:
+        return self.threshold
 
 
-METRICS: Final = (
-    Metric("total_s", "total time", "time", "s"),
-    Metric("first_event_s", "time to first event", "time", "s"),
-    Metric("peak_bytes", "peak memory", "memory", "B"),
-    Metric("cold_first_event_s", "time to first event (cold)", "time", "s"),
-    Metric("cold_peak_bytes", "peak memory (cold)", "memory", "B"),
-    Metric("instructions", "instructions", "instructions", ""),
-    Metric("allocations", "allocations", "count", ""),
-    Metric("allocated_bytes", "bytes allocated", "count", "B"),
+def _total_s(cell: Cell) -> Samples | None:
+    return None if cell.time is None else _parallel(cell.time.total_s, cell.time.rounds)
+
+
+def _first_event_s(cell: Cell) -> Samples | None:
+    # first_event_s is parallel to total_s (the worker drops it unless every run has one).
+    return None if cell.time is None else _parallel(cell.time.first_event_s, cell.time.rounds)
+
+
+def _peak_bytes(cell: Cell) -> Samples | None:
+    m = cell.memory
+    return None if m is None else _parallel([float(x) for x in m.peak_bytes], m.rounds)
+
+
+def _allocations(cell: Cell) -> Samples | None:
+    m = cell.memory
+    return None if m is None else _parallel([float(x) for x in m.allocations], m.rounds)
+
+
+def _allocated_bytes(cell: Cell) -> Samples | None:
+    # Older workers of a side do not count it: then the whole cell has None.
+    m = cell.memory
+    if m is None or m.allocated_bytes is None:
+        return None
+    return _parallel([float(x) for x in m.allocated_bytes], m.rounds)
+
+
+def _instructions(cell: Cell) -> Samples | None:
+    i = cell.instructions
+    return None if i is None else _parallel(i.per_run, i.rounds)
+
+
+def _cold(values: Sequence[float], rounds: Sequence[int] | None) -> Samples | None:
+    # One cold run per process. A figure some processes lack (e.g. no first event) cannot
+    # be paired with its rounds, so it is not judged rather than judged on guessed rounds.
+    if not values or rounds is None or len(rounds) != len(values):
+        return None
+    return _parallel(values, rounds)
+
+
+def _cold_first_event_s(cell: Cell) -> Samples | None:
+    c = cell.cold
+    return None if c is None else _cold(c.first_event_s, c.time_rounds)
+
+
+def _cold_peak_bytes(cell: Cell) -> Samples | None:
+    c = cell.cold
+    return None if c is None else _cold([float(x) for x in c.peak_bytes], c.memory_rounds)
+
+
+METRICS: Final[tuple[Metric, ...]] = (
+    Metric("total_s", "total time", "s", "time", _total_s, load_inflates=True),
+    Metric("first_event_s", "time to first event", "s", "time", _first_event_s, load_inflates=True),
+    Metric("peak_bytes", "peak memory", "B", "memory", _peak_bytes, spread_floor=True),
+    # Cold runs: one per process, so each round's figure is its one run.
+    Metric(
+        "cold_first_event_s",
+        "time to first event (cold)",
+        "s",
+        "time",
+        _cold_first_event_s,
+        load_inflates=True,
+    ),
+    Metric(
+        "cold_peak_bytes", "peak memory (cold)", "B", "memory", _cold_peak_bytes, spread_floor=True
+    ),
+    # Deterministic counts: the count threshold, raised to what separates two processes.
+    Metric("instructions", "instructions", "", "count", _instructions, spread_floor=True),
+    Metric("allocations", "allocations", "", "count", _allocations, spread_floor=True),
+    Metric("allocated_bytes", "bytes allocated", "B", "count", _allocated_bytes, spread_floor=True),
 )
-
-# Clean separation is evidence enough only with this many samples a side: memory
-# peaks, instruction and allocation counts barely move between identical runs,
-# timings on a shared machine do.
-_SEPARATION_MIN_SAMPLES: Final = {"time": 3, "memory": 1, "instructions": 1, "count": 1}
+"""Every metric compare judges, in report order. Add one here to have it judged."""
 
 
 @dataclass(frozen=True)
@@ -122,22 +235,17 @@ class Thresholds:
     time: float = DEFAULT_TIME_THRESHOLD
     """Minimum relative change of a time metric (0.10 = 10%)."""
     memory: float = DEFAULT_MEMORY_THRESHOLD
-    """Minimum relative change of a memory metric..."""
+    """Minimum relative change of a memory metric (raised to the cell's spread)..."""
     memory_floor_bytes: int = DEFAULT_MEMORY_FLOOR_BYTES
-    """...which must also be at least this many bytes."""
-    instructions: float = DEFAULT_INSTRUCTIONS_THRESHOLD
-    """Minimum relative change of an instruction count. Allocation counts and bytes
-    allocated (kind "count") use the memory threshold, without the floor."""
+    """...which must also be at least this many bytes (0: no absolute floor)."""
+    count: float = DEFAULT_COUNT_THRESHOLD
+    """Minimum relative change of a count (instructions, allocations, bytes allocated);
+    ``--instructions-threshold`` is another name for it."""
     alpha: float = 0.05
-    """Significance level of the rank test."""
-    confidence: float = 0.95
-    """Confidence level of the bootstrap interval."""
-    resamples: int = 2000
-    seed: int = 20240601
-    """The bootstrap is seeded so the same two files always give the same report."""
+    """1 - the confidence of the interval: the error rate of the rank test."""
 
     def __post_init__(self) -> None:
-        for name in ("time", "memory", "instructions"):
+        for name in ("time", "memory", "count"):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(
@@ -146,20 +254,28 @@ class Thresholds:
                 )
         if self.memory_floor_bytes < 0:
             raise ValueError("the memory floor must be zero or more bytes")
-        if not 0 < self.alpha < 1 or not 0 < self.confidence < 1:
-            raise ValueError("alpha and confidence must be between 0 and 1")
-        if self.resamples < 100:
-            raise ValueError("use at least 100 bootstrap resamples")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be between 0 and 1")
 
-    def minimum_effect(self, metric: Metric, base_median: float) -> float:
-        """The smallest relative change that matters for this metric at this size."""
-        if metric.kind == "time":
-            return self.time
-        if metric.kind == "instructions":
-            return self.instructions
-        if metric.kind == "count" or base_median <= 0:
-            return self.memory
-        return max(self.memory, self.memory_floor_bytes / base_median)
+    @property
+    def confidence(self) -> float:
+        return 1 - self.alpha
+
+    def relative(self, metric: Metric) -> float:
+        """The configured relative minimum effect of ``metric``."""
+        value = getattr(self, metric.threshold, None)
+        if not isinstance(value, float):
+            raise ValueError(f"{metric.name}: no threshold named {metric.threshold!r}")
+        return value
+
+    def minimum_effect(self, metric: Metric, base_median: float, spread: float = 0.0) -> float:
+        """The smallest relative change that matters for this metric in this cell;
+        ``spread`` (the cell's own between-process spread) counts where it applies."""
+        effect = max(self.relative(metric), spread)
+        # The floor is memory's (peaks); bytes allocated are a count, judged as one.
+        if metric.threshold == "memory" and self.memory_floor_bytes and base_median > 0:
+            effect = max(effect, self.memory_floor_bytes / base_median)
+        return effect
 
 
 @dataclass(frozen=True)
@@ -170,20 +286,28 @@ class MetricComparison:
     base_samples: tuple[float, ...]
     head_samples: tuple[float, ...]
     base_median: float
+    """Median of the base's per-round figures (for display)."""
     head_median: float
     ratio: float
-    """head/base medians; below 1 is better."""
+    """head/base, the median over every pair of rounds; below 1 is better."""
     ci_low: float
     ci_high: float
+    """The interval of ``ratio`` at the asked confidence; NaN when the rounds are too
+    few to reach it."""
     p_value: float | None
-    """Two-sided Mann-Whitney U; None when a side has fewer than two samples."""
+    """Two-sided Mann-Whitney U of the per-round figures; None below two rounds a side."""
     best_ratio: float | None
-    """head/base of the fastest runs (time metrics only): interference cannot speed a run
-    up, so a real change moves these too."""
+    """head/base of the fastest runs (metrics load inflates): interference cannot speed a
+    run up, so a real change moves these too."""
     minimum_effect: float
     """Relative change below which the difference is not worth reporting."""
     verdict: Verdict
     reason: str
+    base_rounds: tuple[float, ...] = ()
+    """One figure per base round: the median of its repeats (time: the fastest)."""
+    head_rounds: tuple[float, ...] = ()
+    spread: float = 0.0
+    """The largest relative difference between two rounds of one side."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +354,13 @@ class Comparison:
     warnings: tuple[str, ...]
     overall: dict[str, float] = field(default_factory=dict)
     """Metric -> geometric mean of head/base over every compared cell."""
+    too_few_rounds: tuple[str, ...] = ()
+    """One message per side that has too few rounds for a verdict in some cell: which
+    file, how many rounds, and what to run instead."""
+    missing_metrics: tuple[str, ...] = ()
+    """One message per metric measured on one side only (not judged)."""
+    interleaved: bool = True
+    """Whether the two sides were measured together, round by round (one run)."""
 
     @property
     def regressions(self) -> list[CellComparison]:
@@ -243,6 +374,16 @@ class Comparison:
     def has_regression(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def undecidable(self) -> bool:
+        """True when no metric of any cell had enough rounds on both sides for a verdict:
+        such a comparison cannot pass or fail anything (the CLI exits 2)."""
+        need = min_rounds(self.thresholds.alpha)
+        judged = [m for c in self.cells for m in c.metrics]
+        return bool(judged) and all(
+            min(len(m.base_rounds), len(m.head_rounds)) < need for m in judged
+        )
+
     def counts(self) -> dict[str, int]:
         out = {v.value: 0 for v in Verdict}
         for cell in self.cells:
@@ -253,22 +394,25 @@ class Comparison:
         """A plain-data document (for the JSON comparison report)."""
         return {
             "kind": "eventbench.comparison",
-            "version": 1,
+            "version": 2,
             "base": {"label": self.base_label, "environment": _env_json(self.base)},
             "head": {"label": self.head_label, "environment": _env_json(self.head)},
             "thresholds": {
                 "time": self.thresholds.time,
                 "memory": self.thresholds.memory,
                 "memory_floor_bytes": self.thresholds.memory_floor_bytes,
-                "instructions": self.thresholds.instructions,
+                "count": self.thresholds.count,
                 "alpha": self.thresholds.alpha,
                 "confidence": self.thresholds.confidence,
-                "resamples": self.thresholds.resamples,
+                "method": "Hodges-Lehmann ratio and exact Mann-Whitney interval over rounds",
             },
             "has_regression": self.has_regression,
             "counts": self.counts(),
             "overall_geometric_mean": self.overall,
             "warnings": list(self.warnings),
+            "too_few_rounds": list(self.too_few_rounds),
+            "missing_metrics": list(self.missing_metrics),
+            "interleaved": self.interleaved,
             "groups": [
                 {
                     "scenario": g.scenario,
@@ -298,8 +442,12 @@ class Comparison:
                             "p_value": m.p_value,
                             "best_ratio": m.best_ratio,
                             "minimum_effect": m.minimum_effect,
+                            "spread": m.spread,
                             "verdict": m.verdict.value,
                             "reason": m.reason,
+                            "rounds": [len(m.base_rounds), len(m.head_rounds)],
+                            "base_rounds": list(m.base_rounds),
+                            "head_rounds": list(m.head_rounds),
                             "base_samples": list(m.base_samples),
                             "head_samples": list(m.head_samples),
                         }
@@ -342,129 +490,198 @@ def _ratio(head: float, base: float) -> float:
     return head / base
 
 
-def _bootstrap_ratio_ci(
-    base: np.ndarray[Any, np.dtype[np.float64]],
-    head: np.ndarray[Any, np.dtype[np.float64]],
-    thresholds: Thresholds,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(head)/median(base), resampling each side."""
-    rng = np.random.default_rng(thresholds.seed)
-    n = thresholds.resamples
-    base_medians = np.median(rng.choice(base, size=(n, base.size), replace=True), axis=1)
-    head_medians = np.median(rng.choice(head, size=(n, head.size), replace=True), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(
-            base_medians == 0,
-            np.where(head_medians == 0, 1.0, np.inf),
-            head_medians / np.where(base_medians == 0, 1.0, base_medians),
-        )
-    tail = (1 - thresholds.confidence) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
+def _per_round(samples: Samples, fastest: bool) -> list[float]:
+    """One figure per round (rounds in their order): the median of its repeats, or
+    their minimum when load only ever adds (``fastest``)."""
+    if samples.rounds is None:
+        return list(samples.values)
+    by_round: dict[int, list[float]] = defaultdict(list)
+    for value, index in zip(samples.values, samples.rounds, strict=True):
+        by_round[index].append(value)
+    pick = min if fastest else np.median
+    return [float(pick(by_round[index])) for index in sorted(by_round)]
+
+
+_EXACT_LIMIT: Final = 60
+"""Rounds per side up to which the null distribution of U is computed exactly."""
+
+
+@lru_cache(maxsize=256)
+def _u_distribution(m: int, n: int) -> tuple[float, ...]:
+    """P(U = u), u = 0..m*n, for samples of m and n with no ties (exact recursion)."""
+    # p[i][j] over u: P(U=u | i, j) = i/(i+j) P(U=u-j | i-1, j) + j/(i+j) P(U=u | i, j-1)
+    table: dict[tuple[int, int], np.ndarray[Any, np.dtype[np.float64]]] = {}
+    for i in range(m + 1):
+        for j in range(n + 1):
+            if i == 0 or j == 0:
+                table[(i, j)] = np.ones(1)
+                continue
+            out = np.zeros(i * j + 1)
+            left = table[(i - 1, j)]
+            out[j : j + left.size] += i / (i + j) * left
+            right = table[(i, j - 1)]
+            out[: right.size] += j / (i + j) * right
+            table[(i, j)] = out
+        if i > 0:
+            for j in range(n + 1):
+                table.pop((i - 1, j), None)
+    return tuple(float(x) for x in table[(m, n)])
+
+
+def _interval_rank(m: int, n: int, alpha: float) -> int:
+    """c such that [d_(c), d_(mn+1-c)] of the m*n sorted pair differences is a
+    ``1 - alpha`` interval (c >= 1), or 0 when no interval reaches that confidence."""
+    if min(m, n) > _EXACT_LIMIT:
+        mean, sd = m * n / 2, math.sqrt(m * n * (m + n + 1) / 12)
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        return max(0, math.floor(mean - z * sd - 0.5) + 1)
+    cumulative = np.cumsum(_u_distribution(m, n))
+    # P(U <= c - 1) <= alpha / 2: the largest such c.
+    return int(np.searchsorted(cumulative, alpha / 2 + 1e-12, side="right"))
+
+
+def min_rounds(alpha: float = 0.05) -> int:
+    """The fewest rounds a side (equal on both sides) that can reach ``1 - alpha``."""
+    k = 1
+    while _interval_rank(k, k, alpha) < 1:
+        k += 1
+    return k
 
 
 def _rank_test(base: Sequence[float], head: Sequence[float]) -> float | None:
     if len(base) < 2 or len(head) < 2:
         return None
     if len(set(base) | set(head)) == 1:
-        return 1.0  # every sample equal: no evidence of any difference
-    result = stats.mannwhitneyu(head, base, alternative="two-sided")
-    return float(result.pvalue)
+        return 1.0  # every figure equal: no evidence of any difference
+    return float(stats.mannwhitneyu(head, base, alternative="two-sided").pvalue)
 
 
-def _separated(base: Sequence[float], head: Sequence[float], effect: float, worse: bool) -> bool:
-    """Whether every head sample lies beyond every base sample by more than ``effect``."""
-    if worse:
-        return _ratio(min(head), max(base)) > 1 + effect
-    return _ratio(max(head), min(base)) < 1 - effect
+def _spread(rounds: Sequence[float]) -> float:
+    """The largest relative difference between two rounds of one side."""
+    low, high = min(rounds), max(rounds)
+    if low <= 0:
+        return 0.0 if high == low else math.inf
+    return high / low - 1
 
 
 def compare_metric(
     metric: Metric,
-    base: Sequence[float],
-    head: Sequence[float],
+    base: Samples | Sequence[float],
+    head: Samples | Sequence[float],
     thresholds: Thresholds | None = None,
+    *,
+    interleaved: bool = True,
 ) -> MetricComparison:
-    """Compare one metric's samples (both sides must have at least one sample)."""
-    thresholds = thresholds or Thresholds()
-    if not base or not head:
-        raise CompareError(f"{metric.label}: both sides need at least one sample")
-    base_arr = np.asarray(base, dtype=np.float64)
-    head_arr = np.asarray(head, dtype=np.float64)
-    base_median = float(np.median(base_arr))
-    head_median = float(np.median(head_arr))
-    ratio = _ratio(head_median, base_median)
-    ci_low, ci_high = _bootstrap_ratio_ci(base_arr, head_arr, thresholds)
-    p_value = _rank_test(base, head)
-    effect = thresholds.minimum_effect(metric, base_median)
-    n = f"n={len(base)} vs {len(head)}"
-    p_text = "no rank test" if p_value is None else f"p={p_value:.3g}"
-    need = _SEPARATION_MIN_SAMPLES[metric.kind]
+    """Compare one metric of one cell.
 
-    best_ratio = _ratio(min(head), min(base)) if metric.kind == "time" else None
-    worse = ratio > 1 + effect
-    better = ratio < 1 - effect
-    if worse or better:
-        significant = p_value is not None and p_value < thresholds.alpha
-        separated = min(len(base), len(head)) >= need and _separated(
-            base, head, effect, worse=worse
+    ``base`` and ``head`` are `Samples` (values and their rounds), or plain sequences,
+    read as one value per round (per fresh process). Both need a sample.
+    ``interleaved`` says whether the two sides were measured together, round by
+    round; if not, a shift in the machine's load between the runs moves every metric
+    as a change in the code would, so every metric's minimum effect is raised to the
+    spread between processes seen within each run (as memory's always is).
+    """
+    thresholds = thresholds or Thresholds()
+    base_s = base if isinstance(base, Samples) else Samples(tuple(map(float, base)), None)
+    head_s = head if isinstance(head, Samples) else Samples(tuple(map(float, head)), None)
+    if not base_s.values or not head_s.values:
+        raise CompareError(f"{metric.label}: both sides need at least one sample")
+    b, h = _per_round(base_s, metric.load_inflates), _per_round(head_s, metric.load_inflates)
+    # Medians of the per-round figures: the same figures the ratio is made of.
+    base_median, head_median = float(np.median(b)), float(np.median(h))
+    rounds_text = f"{len(b)} vs {len(h)} rounds"
+    p_value = _rank_test(b, h)
+    p_text = "" if p_value is None else f", p={p_value:.3g}"
+    judge_spread = metric.spread_floor or not interleaved
+    spread = max(_spread(b), _spread(h)) if judge_spread else 0.0
+    relative = thresholds.relative(metric)
+    effect = thresholds.minimum_effect(metric, base_median, spread)
+    best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
+    positive = min(b) > 0 and min(h) > 0
+    if positive:
+        diffs = np.sort(np.subtract.outer(np.log(h), np.log(b)).ravel())
+        ratio = float(np.exp(np.median(diffs)))
+        c = _interval_rank(len(b), len(h), thresholds.alpha)
+        if c >= 1:
+            ci_low, ci_high = float(np.exp(diffs[c - 1])), float(np.exp(diffs[diffs.size - c]))
+        else:
+            ci_low = ci_high = math.nan
+    else:
+        ratio = _ratio(float(np.median(h)), float(np.median(b)))
+        c = 0
+        ci_low = ci_high = math.nan
+
+    def result(verdict: Verdict, reason: str) -> MetricComparison:
+        return MetricComparison(
+            metric=metric.name,
+            base_samples=base_s.values,
+            head_samples=head_s.values,
+            base_median=base_median,
+            head_median=head_median,
+            ratio=ratio,
+            ci_low=ci_low,
+            ci_high=ci_high,
+            p_value=p_value,
+            best_ratio=best_ratio,
+            minimum_effect=effect,
+            verdict=verdict,
+            reason=reason,
+            base_rounds=tuple(b),
+            head_rounds=tuple(h),
+            spread=spread,
         )
-        # The whole interval must lie beyond the minimum effect, just as "unchanged"
-        # needs it wholly within: in between, the data cannot tell.
-        beyond = ci_low > 1 + effect if worse else ci_high < 1 - effect
-        # Interference from other load only ever adds time, and it comes in bursts that
-        # slow every run of one worker process. A change in the code moves the fastest
-        # runs too; if they did not move, the slower ones were most likely disturbed.
+
+    if not positive:
+        if all(x == 0 for x in (*b, *h)):
+            return result(Verdict.UNCHANGED, f"zero on both sides ({rounds_text})")
+        return result(
+            Verdict.INCONCLUSIVE, f"a side measured zero: no ratio to judge ({rounds_text})"
+        )
+    if c < 1:
+        k = min(len(b), len(h))
+        need = min_rounds(thresholds.alpha)
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"inconclusive ({k} round{'s' if k != 1 else ''} per side): {rounds_text} cannot "
+            f"reach {thresholds.confidence:.0%} confidence; a verdict needs at least {need} "
+            f"rounds (fresh processes) per side: rerun with --rounds {need + 1}",
+        )
+    interval = f"interval {ci_low:.3g}-{ci_high:.3g}"
+    worse, better = ci_low > 1 + effect, ci_high < 1 - effect
+    if worse or better:
         disturbed = best_ratio is not None and (
             best_ratio <= 1 + effect if worse else best_ratio >= 1 - effect
         )
-        if not (significant or separated):
-            verdict = Verdict.INCONCLUSIVE
-            reason = (
-                f"{_pct(ratio)} but not significant ({p_text}, {n}); "
-                "rerun with more --repeats to settle it"
+        if disturbed:
+            return result(
+                Verdict.INCONCLUSIVE,
+                f"{_pct(ratio)} by the rounds but {_pct(best_ratio or 1.0)} by the fastest "
+                f"runs ({rounds_text}{p_text}): likely disturbed by other load; rerun on a "
+                "quieter machine or with more --rounds",
             )
-        elif disturbed:
-            verdict = Verdict.INCONCLUSIVE
-            reason = (
-                f"{_pct(ratio)} by the medians but {_pct(best_ratio or 1.0)} by the "
-                f"fastest runs ({p_text}, {n}): likely disturbed by other load; rerun on a "
-                "quieter machine or with more --rounds"
-            )
-        elif not beyond:
-            verdict = Verdict.INCONCLUSIVE
-            reason = (
-                f"{_pct(ratio)} ({p_text}, {n}), but the interval {ci_low:.3g}-{ci_high:.3g} "
-                f"reaches inside the {effect:.1%} minimum effect; rerun with more --repeats "
-                "or --rounds, or on a quieter machine"
-            )
-        else:
-            verdict = Verdict.REGRESSED if worse else Verdict.IMPROVED
-            why = f"{p_text}" if significant else "every sample beyond the other side's"
-            reason = f"{_pct(ratio)} beyond the {effect:.1%} minimum effect ({why}, {n})"
-    elif 1 - effect <= ci_low and ci_high <= 1 + effect:
-        verdict = Verdict.UNCHANGED
-        reason = f"within the {effect:.1%} minimum effect ({n})"
-    else:
-        verdict = Verdict.INCONCLUSIVE
-        reason = (
-            f"interval {ci_low:.3g}-{ci_high:.3g} reaches past the {effect:.1%} minimum "
-            f"effect ({n}); rerun with more --repeats, or on a quieter machine"
+        verdict = Verdict.REGRESSED if worse else Verdict.IMPROVED
+        return result(
+            verdict,
+            f"{_pct(ratio)}, {interval} wholly beyond the {effect:.1%} minimum effect "
+            f"({rounds_text}{p_text})",
         )
-    return MetricComparison(
-        metric=metric.name,
-        base_samples=tuple(float(x) for x in base),
-        head_samples=tuple(float(x) for x in head),
-        base_median=base_median,
-        head_median=head_median,
-        ratio=ratio,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        p_value=p_value,
-        best_ratio=best_ratio,
-        minimum_effect=effect,
-        verdict=verdict,
-        reason=reason,
+    outside_relative = ci_low > 1 + relative or ci_high < 1 - relative
+    if 1 - effect <= ci_low and ci_high <= 1 + effect and not outside_relative:
+        return result(
+            Verdict.UNCHANGED,
+            f"{interval} within the {effect:.1%} minimum effect ({rounds_text})",
+        )
+    if outside_relative:
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"{_pct(ratio)}, {interval} beyond the {relative:.1%} threshold but within the "
+            f"{effect:.1%} minimum effect of this cell (its processes differ by up to "
+            f"{spread:.1%} among themselves; {rounds_text}); rerun with more --rounds",
+        )
+    return result(
+        Verdict.INCONCLUSIVE,
+        f"{_pct(ratio)}, {interval} reaches past the {effect:.1%} minimum effect "
+        f"({rounds_text}{p_text}); rerun with more --rounds, or on a quieter machine",
     )
 
 
@@ -478,23 +695,6 @@ def _pct(ratio: float) -> str:
 # --------------------------------------------------------------------------- whole runs
 
 
-def _samples(cell: Cell, metric: Metric) -> list[float]:
-    m, i, c = cell.memory, cell.instructions, cell.cold
-    found: dict[str, object] = {
-        "peak_bytes": m.peak_bytes if m else None,
-        "allocations": m.allocations if m else None,
-        "allocated_bytes": m.allocated_bytes if m else None,
-        "instructions": i.per_run if i else None,
-        "cold_first_event_s": c.first_event_s if c else None,
-        "cold_peak_bytes": c.peak_bytes if c else None,
-    }
-    if cell.time is not None:
-        found["total_s"] = cell.time.total_s
-        found["first_event_s"] = cell.time.first_event_s
-    values = found.get(metric.name)
-    return [float(x) for x in values] if isinstance(values, list) else []
-
-
 _SEVERITY: Final = {
     Verdict.UNCHANGED: 0,
     Verdict.INCONCLUSIVE: 1,
@@ -503,26 +703,95 @@ _SEVERITY: Final = {
 }
 
 
-def _compare_cell(base: Cell, head: Cell, thresholds: Thresholds) -> CellComparison:
+def _compare_cell(
+    base: Cell,
+    head: Cell,
+    thresholds: Thresholds,
+    metrics: Sequence[Metric],
+    interleaved: bool,
+) -> CellComparison:
     if head.error and not base.error:
         return CellComparison(
             *base.key, metrics=(), verdict=Verdict.REGRESSED, failure=f"head: {head.error}"
         )
-    metrics = tuple(
-        compare_metric(metric, b, h, thresholds)
-        for metric in METRICS
-        if (b := _samples(base, metric)) and (h := _samples(head, metric))
+    compared = tuple(
+        compare_metric(metric, b, h, thresholds, interleaved=interleaved)
+        for metric in metrics
+        if (b := metric.samples(base)) is not None and (h := metric.samples(head)) is not None
     )
     failure = f"base: {base.error}" if base.error else None
-    if not metrics:
+    if not compared:
         return CellComparison(
             *base.key,
             metrics=(),
             verdict=Verdict.INCONCLUSIVE,
             failure=failure or "no metric was measured on both sides",
         )
-    verdict = max((m.verdict for m in metrics), key=_SEVERITY.__getitem__)
-    return CellComparison(*base.key, metrics=metrics, verdict=verdict, failure=failure)
+    verdict = max((m.verdict for m in compared), key=_SEVERITY.__getitem__)
+    return CellComparison(*base.key, metrics=compared, verdict=verdict, failure=failure)
+
+
+def measured_together(base: RunResults, head: RunResults) -> bool:
+    """Whether two results are two sides of one interleaved run (``run_plan`` with
+    several sides, as ``compare --ref`` makes): round r of each ran side by side."""
+    return bool(
+        base.side
+        and head.side
+        and base.side != head.side
+        and base.started_at
+        and base.started_at == head.started_at
+    )
+
+
+def _measured(run: RunResults) -> dict[str, Metric]:
+    """The metrics a run measured in at least one cell."""
+    return {m.name: m for m in METRICS if any(m.samples(c) is not None for c in run.cells)}
+
+
+def _check_rounds_recorded(run: RunResults, label: str) -> None:
+    """Refuse a run whose samples carry no round index: its repeats cannot be told from
+    its processes, so no honest verdict can be made from it."""
+    for cell in run.cells:
+        for metric in METRICS:
+            found = metric.samples(cell)
+            if found is not None and found.rounds is None:
+                schema = (
+                    f"results schema {run.schema_version}"
+                    if run.schema_version != SCHEMA_VERSION
+                    else "the file"
+                )
+                raise CompareError(
+                    f"{label}: {schema} does not record which round (worker process) each "
+                    f"sample came from ({metric.label} of {'/'.join(map(str, cell.key))}), "
+                    "and verdicts are built on rounds. Measure it again with this "
+                    "eventbench (`eventbench run --rounds N`), or use `eventbench compare "
+                    "--ref REF` to measure both sides now"
+                )
+
+
+def _round_messages(
+    cells: Sequence[CellComparison], base_label: str, head_label: str, alpha: float
+) -> list[str]:
+    need = min_rounds(alpha)
+    out = []
+    for index, label in ((0, base_label), (1, head_label)):
+        short = [
+            (c, len(m.head_rounds if index else m.base_rounds))
+            for c in cells
+            for m in c.metrics
+            if len(m.head_rounds if index else m.base_rounds) < need
+        ]
+        if short:
+            fewest = min(k for _, k in short)
+            cell_count = len({c.key for c, _ in short})
+            out.append(
+                f"{label}: {fewest} round{'s' if fewest != 1 else ''} (fresh worker "
+                f"processes) in {cell_count} cell{'s' if cell_count != 1 else ''}; a "
+                f"verdict needs at least {need} rounds per side, so those metrics are "
+                f"inconclusive. Measure with --rounds {need + 1} (`eventbench run` or "
+                "`eventbench compare --ref`)."
+            )
+    return out
 
 
 def _environment_warnings(base: RunResults, head: RunResults) -> list[str]:
@@ -631,20 +900,54 @@ def compare_results(
     base_label: str = "base",
     head_label: str = "head",
 ) -> Comparison:
-    """Compare every cell the two runs share; raise `CompareError` when they share none."""
+    """Compare every cell the two runs share.
+
+    Raises `CompareError` (naming the run by its label) when they share no cell or no
+    metric, or when a run does not record rounds (an older results schema).
+    """
     thresholds = thresholds or Thresholds()
+    _check_rounds_recorded(base, base_label)
+    _check_rounds_recorded(head, head_label)
     base_cells = {c.key: c for c in base.cells}
     head_cells = {c.key: c for c in head.cells}
     shared = [k for k in base_cells if k in head_cells]
     if not shared:
         raise CompareError(
-            "the two runs share no cell (scenario, backend, mode and size); run the same "
-            "scenarios, backends and --sizes for both sides"
+            f"{base_label} and {head_label} share no cell (scenario, backend, mode and size); "
+            "run the same scenarios, backends and --sizes for both sides"
+        )
+    base_metrics, head_metrics = _measured(base), _measured(head)
+    metrics = [m for m in METRICS if m.name in base_metrics and m.name in head_metrics]
+    missing = [
+        f"{lacking}: no {m.label} (measured in {having}); it is not judged. Measure both "
+        "sides with the same options (e.g. the same --memory-repeats)"
+        for m in METRICS
+        for having, lacking, have, lack in (
+            (base_label, head_label, base_metrics, head_metrics),
+            (head_label, base_label, head_metrics, base_metrics),
+        )
+        if m.name in have and m.name not in lack
+    ]
+    if not metrics and (base_metrics or head_metrics):
+        raise CompareError(
+            f"{base_label} and {head_label} measured no metric in common: " + "; ".join(missing)
         )
     pairs = [(base_cells[k], head_cells[k]) for k in shared]
+    interleaved = measured_together(base, head)
     cells = sorted(
-        (_compare_cell(b, h, thresholds) for b, h in pairs),
+        (_compare_cell(b, h, thresholds, metrics, interleaved) for b, h in pairs),
         key=lambda c: c.key,
+    )
+    apart = (
+        []
+        if interleaved
+        else [
+            f"{base_label} and {head_label} come from separate runs, not measured "
+            "together round by round: a change in the machine's load between them moves "
+            "time as a code change would, so every metric is judged against the spread "
+            "between processes within each run. For a sharper verdict on time, measure "
+            "both sides together with `eventbench compare --ref`."
+        ]
     )
     groups, overall = _groups(cells)
     return Comparison(
@@ -657,8 +960,11 @@ def compare_results(
         groups=tuple(groups),
         only_in_base=tuple(sorted(k for k in base_cells if k not in head_cells)),
         only_in_head=tuple(sorted(k for k in head_cells if k not in base_cells)),
-        warnings=tuple(_environment_warnings(base, head) + _param_warnings(pairs)),
+        warnings=tuple(_environment_warnings(base, head) + _param_warnings(pairs) + apart),
         overall=overall,
+        interleaved=interleaved,
+        too_few_rounds=tuple(_round_messages(cells, base_label, head_label, thresholds.alpha)),
+        missing_metrics=tuple(missing),
     )
 
 

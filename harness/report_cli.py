@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.compare import (
-    DEFAULT_INSTRUCTIONS_THRESHOLD,
+    DEFAULT_COUNT_THRESHOLD,
     DEFAULT_MEMORY_FLOOR_BYTES,
     DEFAULT_MEMORY_THRESHOLD,
     DEFAULT_TIME_THRESHOLD,
@@ -29,9 +29,9 @@ from harness.compare import (
     parse_bytes,
 )
 from harness.redact import redact
-from harness.report.format import fmt_bytes, fmt_ratio, fmt_size
+from harness.report.format import fmt_ratio, fmt_size
 from harness.results import ResultsError, RunResults, load_results, save_results
-from harness.runner import slug
+from harness.runner import COMPARE_ROUNDS, slug
 from harness.runner_cli import plan_from_options, plan_options
 
 __all__ = ["compare_command", "report_command"]
@@ -156,7 +156,7 @@ def _print_comparison(console: Console, comparison: Comparison) -> None:
     table = Table(
         title="cells that improved, regressed or could not be judged", title_justify="left"
     )
-    for name in ("verdict", "cell", "metric", "head/base", "95% CI", "p", "why"):
+    for name in ("verdict", "cell", "metric", "head/base", "CI", "rounds", "why"):
         table.add_column(name, overflow="fold")
     colours = {"regressed": "red", "improved": "green", "inconclusive": "yellow"}
     labels = {m.name: m.label for m in METRICS}
@@ -171,10 +171,10 @@ def _print_comparison(console: Console, comparison: Comparison) -> None:
             table.add_row(
                 f"[{colours.get(m.verdict.value, 'white')}]{m.verdict.value}[/]",
                 name,
-                labels[m.metric],
+                labels.get(m.metric, m.metric),
                 fmt_ratio(m.ratio),
-                f"{m.ci_low:.3f}-{m.ci_high:.3f}",
-                "-" if m.p_value is None else f"{m.p_value:.3g}",
+                f"{m.ci_low:.3f}-{m.ci_high:.3f}" if math.isfinite(m.ci_low) else "-",
+                f"{len(m.base_rounds)} vs {len(m.head_rounds)}",
                 m.reason,
             )
     console.print(table)
@@ -287,23 +287,28 @@ def _run_against_ref(
 @click.option(
     "--memory-floor",
     type=ByteSize(),
-    default=fmt_bytes(DEFAULT_MEMORY_FLOOR_BYTES).replace(" ", ""),
+    default=str(DEFAULT_MEMORY_FLOOR_BYTES),
     show_default=True,
-    help="...which must also be at least this many bytes.",
+    help="...which must also be at least this many bytes (0: none; the cell's own "
+    "spread between processes always counts).",
 )
 @click.option(
+    "--count-threshold",
     "--instructions-threshold",
+    "count_threshold",
     type=Fraction(),
-    default=DEFAULT_INSTRUCTIONS_THRESHOLD,
+    default=DEFAULT_COUNT_THRESHOLD,
     show_default=True,
-    help="Smallest change in instructions per run worth reporting (0.01 or 1%).",
+    help="Smallest relative change in a count (instructions, allocations, bytes "
+    "allocated) worth reporting, raised to the cell's spread between processes "
+    "(--instructions-threshold is the same option).",
 )
 @click.option(
     "--alpha",
     type=Fraction(),
     default=0.05,
     show_default=True,
-    help="Significance level of the rank test.",
+    help="Error rate of the rank interval (0.05: 95% confidence).",
 )
 @click.option(
     "--output",
@@ -314,7 +319,7 @@ def _run_against_ref(
     help="Directory for the comparison reports.",
 )
 @click.option("--stem", default=None, help="File name stem of the reports.")
-@plan_options(rounds_default=2, prefix="--ref: ")
+@plan_options(rounds_default=COMPARE_ROUNDS, prefix="--ref: ")
 def compare_command(
     files: tuple[Path, ...],
     ref: str | None,
@@ -322,7 +327,7 @@ def compare_command(
     time_threshold: float,
     memory_threshold: float,
     memory_floor: int,
-    instructions_threshold: float,
+    count_threshold: float,
     alpha: float,
     output: Path,
     stem: str | None,
@@ -334,11 +339,13 @@ def compare_command(
     eventbench compare BASE.json HEAD.json    two results files (e.g. from CI)
     eventbench compare --ref main             measure main and this checkout now
 
-    Per cell and metric: the head/base ratio of medians with a bootstrap confidence
-    interval, a Mann-Whitney U test, and a verdict (improved, regressed, unchanged,
-    inconclusive) against a minimum effect. Writes Markdown, HTML and JSON reports.
+    Rounds (fresh worker processes) are the observations. Per cell and metric: the
+    head/base ratio over pairs of rounds with an exact rank (Mann-Whitney) interval,
+    and a verdict (improved, regressed, unchanged, inconclusive) against a minimum
+    effect. A verdict needs at least 4 rounds per side. Writes Markdown, HTML and JSON.
 
-    Exit status: 0 no regression, 1 regression, 2 error; --report-only always exits 0.
+    Exit status: 0 no regression, 1 regression, 2 error (or too few rounds to judge
+    anything); --report-only always exits 0.
     """
     try:
         _compare(
@@ -348,11 +355,11 @@ def compare_command(
             time_threshold,
             memory_threshold,
             memory_floor,
+            count_threshold,
             alpha,
             output,
             stem,
             run_options,
-            instructions_threshold,
         )
     except CommandFailed as exc:
         if not report_only:
@@ -369,11 +376,11 @@ def _compare(
     time_threshold: float,
     memory_threshold: float,
     memory_floor: int,
+    count_threshold: float,
     alpha: float,
     output: Path,
     stem: str | None,
     run_options: dict[str, Any],
-    instructions_threshold: float = DEFAULT_INSTRUCTIONS_THRESHOLD,
 ) -> None:
     console = _console()
     try:
@@ -381,7 +388,7 @@ def _compare(
             time=time_threshold,
             memory=memory_threshold,
             memory_floor_bytes=memory_floor,
-            instructions=instructions_threshold,
+            count=count_threshold,
             alpha=alpha,
         )
     except ValueError as exc:
@@ -411,7 +418,7 @@ def _compare(
             )
         base_path, head_path = files
         base, head = _load(base_path), _load(head_path)
-        base_label, head_label = base_path.name, head_path.name
+        base_label, head_label = str(base_path), str(head_path)
         stem = stem or f"compare-{slug(base_path.stem, 'base')}-vs-{slug(head_path.stem, 'head')}"
     try:
         comparison = compare_results(
@@ -431,3 +438,8 @@ def _compare(
             raise SystemExit(status.exit_code)
     if comparison.has_regression and not report_only:
         raise SystemExit(EXIT_REGRESSION)
+    if comparison.undecidable:
+        raise CommandFailed(
+            "no metric of any cell had enough rounds on both sides for a verdict; "
+            + " ".join(comparison.too_few_rounds)
+        )

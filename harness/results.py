@@ -4,7 +4,11 @@ The runner writes it; statistics, reports and comparisons are pure functions of 
 so a report can be made again years later from the JSON alone. Every field is plain
 data (str, int, float, lists, dicts) so that the file is readable by any tool.
 
-Schema changes bump `SCHEMA_VERSION`; `load_results` refuses files it does not know.
+Schema changes bump `SCHEMA_VERSION`. `load_results` reads the current schema and
+upgrades older ones it knows (`UPGRADABLE_VERSIONS`), leaving what they never recorded
+as None (a schema 1 file has no round index per sample, so `compare` refuses to judge
+it and says so); it refuses newer schemas and anything else with a message that says
+what to do.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from harness.redact import redact_json
 
 __all__ = [
     "SCHEMA_VERSION",
+    "UPGRADABLE_VERSIONS",
     "Cell",
     "ColdSamples",
     "Environment",
@@ -34,7 +39,10 @@ __all__ = [
     "to_pytest_benchmark",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: each sample carries the round (fresh worker process) it came from."""
+UPGRADABLE_VERSIONS = (1,)
+"""Older schemas `RunResults.from_json` still reads (fields they lack become None)."""
 
 
 class ResultsError(ValueError):
@@ -75,6 +83,10 @@ class TimeSamples:
     counters: dict[str, list[float]] = field(default_factory=dict)
     """Other per-run figures, one value per run (e.g. {"retries": [...]} under contention)."""
     timer_resolution_s: float | None = None
+    rounds: list[int] | None = None
+    """The round (fresh worker process, 0-based) of each sample, parallel to ``total_s``
+    and ``first_event_s``: rounds, not repeats, are the independent observations.
+    None in files written before rounds were recorded (schema 1)."""
     stall_max_s: list[float] | None = None
     """Per run: the longest the event loop was held (how late a 1 ms ticker woke at worst);
     parallel to ``total_s``. None where not measured (older results, ticker off)."""
@@ -109,6 +121,9 @@ class MemorySamples:
     allocations: list[int]
     captures: list[str] = field(default_factory=list)
     """Paths of kept memray capture files (``--keep-captures``), else empty."""
+    rounds: list[int] | None = None
+    """The round (fresh worker process, 0-based) of each sample, parallel to
+    ``peak_bytes``; None in files written before rounds were recorded (schema 1)."""
     allocated_bytes: list[int] | None = None
     """Per run: bytes allocated however soon freed (memray's total); near-deterministic
     like ``allocations``. None in older results."""
@@ -204,10 +219,16 @@ class RunResults:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> RunResults:
         version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if isinstance(version, int) and version > SCHEMA_VERSION:
             raise ResultsError(
-                f"results schema version {version!r} is not {SCHEMA_VERSION}; "
-                "use the eventbench version that wrote the file to read it"
+                f"results schema version {version} is newer than this eventbench reads "
+                f"({SCHEMA_VERSION}); upgrade eventbench to read it"
+            )
+        if version != SCHEMA_VERSION and version not in UPGRADABLE_VERSIONS:
+            raise ResultsError(
+                f"results schema version {version!r} is not one this eventbench reads "
+                f"({', '.join(map(str, (*UPGRADABLE_VERSIONS, SCHEMA_VERSION)))}); "
+                "is it an eventbench results file?"
             )
         try:
             cells = [_cell_from_json(c) for c in doc["cells"]]
@@ -223,7 +244,7 @@ class RunResults:
                 schema_version=version,
                 side=doc.get("side", ""),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ResultsError(f"malformed results document: {exc}") from exc
 
 

@@ -15,7 +15,7 @@ conditions; ``run_plan`` then returns one `RunResults` per side, in order::
 
     base = Side("base", "/tmp/base-venv/bin/python")
     head = Side("head", sys.executable)
-    before, after = run_plan(plan, sides=[base, head], rounds=3)
+    before, after = run_plan(plan, sides=[base, head], rounds=5)
 
 Each cell runs as two kinds of worker process (``python -m harness.worker``): a
 timed one and a memory-tracked one, never both in one process; with
@@ -67,7 +67,11 @@ from scenarios import default_scenarios, get_scenario
 from scenarios.base import Layout, ParamValue
 
 __all__ = [
+    "COMPARE_ROUNDS",
     "DEFAULT_BACKENDS",
+    "DEFAULT_MEMORY_REPEATS",
+    "DEFAULT_REPEATS",
+    "DEFAULT_ROUNDS",
     "DEFAULT_SIZES",
     "EXIT_FAILED",
     "EXIT_OK",
@@ -98,6 +102,18 @@ __all__ = [
 
 DEFAULT_BACKENDS = ("sqlite", "memory")
 DEFAULT_SIZES = (10_000, 100_000)
+DEFAULT_ROUNDS = 4
+"""Rounds (fresh processes per cell and kind) of ``eventbench run --full``: the fewest
+with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
+`make_plan` itself defaults to one round, as before rounds were recorded."""
+COMPARE_ROUNDS = 5
+"""Rounds per side of ``eventbench compare --ref``: one more than the least, so that one
+disturbed pair of rounds cannot stall a verdict."""
+DEFAULT_REPEATS = 2
+"""Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
+buy confidence; two keep a round cheap and its median steady."""
+DEFAULT_MEMORY_REPEATS = 1
+"""Tracked runs per round: a memray peak repeats to the byte within a process."""
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 
 
@@ -113,6 +129,8 @@ class Profile:
     sizes: tuple[int, ...]
     repeats: int
     memory_repeats: int
+    rounds: int
+    """Fewer than 4 (`harness.compare.min_rounds`) and two such runs cannot be compared."""
 
 
 QUICK = Profile(
@@ -122,16 +140,21 @@ QUICK = Profile(
     sizes=DEFAULT_SIZES,
     repeats=3,
     memory_repeats=1,
+    rounds=1,
 )
 """A plain ``eventbench run``: the headline (collected vs streamed reads on SQLite at
-10K and 100K events: time, first event, peak memory) in under two minutes."""
+10K and 100K events: time, first event, peak memory) in under two minutes. One round
+keeps it there (4 rounds of 1 + 1 runs took 2.4 times as long); its results show
+figures, and `eventbench compare` says two of them cannot be judged (use --rounds 4,
+--full or ``compare --ref``)."""
 FULL = Profile(
     scenarios=None,
     backends=("sqlite", "memory"),
     optional_backends=("postgres",),
     sizes=FULL_SIZES,
-    repeats=5,
-    memory_repeats=2,
+    repeats=DEFAULT_REPEATS,
+    memory_repeats=DEFAULT_MEMORY_REPEATS,
+    rounds=DEFAULT_ROUNDS,
 )
 """``eventbench run --full``: every scenario, every reference backend, up to 1M events."""
 
@@ -223,7 +246,8 @@ class Plan:
     """Tracked runs per cell per round (0: no memory measurement)."""
     warmups: int = 1
     rounds: int = 1
-    """Fresh processes per cell and kind; samples from all rounds are pooled."""
+    """Fresh processes per cell, kind and side. Each sample records its round: rounds,
+    not repeats, are what `harness.compare` counts as independent observations."""
     instructions: bool = False
     """Also count each cell's CPU instructions under cachegrind (two slow processes per
     cell and round; see `harness.instruments.instructions`)."""
@@ -862,10 +886,12 @@ class _Seeds:
 class _Gathered:
     total_s: list[float] = field(default_factory=list)
     first_event_s: list[float] | None = field(default_factory=list)
+    time_rounds: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
     counters: dict[str, list[float]] = field(default_factory=dict)
     peak_bytes: list[int] = field(default_factory=list)
     allocations: list[int] = field(default_factory=list)
+    memory_rounds: list[int] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
     series: dict[str, list[list[float]]] | None = None
     events: int = 0
@@ -883,6 +909,7 @@ class _Gathered:
     measured: bool = False
 
     def add(self, answer: Mapping[str, Any], round_index: int = 0) -> None:
+        """Pool one worker's answer; its samples are tagged with ``round_index``."""
         if "skipped" in answer:
             self.skipped = answer["skipped"]
             return
@@ -911,6 +938,7 @@ class _Gathered:
                     self.stall.setdefault(name, []).extend(values)
             self.stall_tick_s = answer.get("stall_tick_s")
             self.total_s.extend(answer["total_s"])
+            self.time_rounds.extend([round_index] * len(answer["total_s"]))
             firsts = answer.get("first_event_s")
             if firsts is None or self.first_event_s is None:
                 self.first_event_s = None
@@ -924,6 +952,7 @@ class _Gathered:
                 self.series = answer["series"]
         if "peak_bytes" in answer:
             self.peak_bytes.extend(answer["peak_bytes"])
+            self.memory_rounds.extend([round_index] * len(answer["peak_bytes"]))
             self.allocations.extend(answer["allocations"])
             self.captures.extend(answer.get("captures") or [])
             allocated = answer.get("allocated_bytes")
@@ -943,6 +972,7 @@ class _Gathered:
                 latency_s=self.latency_s or None,
                 counters=self.counters,
                 timer_resolution_s=self.timer_resolution_s,
+                rounds=self.time_rounds,
                 **self._stall(),
             )
         memory = None
@@ -951,6 +981,7 @@ class _Gathered:
                 self.peak_bytes,
                 self.allocations,
                 self.captures,
+                rounds=self.memory_rounds,
                 allocated_bytes=self.allocated_bytes or None,
             )
         instructions = None
@@ -1274,7 +1305,8 @@ def _runnable(
     rounds: int,
     usable: Mapping[str, Mapping[str, Mapping[str, Any]]],
 ) -> tuple[list[tuple[Side, CellPlan, str, int]], list[LeftOut]]:
-    """The worker tasks that will run, and the cells left out, grouped by reason."""
+    """The worker tasks (side, cell, kind, round) that will run, and the cells left
+    out, grouped by reason."""
     runnable: list[tuple[Side, CellPlan, str, int]] = []
     why: dict[str, dict[str, list[CellPlan]]] = {}
     for side, cell, kind, round_index in _tasks(plan, sides, rounds):
@@ -1399,7 +1431,12 @@ def cell_deadline(timeout_s: float | None) -> float | None:
 def _tasks(
     plan: Plan, sides: Sequence[Side], rounds: int
 ) -> Iterator[tuple[Side, CellPlan, str, int]]:
-    # Cells that read the same data run together, so a seed is made just before use.
+    """(side, cell, kind, round) in the order they run.
+
+    Cells that read the same data run together, so a seed is made just before use.
+    Each round is a fresh worker process per kind and side, and the sides alternate
+    within a round, so that both meet the same machine conditions round by round.
+    """
     for cell in plan.cells:
         kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
         kinds += ["instructions"] if plan.instructions else []

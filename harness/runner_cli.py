@@ -38,6 +38,9 @@ from harness.report.format import (
 from harness.results import Cell, RunResults, export_pytest_benchmark, save_results
 from harness.runner import (
     DEFAULT_BACKENDS,
+    DEFAULT_MEMORY_REPEATS,
+    DEFAULT_REPEATS,
+    DEFAULT_ROUNDS,
     DEFAULT_SIZES,
     FULL,
     QUICK,
@@ -400,7 +403,7 @@ TIMEOUT_HELP = (
 
 
 def plan_options(
-    *, rounds_default: int, prefix: str = "", profiles: bool = False
+    *, rounds_default: int | None, prefix: str = "", profiles: bool = False
 ) -> Callable[[_F], _F]:
     """The options that say what to measure, shared by `run` and `compare --ref`.
 
@@ -427,12 +430,17 @@ def plan_options(
             "default": None,
             "help_default": f"{QUICK.memory_repeats}; --full: {FULL.memory_repeats}",
         }
+        rounds_help = f"{QUICK.rounds}; --full: {FULL.rounds}"
     else:
         scenarios_default = "read-stream,fold,catch-up,append"
         backends_default = ",".join(DEFAULT_BACKENDS)
         sizes_default = sizes_text(DEFAULT_SIZES)
-        repeats = {"default": 5, "help_default": "5"}
-        memory_repeats = {"default": 2, "help_default": "2"}
+        repeats = {"default": DEFAULT_REPEATS, "help_default": str(DEFAULT_REPEATS)}
+        memory_repeats = {
+            "default": DEFAULT_MEMORY_REPEATS,
+            "help_default": str(DEFAULT_MEMORY_REPEATS),
+        }
+        rounds_help = str(rounds_default)
     options = [
         click.option(
             "--scenarios",
@@ -480,9 +488,9 @@ def plan_options(
             "--rounds",
             type=click.IntRange(1),
             default=rounds_default,
-            show_default=True,
             help=f"{prefix}Rounds of fresh worker processes per cell (and side, alternating "
-            "A B A B); samples are pooled.",
+            "A B A B): the observations compare counts; a verdict needs 4 per side "
+            f"(default: {rounds_help}).",
         ),
         click.option(
             "-p",
@@ -536,7 +544,7 @@ def plan_from_options(
     repeats: int | None,
     memory_repeats: int | None,
     warmups: int,
-    rounds: int,
+    rounds: int | None,
     params: tuple[str, ...],
     profile: Profile | None = None,
     instructions: bool = False,
@@ -558,16 +566,17 @@ def plan_from_options(
         chosen_sizes = chosen_sizes or profile.sizes
         repeats = profile.repeats if repeats is None else repeats
         memory_repeats = profile.memory_repeats if memory_repeats is None else memory_repeats
+        rounds = profile.rounds if rounds is None else rounds
     try:
         return make_plan(
             scenarios=chosen_scenarios or None,
             backends=list(chosen_backends or DEFAULT_BACKENDS),
             sizes=list(chosen_sizes or DEFAULT_SIZES),
             overrides=parse_params(params),
-            repeats=5 if repeats is None else repeats,
-            memory_repeats=2 if memory_repeats is None else memory_repeats,
+            repeats=DEFAULT_REPEATS if repeats is None else repeats,
+            memory_repeats=DEFAULT_MEMORY_REPEATS if memory_repeats is None else memory_repeats,
             warmups=warmups,
-            rounds=rounds,
+            rounds=DEFAULT_ROUNDS if rounds is None else rounds,
             modes=split_list(modes) or None,
             optional_backends=optional,
             instructions=instructions,
@@ -587,12 +596,12 @@ Exit status:
 
 
 @click.command("run", epilog=EXIT_STATUS_HELP)
-@plan_options(rounds_default=1, profiles=True)
+@plan_options(rounds_default=None, profiles=True)
 @click.option(
     "--full",
     is_flag=True,
     help="The full picture: every scenario on SQLite, memory and PostgreSQL (when "
-    "available) at 10K, 100K and 1M events, 5 timed + 2 tracked runs per cell "
+    "available) at 10K, 100K and 1M events, 4 rounds of 2 timed + 1 tracked runs per cell "
     "(tens of minutes).",
 )
 @click.option(
@@ -614,6 +623,13 @@ Exit status:
     default=None,
     help="Also write the timings in pytest-benchmark's JSON format.",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Run only part I of N of the planned cells (cost-balanced, the same split on "
+    "every machine); join the N results with `eventbench merge`.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List scenarios and parameters; exit.")
 @debug_option
 def run_command(
@@ -624,7 +640,7 @@ def run_command(
     repeats: int | None,
     memory_repeats: int | None,
     warmups: int,
-    rounds: int,
+    rounds: int | None,
     params: tuple[str, ...],
     timeout: float | None,
     skip_unavailable: bool,
@@ -633,6 +649,7 @@ def run_command(
     keep_captures: bool,
     pytest_benchmark: Path | None,
     instructions: bool,
+    shard: str | None,
     list_only: bool,
 ) -> None:
     """Measure collected vs streamed reads (and appends) on each backend.
@@ -669,6 +686,17 @@ def run_command(
     )
     if instructions and (reason := instruments_instructions.availability()) is not None:
         raise click.UsageError(reason)
+    if shard is not None:
+        from harness.shards import parse_shard, shard_plan
+
+        try:
+            plan = shard_plan(plan, parse_shard(shard))
+        except PlanError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        console.print(
+            f"shard {shard}: {len(plan.cells)} of "
+            f"{len(plan.parameters['shard']['planned'])} planned cells"
+        )
     capture_dir = None
     if keep_captures:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -701,6 +729,11 @@ def run_command(
     if keep_captures and capture_dir is not None:
         console.print(f"memray captures in {capture_dir}: `memray flamegraph FILE` to explore")
     status = run_status([results])
+    if shard is not None and not plan.cells and not results.interrupted:
+        # More shards than groups of cells: this one has nothing to do, and its file
+        # still completes the set that `eventbench merge` checks.
+        console.print(f"shard {shard} has no cells: nothing to measure; merge it with the others")
+        return
     if status.exit_code:
         console.print(f"[bold red]{escape(status.message)}[/]", highlight=False)
         raise SystemExit(status.exit_code)

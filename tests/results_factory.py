@@ -38,6 +38,7 @@ def read_cell(
     rng: random.Random,
     *,
     repeats: int = 7,
+    memory_rounds: int = 5,
     time_scale: float = 1.0,
     memory_scale: float = 1.0,
     noise: float = 0.02,
@@ -58,10 +59,12 @@ def read_cell(
             first_event_s=[first * (1 + rng.gauss(0, noise)) for _ in range(repeats)],
             events=size,
             warmups=1,
+            rounds=list(range(repeats)),  # one timed run per fresh process
         ),
         memory=MemorySamples(
-            peak_bytes=[int(peak * (1 + rng.gauss(0, noise / 10))) for _ in range(3)],
-            allocations=[size * 12 + rng.randrange(100) for _ in range(3)],
+            peak_bytes=[int(peak * (1 + rng.gauss(0, noise / 10))) for _ in range(memory_rounds)],
+            allocations=[size * 12 + rng.randrange(100) for _ in range(memory_rounds)],
+            rounds=list(range(memory_rounds)),
         ),
     )
 
@@ -80,6 +83,7 @@ def append_cell(backend: str, batch: int, size: int, rng: random.Random) -> Cell
             first_event_s=None,
             events=size,
             warmups=1,
+            rounds=[0, 1, 2, 3, 4],
         ),
     )
 
@@ -99,6 +103,7 @@ def contention_cell(backend: str, size: int, rng: random.Random) -> Cell:
             warmups=1,
             latency_s=[rng.expovariate(1 / 3e-4) for _ in range(200)],
             counters={"retries": [float(rng.randrange(300, 400)) for _ in range(5)]},
+            rounds=[0, 1, 2, 3, 4],
         ),
     )
 

@@ -18,13 +18,15 @@ from harness.cli import main
 from harness.compare import (
     METRICS,
     CompareError,
+    Samples,
     Thresholds,
     Verdict,
     compare_metric,
     compare_results,
+    min_rounds,
     parse_bytes,
 )
-from harness.results import Cell, RunResults, save_results
+from harness.results import Cell, RunResults, load_results, save_results
 
 TIME, FIRST, MEMORY = METRICS[:3]
 MiB = 1024**2
@@ -70,38 +72,89 @@ def test_a_small_real_change_is_unchanged() -> None:
 def test_noise_is_inconclusive_not_a_regression() -> None:
     result = compare_metric(TIME, noisy(0.1, 5, 0.3, 1), noisy(0.1, 5, 0.3, 2))
     assert result.verdict is Verdict.INCONCLUSIVE
-    assert "repeats" in result.reason
+    assert "--rounds" in result.reason
 
 
-def test_too_few_time_samples_cannot_prove_a_regression() -> None:
+def test_too_few_rounds_cannot_prove_a_regression() -> None:
     result = compare_metric(TIME, [0.1], [0.2])
     assert result.verdict is Verdict.INCONCLUSIVE
     assert result.p_value is None
+    assert result.reason.startswith("inconclusive (1 round per side)")
+    # Three rounds a side, every head round twice as slow: a rank interval cannot reach
+    # 95% with 3 against 3 (the best two-sided p is 2/20), so it is not a regression.
+    three = compare_metric(TIME, [0.10, 0.101, 0.099], [0.2, 0.21, 0.19])
+    assert three.verdict is Verdict.INCONCLUSIVE
+    assert three.reason.startswith("inconclusive (3 rounds per side)")
+    assert "--rounds 5" in three.reason
+    # One more round each and the same evidence decides.
+    four = compare_metric(TIME, [0.10, 0.101, 0.099, 0.1], [0.2, 0.21, 0.19, 0.2])
+    assert four.verdict is Verdict.REGRESSED
+    assert min_rounds() == 4
+
+
+def test_repeats_within_one_process_are_not_rounds() -> None:
+    # Twelve repeats a side, but from two processes a side: two rounds, not twelve
+    # observations. The head's processes were slow; that cannot be a verdict.
+    base = Samples((0.100,) * 6 + (0.101,) * 6, (0,) * 6 + (1,) * 6)
+    head = Samples((0.150,) * 6 + (0.152,) * 6, (0,) * 6 + (1,) * 6)
+    result = compare_metric(TIME, base, head)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "2 rounds per side" in result.reason
+    assert result.base_rounds == (0.100, 0.101)
+    # The same values read as one value per process would (wrongly) be a regression.
+    assert compare_metric(TIME, base.values, head.values).verdict is Verdict.REGRESSED
 
 
 def test_a_burst_of_load_on_one_side_is_not_blamed_on_the_code() -> None:
     # One worker process of the head side ran while something else hogged the CPU:
-    # its runs are all slow, the other process's are as fast as the base's.
-    base = [0.036, 0.037, 0.036, 0.035, 0.036, 0.037]
-    head = [0.058, 0.082, 0.056, 0.0375, 0.0385, 0.039]
+    # its runs are all slow, the other processes' are as fast as the base's.
+    base = Samples((0.036, 0.037, 0.036, 0.035, 0.036, 0.037, 0.036, 0.036), tuple(range(8)))
+    head = Samples(
+        (0.058, 0.082, 0.056, 0.0375, 0.0365, 0.036, 0.035, 0.037), (0, 0, 0, 1, 2, 3, 4, 5)
+    )
     result = compare_metric(TIME, base, head)
+    assert result.verdict is not Verdict.REGRESSED
+    # Every round of the head slowed, but its fastest run did not: inconclusive.
+    slow = Samples((*(x * 1.3 for x in base.values[:5]), 0.035), tuple(range(6)))
+    result = compare_metric(TIME, base, slow)
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "fastest runs" in result.reason
-    assert result.best_ratio == pytest.approx(0.0375 / 0.035)
+    assert result.best_ratio == pytest.approx(1.0)
 
 
-def test_memory_needs_both_the_relative_and_the_absolute_minimum() -> None:
-    # 20% more, but only 200 KiB: below the 256 KiB floor.
-    small = compare_metric(MEMORY, [1 * MiB] * 3, [1.2 * MiB] * 3)
-    assert small.verdict is Verdict.UNCHANGED
-    # 1 MiB more, but only 1% of 100 MiB: below the 2% minimum.
-    relative = compare_metric(MEMORY, [100 * MiB] * 3, [101 * MiB] * 3)
-    assert relative.verdict is Verdict.UNCHANGED
-    # 2 MiB more on 10 MiB: both minimums passed; memory is deterministic enough to
-    # judge from one tracked run a side.
-    hungry = compare_metric(MEMORY, [10 * MiB], [12 * MiB])
-    assert hungry.verdict is Verdict.REGRESSED
-    lean = compare_metric(MEMORY, [10 * MiB, 10.01 * MiB], [4 * MiB, 4.02 * MiB])
+def test_a_quarter_more_on_a_small_streamed_peak_is_a_regression() -> None:
+    # A 300 KiB streamed peak, identical in every process, rises by 25%: the old fixed
+    # 256 KiB floor called this unchanged; the cell's own spread (none) does not.
+    KiB = 1024
+    base = [300 * KiB] * 5
+    result = compare_metric(MEMORY, base, [375 * KiB] * 5)
+    assert result.verdict is Verdict.REGRESSED
+    assert result.minimum_effect == pytest.approx(0.02)
+    assert (result.ci_low, result.ci_high) == pytest.approx((1.25, 1.25))
+    # A 1.78x rise with a tight interval is never "unchanged".
+    grown = compare_metric(MEMORY, [288 * KiB + i for i in range(5)], [513 * KiB] * 5)
+    assert grown.verdict is Verdict.REGRESSED
+
+
+def test_memory_is_judged_against_the_cells_own_spread() -> None:
+    KiB = 1024
+    # Processes of one side differ by up to ~14% (say, a GC ran in some): a 10% rise
+    # is within that and not a regression, but neither is it "unchanged", since its
+    # whole interval lies beyond the 2% threshold.
+    base = [300 * KiB, 340 * KiB, 300 * KiB, 301 * KiB, 300 * KiB, 302 * KiB]
+    head = [x * 1.10 for x in base]
+    result = compare_metric(MEMORY, base, head)
+    assert result.spread == pytest.approx(340 / 300 - 1)
+    assert result.minimum_effect == pytest.approx(result.spread)
+    assert result.ci_low > 1.02
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "processes differ" in result.reason
+    # A rise beyond the spread is a regression.
+    assert compare_metric(MEMORY, base, [x * 1.25 for x in base]).verdict is Verdict.REGRESSED
+    # A change within both the threshold and the spread is unchanged.
+    steady = compare_metric(MEMORY, [100 * MiB] * 5, [101 * MiB] * 5)
+    assert steady.verdict is Verdict.UNCHANGED
+    lean = compare_metric(MEMORY, [10 * MiB, 10.01 * MiB] * 2, [4 * MiB, 4.02 * MiB] * 2)
     assert lean.verdict is Verdict.IMPROVED
 
 
@@ -109,10 +162,14 @@ def test_thresholds_are_configurable() -> None:
     base, head = noisy(0.1, 7, 0.02, 1), noisy(0.13, 7, 0.02, 2)
     assert compare_metric(TIME, base, head, Thresholds(time=0.5)).verdict is Verdict.UNCHANGED
     floor = Thresholds(memory_floor_bytes=4 * MiB)
-    assert compare_metric(MEMORY, [10 * MiB], [12 * MiB], floor).verdict is Verdict.UNCHANGED
-    strict = Thresholds(memory=0.01, memory_floor_bytes=0)
-    hungry = compare_metric(MEMORY, [100 * MiB] * 2, [101.5 * MiB] * 2, strict)
-    assert hungry.verdict is Verdict.REGRESSED
+    hungry = compare_metric(MEMORY, [10 * MiB] * 4, [12 * MiB] * 4, floor)
+    assert hungry.verdict is Verdict.INCONCLUSIVE  # real, but below the 4 MiB floor
+    assert compare_metric(MEMORY, [10 * MiB] * 4, [12 * MiB] * 4).verdict is Verdict.REGRESSED
+    strict = Thresholds(memory=0.01)
+    slight = compare_metric(MEMORY, [100 * MiB] * 4, [101.5 * MiB] * 4, strict)
+    assert slight.verdict is Verdict.REGRESSED
+    with pytest.raises(ValueError, match="count threshold"):
+        Thresholds(count=2)
 
 
 def test_bootstrap_is_reproducible() -> None:
@@ -272,7 +329,8 @@ def test_warns_about_different_machines_and_versions() -> None:
     assert "PostgreSQL 15.20 vs PostgreSQL 16.1" in text
     assert "asyncpg" not in text
     assert "eventbench" not in text.replace("eventbench compare", "")  # what changed on purpose
-    assert compare_results(base, make_results(seed=2, with_append=False)).warnings == ()
+    same = compare_results(base, make_results(seed=2, with_append=False)).warnings
+    assert [w for w in same if "separate runs" not in w] == []  # nothing about machines
 
 
 def test_warns_when_the_workloads_differ() -> None:
@@ -420,6 +478,102 @@ def test_cli_ref_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     code, text = run("compare", "--ref", "HEAD~1", "--sizes", "1k")
     assert code == 2 and "not inside a git repository" in text
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_an_old_results_file_is_named_and_refused(tmp_path: Path) -> None:
+    new = write(make_results(seed=1), tmp_path / "new.json")
+    doc = make_results(seed=2).to_json()
+    doc["schema_version"] = 1
+    for cell in doc["cells"]:
+        for kind in ("time", "memory"):
+            if cell[kind]:
+                del cell[kind]["rounds"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    # It still loads (reports of old runs keep working)...
+    assert load_results(old).cells[0].time.rounds is None  # type: ignore[union-attr]
+    # ...but compare says which file cannot be judged and what to do, and exits 2.
+    code, text = run("compare", str(new), str(old), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "old.json" in text and "results schema 1" in text and "round" in text
+    assert "eventbench run" in text and "Traceback" not in text
+    doc["schema_version"] = 99
+    old.write_text(json.dumps(doc))
+    code, text = run("compare", str(new), str(old), "-o", str(tmp_path / "o"))
+    assert code == 2 and "old.json" in text and "upgrade eventbench" in text
+
+
+def test_a_side_with_one_round_is_named_and_exits_2(tmp_path: Path) -> None:
+    def one_round(cell: Cell) -> Cell:
+        time = replace(cell.time, rounds=[0] * len(cell.time.total_s)) if cell.time else None
+        memory = (
+            replace(cell.memory, rounds=[0] * len(cell.memory.peak_bytes)) if cell.memory else None
+        )
+        return replace(cell, time=time, memory=memory)
+
+    base = write(make_results(seed=1), tmp_path / "base.json")
+    single = write(make_results(seed=2, tweak=one_round), tmp_path / "single.json")
+    code, text = run("compare", str(base), str(single), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "single.json: 1 round" in text and "--rounds 5" in text
+    assert "Traceback" not in text
+    # The reports are written all the same, every metric inconclusive, none regressed.
+    doc = json.loads((tmp_path / "o" / "compare-base-vs-single.json").read_text())
+    assert doc["counts"]["regressed"] == 0
+    assert doc["too_few_rounds"] and "single.json" in doc["too_few_rounds"][0]
+    # Even a doubled time cannot be a regression from one process a side.
+    slow = write(
+        make_results(seed=3, tweak=lambda c: one_round(slowed(2.0)(c))), tmp_path / "s.json"
+    )
+    code, text = run("compare", str(base), str(slow), "-o", str(tmp_path / "o"))
+    assert code == 2 and "REGRESSION" not in text
+
+
+def test_different_metric_sets_are_named(tmp_path: Path) -> None:
+    def no_memory(cell: Cell) -> Cell:
+        return replace(cell, memory=None)
+
+    def no_time(cell: Cell) -> Cell:
+        return replace(cell, time=None)
+
+    base = write(make_results(seed=1), tmp_path / "base.json")
+    lean = write(make_results(seed=2, tweak=no_memory), tmp_path / "timeonly.json")
+    code, text = run("compare", str(base), str(lean), "-o", str(tmp_path / "o"))
+    assert code == 0, text
+    assert "timeonly.json: no peak memory (measured in" in text
+    assert "--memory-repeats" in text
+    memonly = write(make_results(seed=3, tweak=no_time), tmp_path / "memonly.json")
+    code, text = run("compare", str(lean), str(memonly), "-o", str(tmp_path / "o"))
+    assert code == 2, text
+    assert "measured no metric in common" in text and "memonly.json" in text
+    assert "Traceback" not in text
+
+
+def test_runs_made_apart_judge_time_against_their_own_spread() -> None:
+    # The machine got busier between two separate runs of identical code: every
+    # round of the later run is slower, as much as its rounds differ among themselves.
+    def timed(values: list[float]) -> Cell:
+        cell = make_results(seed=1, backends=("sqlite",), sizes=(10_000,)).cells[0]
+        assert cell.time is not None
+        time = replace(cell.time, total_s=values, first_event_s=None, rounds=[0, 1, 2, 3, 4])
+        return replace(cell, time=time, memory=None)
+
+    earlier = [0.066, 0.042, 0.062, 0.043, 0.039]
+    later = [0.087, 0.090, 0.085, 0.065, 0.089]
+    base = replace(make_results(seed=1), cells=[timed(earlier)], side="")
+    head = replace(make_results(seed=1), cells=[timed(later)], side="")
+    apart = compare_results(base, head)
+    assert not apart.interleaved and not apart.has_regression
+    [metric] = apart.cells[0].metrics
+    assert metric.minimum_effect == pytest.approx(0.066 / 0.039 - 1)
+    assert any("separate runs" in w and "--ref" in w for w in apart.warnings)
+    # The same figures from one interleaved run (the sides met the same load round by
+    # round) are a regression: nothing but the code differs between the sides.
+    together = compare_results(replace(base, side="base"), replace(head, side="head"))
+    assert together.interleaved and together.has_regression
 
 
 def test_the_comparison_markdown_reads_arrows_as_written() -> None:

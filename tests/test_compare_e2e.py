@@ -36,10 +36,10 @@ def test_slowed_and_memory_hungry_variants_regress_and_a_rerun_does_not() -> Non
         backends=[VARIANT],
         sizes=[3000],
         modes=["streamed"],
-        repeats=7,
+        repeats=3,
         memory_repeats=1,
         warmups=1,
-        rounds=3,
+        rounds=4,
     )
     sides = [
         Side(label, env={"PYTHONPATH": str(TESTS), VARIANT_ENV: variant})
@@ -143,11 +143,11 @@ def test_compare_against_a_git_ref_catches_a_slowed_read(tmp_path: Path) -> None
             "--sizes",
             "3k",
             "--repeats",
-            "5",
+            "2",
             "--memory-repeats",
             "1",
             "--rounds",
-            "2",
+            "4",
             "--stem",
             "cmp",
             "-o",

@@ -154,12 +154,39 @@ def test_compare_judges_instructions_against_a_one_percent_minimum_effect(
     cell = read_cell("read-stream", "sqlite", "streamed", 1000, random.Random(2))
 
     def counted(per_run: list[float]) -> RunResults:
-        samples = InstructionSamples(per_run=per_run, events=1000, method="test", rounds=[0, 1])
+        rounds = list(range(len(per_run)))
+        samples = InstructionSamples(per_run=per_run, events=1000, method="test", rounds=rounds)
         return RunResults(environment(), {}, [replace(cell, instructions=samples)])
 
-    base = counted([4.0e8, 4.00004e8])
-    head = counted([4.0e8 * change, 4.00004e8 * change])
+    # One count per round (process); four rounds a side are the fewest that can decide.
+    counts = [4.0e8, 4.00004e8, 4.00002e8, 3.99998e8]
+    base = counted(counts)
+    head = counted([x * change for x in counts])
     [compared] = compare_results(base, head).cells
     [instructions] = [m for m in compared.metrics if m.metric == "instructions"]
     assert instructions.verdict.value == verdict, instructions.reason
     assert instructions.minimum_effect == 0.01
+    # Two rounds a side cannot reach 95%: never a verdict, whatever the change.
+    [few] = compare_results(counted(counts[:2]), counted([x * change for x in counts[:2]])).cells
+    [instructions] = [m for m in few.metrics if m.metric == "instructions"]
+    assert instructions.reason.startswith("inconclusive (2 rounds per side)")
+
+
+def test_instruction_spread_between_processes_raises_the_minimum_effect() -> None:
+    import random
+
+    from harness.results import InstructionSamples, RunResults
+
+    cell = read_cell("read-stream", "sqlite", "streamed", 1000, random.Random(2))
+
+    def counted(per_run: list[float]) -> RunResults:
+        rounds = list(range(len(per_run)))
+        samples = InstructionSamples(per_run=per_run, events=1000, method="test", rounds=rounds)
+        return RunResults(environment(), {}, [replace(cell, instructions=samples)])
+
+    # Rounds 3% apart: a 2% shift is within what separates two identical processes.
+    counts = [4.0e8, 4.12e8, 4.04e8, 4.08e8]
+    [compared] = compare_results(counted(counts), counted([x * 1.02 for x in counts])).cells
+    [instructions] = [m for m in compared.metrics if m.metric == "instructions"]
+    assert instructions.minimum_effect == pytest.approx(0.03)
+    assert instructions.verdict.value != "regressed"

@@ -83,6 +83,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
         sizes=[300, 1000, 3000],  # three sizes: a growth slope needs them
         repeats=2,
         memory_repeats=1,
+        rounds=1,  # what each worker measures; rounds are tested below
         overrides={"catch-up.streams": 20},
     )
     [results] = run_plan(plan, progress=Recorder())
@@ -184,7 +185,12 @@ def test_pytest_benchmark_export_is_readable_by_pytest_benchmark(
 
 def test_interrupt_keeps_the_finished_cells() -> None:
     plan = make_plan(
-        scenarios=["read-stream"], backends=["memory"], sizes=[50], repeats=1, memory_repeats=1
+        scenarios=["read-stream"],
+        backends=["memory"],
+        sizes=[50],
+        repeats=1,
+        memory_repeats=1,
+        rounds=1,
     )
     [results] = run_plan(plan, progress=Recorder(interrupt_after=3))
     assert results.interrupted
@@ -200,17 +206,20 @@ def test_two_sides_alternate_and_each_gets_its_results() -> None:
         scenarios=["read-stream"],
         backends=["memory"],
         sizes=[50],
-        repeats=1,
-        memory_repeats=0,
+        repeats=2,
+        memory_repeats=1,
         modes=["streamed"],
     )
     progress = Recorder()
     a, b = run_plan(plan, sides=[Side("a"), Side("b")], rounds=2, progress=progress)
-    assert [t[-3:] for t in progress.tasks] == ["[a]", "[b]", "[a]", "[b]"]
+    assert [t[-3:] for t in progress.tasks] == ["[a]", "[b]"] * 4  # time, memory per round
     assert (a.side, b.side) == ("a", "b")
     for side in (a, b):
         [cell] = side.cells
-        assert cell.time is not None and len(cell.time.total_s) == 2  # pooled rounds
+        assert cell.time is not None and len(cell.time.total_s) == 4
+        # Each sample says which round (fresh process) it came from.
+        assert cell.time.rounds == [0, 0, 1, 1]
+        assert cell.memory is not None and cell.memory.rounds == [0, 1]
 
 
 class ShortStore(MemoryStore):
@@ -239,6 +248,7 @@ def test_a_short_read_fails_its_cell_and_the_run_goes_on() -> None:
         sizes=[50],
         repeats=1,
         memory_repeats=0,
+        rounds=1,
     )
     here = Side(env={"PYTHONPATH": str(Path(__file__).parent)})
     [results] = run_plan(plan, sides=[here])

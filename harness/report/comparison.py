@@ -42,10 +42,22 @@ _VERDICT_CLASS: Final = {
 
 
 def _value(metric: str, value: float) -> str:
-    unit = _METRIC[metric].unit
+    unit = _METRIC[metric].unit if metric in _METRIC else ""
     if unit == "B":
         return fmt_bytes(value)
-    return fmt_seconds(value) if unit == "s" else fmt_count(value)
+    if unit == "s":
+        return fmt_seconds(value)
+    return fmt_count(value)
+
+
+def _label(metric: str) -> str:
+    return _METRIC[metric].label if metric in _METRIC else metric
+
+
+def _interval(m: MetricComparison) -> str:
+    if not (math.isfinite(m.ci_low) and math.isfinite(m.ci_high)):
+        return "-"
+    return f"{m.ci_low:.3f}-{m.ci_high:.3f}"
 
 
 def _cell_label(c: CellComparison) -> str:
@@ -63,7 +75,7 @@ def _finding(c: CellComparison, verdict: Verdict) -> str:
     if c.failure and not c.metrics:
         return f"{_cell_label(c)}: failed ({c.failure})"
     parts = [
-        f"{_METRIC[m.metric].label} {_change(m)} "
+        f"{_label(m.metric)} {_change(m)} "
         f"({_value(m.metric, m.base_median)} -> {_value(m.metric, m.head_median)})"
         for m in c.metrics
         if m.verdict is verdict
@@ -86,13 +98,15 @@ def comparison_headline(comparison: Comparison) -> list[str]:
             lines.append(f"... and {len(regressions) - 10} more regressions in the tables.")
     else:
         lines.append(f"No regression in {len(comparison.cells)} cells ({tally}).")
+    lines += list(comparison.too_few_rounds)
+    lines += list(comparison.missing_metrics)
     improvements = comparison.improvements
     lines += [_finding(c, Verdict.IMPROVED) for c in improvements[:5]]
     if len(improvements) > 5:
         lines.append(f"... and {len(improvements) - 5} more improvements in the tables.")
     if comparison.overall:
         overall = ", ".join(
-            f"{_METRIC[m].label} {fmt_ratio(v)}"
+            f"{_label(m)} {fmt_ratio(v)}"
             for m, v in sorted(comparison.overall.items(), key=lambda kv: _order(kv[0]))
             if math.isfinite(v)
         )
@@ -113,7 +127,8 @@ CELL_HEADERS = [
     "base",
     "head",
     "head/base",
-    "95% CI",
+    "CI",
+    "rounds",
     "p",
     "min. effect",
     "verdict",
@@ -138,6 +153,7 @@ def _cell_rows(cells: Sequence[CellComparison]) -> list[list[str]]:
                     "-",
                     "-",
                     "-",
+                    "-",
                     c.verdict.value,
                     c.failure or "",
                 ]
@@ -149,11 +165,12 @@ def _cell_rows(cells: Sequence[CellComparison]) -> list[list[str]]:
                     c.backend,
                     c.mode,
                     fmt_size(c.size),
-                    _METRIC[m.metric].label,
+                    _label(m.metric),
                     _value(m.metric, m.base_median),
                     _value(m.metric, m.head_median),
                     fmt_ratio(m.ratio),
-                    f"{m.ci_low:.3f}-{m.ci_high:.3f}",
+                    _interval(m),
+                    f"{len(m.base_rounds)} vs {len(m.head_rounds)}",
                     "-" if m.p_value is None else f"{m.p_value:.3g}",
                     f"{m.minimum_effect:.1%}",
                     m.verdict.value,
@@ -171,7 +188,7 @@ def _group_rows(comparison: Comparison) -> list[list[str]]:
         [
             g.scenario,
             backend_name(g.backend),
-            _METRIC[g.metric].label,
+            _label(g.metric),
             fmt_ratio(g.geometric_mean),
             str(g.cells),
             ", ".join(f"{n} {v}" for v, n in g.counts.items() if n),
@@ -207,11 +224,15 @@ def _env_rows(base: Environment, head: Environment) -> list[list[str]]:
 
 def _thresholds_text(comparison: Comparison) -> str:
     t = comparison.thresholds
+    floor = f", at least {fmt_bytes(t.memory_floor_bytes)}" if t.memory_floor_bytes else ""
     return (
-        f"Minimum effect: {t.time:.0%} for time; {t.memory:.0%} and "
-        f"{fmt_bytes(t.memory_floor_bytes)} for memory. Rank test: two-sided Mann-Whitney U "
-        f"at alpha {t.alpha}. Interval: {t.confidence:.0%} percentile bootstrap of the ratio "
-        f"of medians ({t.resamples} resamples). Ratios are head/base: below 1 is better."
+        "Each round is a fresh worker process, and the rounds are the observations: one "
+        "figure per round (the median of its repeats; for time the fastest, as load only "
+        "adds time). head/base is the median ratio over "
+        f"every pair of rounds, with its exact {t.confidence:.0%} rank (Mann-Whitney) "
+        f"interval. Minimum effect: {t.time:.0%} for time; {t.memory:.0%}{floor} for "
+        f"memory and {t.count:.0%} for counts, raised to the cell's own spread between "
+        "processes. Ratios are head/base: below 1 is better."
     )
 
 
@@ -276,8 +297,8 @@ def _charts(comparison: Comparison) -> list[Chart]:
 def _html_cell_table(cells: Sequence[CellComparison]) -> h.Safe:
     rows: list[list[object]] = []
     for row in _cell_rows(cells):
-        verdict = row[11]
-        rows.append([*row[:11], h.tag("span", verdict, cls=_VERDICT_CLASS[verdict]), row[12]])
+        verdict = row[12]
+        rows.append([*row[:12], h.tag("span", verdict, cls=_VERDICT_CLASS[verdict]), row[13]])
     return h.table(CELL_HEADERS, rows)
 
 

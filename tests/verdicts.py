@@ -1,0 +1,431 @@
+"""Do eventbench's verdicts hold on this machine? Planted variants through the real
+runner and `harness.compare`, interleaved, and a table of how often each was caught.
+
+``nox -s verdicts`` runs this (``python tests/verdicts.py``; ``--help`` for options).
+Each trial is one interleaved run (A B A B ...) of several sides that all name the
+same backend, a store whose flaw is chosen per side by an environment variable (see
+``variant_backends``); every side's results are written to a file and read back, and:
+
+* A/A, interleaved (the ``compare --ref`` shape): side A against side A' of the same
+  trial, identical code measured together: no comparison may regress;
+* A/A, two results files: side A of one trial against side A' of the next, files
+  made minutes apart: no comparison may regress;
+* A/B, streamed peak +25%: the ``peak+25`` side against A, judged on the streamed
+  peak at the memory size: every comparison must catch it;
+* A/B, streamed reads 25% slower: the ``slow-25`` side against A, judged on total
+  time at the time size: at least 90% of the comparisons must catch it;
+* A/B, 5% more instructions per event in SQLite's streamed decode path: judged on
+  instructions counted under cachegrind (``make_plan(instructions=True)``, what
+  ``eventbench run --instructions`` sets);
+* one real ``eventbench compare --ref HEAD`` of a scratch clone against itself.
+
+Every run uses the defaults of ``eventbench compare --ref`` (rounds, repeats) unless
+told otherwise. The exit status is 1 when any row misses its expectation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from variant_backends import VARIANT_ENV  # noqa: E402
+
+from harness.compare import METRICS, Comparison, Verdict, compare_results  # noqa: E402
+from harness.results import RunResults, load_results, save_results  # noqa: E402
+from harness.runner import (  # noqa: E402
+    COMPARE_ROUNDS,
+    DEFAULT_MEMORY_REPEATS,
+    DEFAULT_REPEATS,
+    Side,
+    make_plan,
+    run_plan,
+)
+
+MEMORY_STORE = "variant_backends:variant_store"
+SQLITE_STORE = "variant_backends:sqlite_variant_store"
+INSTRUCTION_METRIC = "instructions"
+assert any(m.name == INSTRUCTION_METRIC for m in METRICS), "compare judges instructions"
+
+
+@dataclass(frozen=True)
+class Settings:
+    trials: int = 20
+    time_size: int = 100_000
+    memory_size: int = 10_000
+    instruction_size: int = 10_000
+    rounds: int = COMPARE_ROUNDS
+    repeats: int = DEFAULT_REPEATS
+    memory_repeats: int = DEFAULT_MEMORY_REPEATS
+    real_ref: bool = True
+    instructions: bool = True
+    """Run the instructions row (cachegrind: the slowest row by far)."""
+    out: Path = Path("reports/verdicts")
+
+
+@dataclass
+class Row:
+    case: str
+    judged_by: str
+    expectation: str
+    passes: Callable[[int, int], bool]
+    """(hits, comparisons) -> whether the row meets its expectation."""
+    hits: int = 0
+    comparisons: int = 0
+    ratios: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def add(self, hit: bool, ratio: float | None = None) -> None:
+        self.comparisons += 1
+        self.hits += int(hit)
+        if ratio is not None and math.isfinite(ratio):
+            self.ratios.append(ratio)
+
+    @property
+    def available(self) -> bool:
+        return not self.note.startswith("not available")
+
+    @property
+    def ok(self) -> bool:
+        return not self.available or self.passes(self.hits, self.comparisons)
+
+
+def _side(label: str, variant: str) -> Side:
+    pythonpath = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return Side(label, env={"PYTHONPATH": pythonpath, VARIANT_ENV: variant})
+
+
+def _measure(
+    settings: Settings,
+    backend: str,
+    size: int,
+    sides: Sequence[Side],
+    memory: bool,
+    trial: int,
+    name: str,
+    **extra: Any,
+) -> dict[str, RunResults]:
+    """One interleaved run; each side's results go through a file and back."""
+    plan = make_plan(
+        scenarios=["read-stream"],
+        backends=[backend],
+        sizes=[size],
+        modes=["streamed"],
+        repeats=settings.repeats,
+        memory_repeats=settings.memory_repeats if memory else 0,
+        rounds=settings.rounds,
+        **extra,
+    )
+    out: dict[str, RunResults] = {}
+    for results in run_plan(plan, sides=sides):
+        failed = [c.error for c in results.cells if c.error]
+        if failed or not results.cells:
+            raise SystemExit(f"trial {trial}, {name}, side {results.side} failed: {failed}")
+        path = settings.out / f"trial-{trial:02d}-{name}-{results.side}.json"
+        save_results(results, path)
+        out[results.side] = load_results(path)
+    return out
+
+
+def _metric(comparison: Comparison, metric: str, size: int) -> tuple[bool, float | None]:
+    """Whether ``metric`` of the cell at ``size`` regressed, and its ratio."""
+    for cell in comparison.cells:
+        if cell.size != size:
+            continue
+        for m in cell.metrics:
+            if m.metric == metric:
+                return m.verdict is Verdict.REGRESSED, m.ratio
+    return False, None
+
+
+def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
+    """``eventbench compare --ref HEAD`` in a scratch clone whose tree equals HEAD."""
+    ignore = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        ".ci-venv",
+        ".nox",
+        "__pycache__",
+        "*_cache",
+        ".hypothesis",
+        "*.egg-info",
+        "reports",
+    )
+    with tempfile.TemporaryDirectory(prefix="eventbench-verdicts-") as scratch:
+        repo = Path(scratch) / "clone"
+        shutil.copytree(ROOT, repo, ignore=ignore)
+        git = ["git", "-c", "user.name=verdicts", "-c", "user.email=verdicts@example.invalid"]
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "A/A"]):
+            subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+        env.pop("GITHUB_STEP_SUMMARY", None)
+        env["EVENTBENCH_CACHE"] = str(Path(scratch) / "cache")
+        out = Path(scratch) / "out"
+        command = [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "compare",
+            "--ref",
+            "HEAD",
+            "--scenarios",
+            "read-stream",
+            "--backends",
+            "sqlite,memory",
+            "--sizes",
+            "10k",
+            "--stem",
+            "aa",
+            "-o",
+            str(out),
+        ]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        took = time.perf_counter() - started
+        if done.returncode not in (0, 1):
+            raise SystemExit(
+                f"compare --ref failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
+        doc = json.loads((out / "aa.json").read_text())
+        settings.out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "aa.md", settings.out / "compare-ref-aa.md")
+        counts = ", ".join(f"{n} {v}" for v, n in doc["counts"].items() if n)
+        return bool(doc["has_regression"]), (
+            f"{len(doc['cells'])} cells ({counts}), exit {done.returncode}, {took:.0f} s"
+        )
+
+
+def run_session(settings: Settings, say: Callable[[str], None] | None = None) -> list[Row]:
+    """Run every trial and return the table's rows; ``say`` gets progress lines."""
+    say = say or (lambda line: print(line, flush=True))
+    n = settings.trials
+    need_time = math.ceil(0.9 * n)
+    interleaved = Row(
+        "A/A identical code, interleaved (--ref style)",
+        "any metric, any cell",
+        f"0 of {n} regressed",
+        lambda hits, _: hits == 0,
+    )
+    files = Row(
+        "A/A identical code, two results files",
+        "any metric, any cell",
+        f"0 of {n} regressed",
+        lambda hits, _: hits == 0,
+    )
+    real_ref = Row(
+        "A/A real `eventbench compare --ref HEAD`",
+        "any metric, any cell",
+        "0 of 1 regressed",
+        lambda hits, _: hits == 0,
+    )
+    peak = Row(
+        f"A/B streamed peak +25% ({settings.memory_size:,} events)",
+        "peak memory",
+        f"{n} of {n} detected",
+        lambda hits, total: hits == total,
+    )
+    slow = Row(
+        f"A/B streamed read 25% slower ({settings.time_size:,} events)",
+        "total time",
+        f">= {need_time} of {n} detected",
+        lambda hits, _: hits >= need_time,
+    )
+    instr = Row(
+        f"A/B +5% instructions per event, SQLite streamed decode "
+        f"({settings.instruction_size:,} events)",
+        "instructions",
+        f"{n} of {n} detected",
+        lambda hits, total: hits == total,
+    )
+    if not settings.instructions:
+        instr.note = "not available: left out (--no-instructions)"
+    elif shutil.which("valgrind") is None:
+        instr.note = "not available: valgrind is not installed (apt-get install valgrind)"
+    settings.out.mkdir(parents=True, exist_ok=True)
+    base, other = _side("A", ""), _side("A2", "")
+    trials: list[dict[str, RunResults]] = []
+    started = time.perf_counter()
+    same_size = settings.time_size == settings.memory_size
+    for trial in range(n):
+        say(f"trial {trial + 1}/{n} ({time.perf_counter() - started:.0f} s so far)")
+        if same_size:
+            got = _measure(
+                settings,
+                MEMORY_STORE,
+                settings.time_size,
+                [base, other, _side("PEAK", "peak+25"), _side("SLOW", "slow-25")],
+                True,
+                trial,
+                "time+memory",
+            )
+            timed = memory = got
+        else:
+            timed = _measure(
+                settings,
+                MEMORY_STORE,
+                settings.time_size,
+                [base, other, _side("SLOW", "slow-25")],
+                False,
+                trial,
+                "time",
+            )
+            memory = _measure(
+                settings,
+                MEMORY_STORE,
+                settings.memory_size,
+                [base, other, _side("PEAK", "peak+25")],
+                True,
+                trial,
+                "memory",
+            )
+        runs = {
+            f"{kind}:{side}": r
+            for kind, got in (("t", timed), ("m", memory))
+            for side, r in got.items()
+        }
+        trials.append(runs)
+        plans = ("t",) if same_size else ("t", "m")
+        regressed = any(
+            compare_results(runs[f"{p}:A"], runs[f"{p}:A2"]).has_regression for p in plans
+        )
+        interleaved.add(regressed)
+        hit, ratio = _metric(
+            compare_results(memory["A"], memory["PEAK"]), "peak_bytes", settings.memory_size
+        )
+        peak.add(hit, ratio)
+        hit, ratio = _metric(
+            compare_results(timed["A"], timed["SLOW"]), "total_s", settings.time_size
+        )
+        slow.add(hit, ratio)
+        if instr.available:
+            got = _measure(
+                settings,
+                SQLITE_STORE,
+                settings.instruction_size,
+                [_side("A", ""), _side("INSTR", "instr+5")],
+                False,
+                trial,
+                "instructions",
+                instructions=True,
+            )
+            hit, ratio = _metric(
+                compare_results(got["A"], got["INSTR"]),
+                INSTRUCTION_METRIC,
+                settings.instruction_size,
+            )
+            instr.add(hit, ratio)
+        say(
+            f"  A/A interleaved {'REGRESSED' if regressed else 'ok'}; peak+25 "
+            f"{'caught' if peak.hits == peak.comparisons else 'MISSED'}; slow-25 "
+            f"{'caught' if slow.hits == slow.comparisons else 'missed'} "
+            f"({slow.hits}/{slow.comparisons} so far)"
+        )
+    # Two files made minutes apart: A of one trial against A2 of the next.
+    for trial in range(n):
+        later = trials[(trial + 1) % n]
+        plans = ("t",) if same_size else ("t", "m")
+        files.add(
+            any(
+                compare_results(trials[trial][f"{p}:A"], later[f"{p}:A2"]).has_regression
+                for p in plans
+            )
+        )
+    rows = [interleaved, files]
+    if settings.real_ref:
+        say("a real `eventbench compare --ref HEAD` of identical code...")
+        regressed, note = _real_compare_ref(settings)
+        real_ref.add(regressed)
+        real_ref.note = note
+        rows.append(real_ref)
+    rows += [peak, slow, instr]
+    say(f"done in {time.perf_counter() - started:.0f} s")
+    return rows
+
+
+def render(rows: Sequence[Row], settings: Settings) -> str:
+    lines = [
+        "| case | judged by | expected | result | median head/base | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        if not row.available:
+            lines.append(
+                f"| {row.case} | {row.judged_by} | {row.expectation} | {row.note} | - | n/a |"
+            )
+            continue
+        word = "regressed" if row.case.startswith("A/A") else "detected"
+        result = f"{row.hits} of {row.comparisons} {word}"
+        if row.note:
+            result += f" ({row.note})"
+        ratio = f"{sorted(row.ratios)[len(row.ratios) // 2]:.3f}" if row.ratios else "-"
+        lines.append(
+            f"| {row.case} | {row.judged_by} | {row.expectation} | {result} | "
+            f"{ratio} | {'PASS' if row.ok else 'FAIL'} |"
+        )
+    lines.append("")
+    lines.append(
+        f"{settings.trials} trials; each side {settings.rounds} rounds (fresh processes) of "
+        f"{settings.repeats} timed + {settings.memory_repeats} memray-tracked runs, "
+        "interleaved A B A B; default thresholds."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=Settings.trials)
+    parser.add_argument("--time-size", type=int, default=Settings.time_size)
+    parser.add_argument("--memory-size", type=int, default=Settings.memory_size)
+    parser.add_argument("--instruction-size", type=int, default=Settings.instruction_size)
+    parser.add_argument("--rounds", type=int, default=Settings.rounds)
+    parser.add_argument("--repeats", type=int, default=Settings.repeats)
+    parser.add_argument(
+        "--no-real-ref",
+        action="store_true",
+        help="skip the real `eventbench compare --ref HEAD` A/A run",
+    )
+    parser.add_argument(
+        "--no-instructions",
+        action="store_true",
+        help="skip the instructions row (cachegrind, the slowest row)",
+    )
+    parser.add_argument("--out", type=Path, default=Settings.out)
+    args = parser.parse_args(argv)
+    if args.trials < 2:
+        parser.error("--trials must be at least 2 (the two-file rows pair trials)")
+    settings = Settings(
+        trials=args.trials,
+        time_size=args.time_size,
+        memory_size=args.memory_size,
+        instruction_size=args.instruction_size,
+        rounds=args.rounds,
+        repeats=args.repeats,
+        real_ref=not args.no_real_ref,
+        instructions=not args.no_instructions,
+        out=args.out,
+    )
+    rows = run_session(settings)
+    table = render(rows, settings)
+    print(table)
+    (settings.out / "verdicts.md").write_text(table + "\n")
+    print(f"wrote {settings.out / 'verdicts.md'}")
+    return 0 if all(row.ok for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
