@@ -344,7 +344,7 @@ async def _read_beside(read: EventStream, other: Recorder) -> list[RecordedEvent
 
 PROCESSES = 2
 PROCESS_WRITERS = 4
-PROCESS_APPENDS = 5
+PROCESS_APPENDS = 15
 PROCESS_STREAM = "proc-race"
 
 
