@@ -371,10 +371,52 @@ def growth_chart(
 
 
 def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
-    """Time to the first event against N: one colour per mode, one marker per backend."""
-    mine = [
-        c for c in cells if c.scenario == scenario and c.first_event_s is not None and not c.error
-    ]
+    """Time to the first event against N: one colour per mode, one marker per backend,
+    warm runs solid and the cold first read (after opening) hollow and dotted."""
+    return _seconds_chart(
+        scenario,
+        cells,
+        warm=lambda c: c.first_event_s,
+        cold=lambda c: c.cold_first_event_s,
+        axis_label="time to first event (median, log scale)",
+        title=f"{scenario}: time to first event vs N",
+        alt_lead=f"{scenario}: median time to the first event against N, log-log. ",
+        name=f"{scenario}: time to first event",
+    )
+
+
+def stall_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
+    """The event loop's longest stall per run against N: one colour per mode, one marker
+    per backend (median over runs, warm)."""
+    return _seconds_chart(
+        scenario,
+        cells,
+        warm=lambda c: c.stall_max_s,
+        cold=None,
+        axis_label="longest event-loop stall (median of runs, log scale)",
+        title=f"{scenario}: how long the event loop is held vs N",
+        alt_lead=(
+            f"{scenario}: the longest time the event loop could not run other tasks, "
+            "against N, log-log. "
+        ),
+        name=f"{scenario}: event-loop stall",
+    )
+
+
+def _seconds_chart(
+    scenario: str,
+    cells: Sequence[CellSummary],
+    *,
+    warm: Callable[[CellSummary], float | None],
+    cold: Callable[[CellSummary], float | None] | None,
+    axis_label: str,
+    title: str,
+    alt_lead: str,
+    name: str,
+) -> Chart | None:
+    """A duration against N, log-log: one colour per mode, one marker per backend, and
+    (where ``cold`` gives figures) the cold series beside the warm one."""
+    mine = [c for c in cells if c.scenario == scenario and warm(c) is not None and not c.error]
     if not mine:
         return None
     modes = list(dict.fromkeys(c.mode for c in mine))
@@ -391,25 +433,25 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
             if not points:
                 continue
             xs = [c.size for c in points]
-            ys = [c.first_event_s or math.nan for c in points]
-            cold = [c for c in points if c.cold_first_event_s is not None]
-            name = f"{backend_name(backend)}, {mode}" + (", warm" if cold else "")
+            ys = [warm(c) or math.nan for c in points]
+            colder = [c for c in points if cold(c) is not None] if cold else []
+            label = f"{backend_name(backend)}, {mode}" + (", warm" if colder else "")
             ax.plot(
                 xs,
                 ys,
                 marker=_MARKERS[b % len(_MARKERS)],
                 linestyle=["-", "--", ":", "-."][b % 4],
                 color=_colour(m),
-                label=_short(name),
+                label=_short(label),
             )
             drawn.append(_Series(list(map(float, xs)), ys, _colour(m)))
             described.append(
-                f"{name}: " + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
+                f"{label}: " + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
             )
-            if cold:
-                cold_xs = [c.size for c in cold]
-                cold_ys = [c.cold_first_event_s or math.nan for c in cold]
-                name = f"{backend_name(backend)}, {mode}, cold"
+            if cold and colder:
+                cold_xs = [c.size for c in colder]
+                cold_ys = [cold(c) or math.nan for c in colder]
+                label = f"{backend_name(backend)}, {mode}, cold"
                 ax.plot(
                     cold_xs,
                     cold_ys,
@@ -417,84 +459,19 @@ def first_event_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | No
                     markerfacecolor="none",
                     linestyle=":",
                     color=_colour(m),
-                    label=_short(name),
+                    label=_short(label),
                 )
                 drawn.append(_Series(list(map(float, cold_xs)), cold_ys, _colour(m)))
                 described.append(
-                    f"{name} (first read after opening): "
+                    f"{label} (first read after opening): "
                     + _series_text(list(zip(cold_xs, cold_ys, strict=True)), fmt_seconds)
                 )
     depth = _label_points(ax, drawn, _SECONDS)
-    _value_axis(
-        ax,
-        [y for d in drawn for y in d.ys],
-        _SECONDS,
-        "time to first event (median, log scale)",
-        depth,
-    )
+    _value_axis(ax, [y for d in drawn for y in d.ys], _SECONDS, axis_label, depth)
     _size_axis(ax, [c.size for c in mine])
-    ax.set_title(_short(f"{scenario}: time to first event vs N", 60))
+    ax.set_title(_short(title, 60))
     _legend_below(fig, [ax])
-    alt = (
-        f"{scenario}: median time to the first event against N, log-log. "
-        + ". ".join(described)
-        + "."
-    )
-    return _render(fig, f"{scenario}: time to first event", alt)
-
-
-def stall_chart(scenario: str, cells: Sequence[CellSummary]) -> Chart | None:
-    """The event loop's longest stall per run against N: one colour per mode, one marker
-    per backend (median over runs, warm)."""
-    mine = [
-        c for c in cells if c.scenario == scenario and c.stall_max_s is not None and not c.error
-    ]
-    if not mine:
-        return None
-    modes = list(dict.fromkeys(c.mode for c in mine))
-    backends = list(dict.fromkeys(c.backend for c in mine))
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.subplots()
-    drawn: list[_Series] = []
-    described: list[str] = []
-    for b, backend in enumerate(backends):
-        for m, mode in enumerate(modes):
-            points = sorted(
-                (c for c in mine if c.backend == backend and c.mode == mode), key=lambda c: c.size
-            )
-            if not points:
-                continue
-            xs = [c.size for c in points]
-            ys = [c.stall_max_s or math.nan for c in points]
-            ax.plot(
-                xs,
-                ys,
-                marker=_MARKERS[b % len(_MARKERS)],
-                linestyle=["-", "--", ":", "-."][b % 4],
-                color=_colour(m),
-                label=_short(f"{backend_name(backend)}, {mode}"),
-            )
-            drawn.append(_Series(list(map(float, xs)), ys, _colour(m)))
-            described.append(
-                f"{backend_name(backend)}, {mode}: "
-                + _series_text(list(zip(xs, ys, strict=True)), fmt_seconds)
-            )
-    depth = _label_points(ax, drawn, _SECONDS)
-    _value_axis(
-        ax,
-        [y for d in drawn for y in d.ys],
-        _SECONDS,
-        "longest event-loop stall (median of runs, log scale)",
-        depth,
-    )
-    _size_axis(ax, [c.size for c in mine])
-    ax.set_title(_short(f"{scenario}: how long the event loop is held vs N", 60))
-    _legend_below(fig, [ax])
-    alt = (
-        f"{scenario}: the longest time the event loop could not run other tasks, against N, "
-        "log-log. " + ". ".join(described) + "."
-    )
-    return _render(fig, f"{scenario}: event-loop stall", alt)
+    return _render(fig, name, alt_lead + ". ".join(described) + ".")
 
 
 def append_chart(scenario: str, raw: Sequence[Cell], cells: Sequence[CellSummary]) -> Chart | None:
