@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from harness.redact import redact, redact_json
 from harness.registry import InvalidBackendSpec, parse_backends, shadowing_notes
@@ -1299,6 +1299,16 @@ def _usable_backends(
     return usable
 
 
+_WHY_MISSING: Final = {
+    "SupportsFloorScan": (
+        " (the floor reads the rows with a reference backend's bare driver, SQLite's or "
+        "PostgreSQL's, and no store in between; a store with no such driver under it "
+        "has no floor)"
+    ),
+}
+"""What a missing optional protocol means, where the name alone does not say."""
+
+
 def _runnable(
     plan: Plan,
     sides: Sequence[Side],
@@ -1316,6 +1326,7 @@ def _runnable(
             reason = f"{cell.backend} cannot run here: {info.get('reason')}"
         elif cell.requires and cell.requires not in info.get("protocols", []):
             reason = f"{cell.backend} does not implement {cell.requires}"
+            reason += _WHY_MISSING.get(cell.requires, "")
         if reason is None:
             runnable.append((side, cell, kind, round_index))
             continue

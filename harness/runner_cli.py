@@ -655,7 +655,7 @@ def run_command(
     """Measure collected vs streamed reads (and appends) on each backend.
 
     With no options, a quick run (about a minute): read-stream on SQLite at
-    10K and 100K events, collected vs streamed vs raw, 3 timed and 1 memory-tracked
+    10K and 100K events, collected vs streamed vs raw vs floor, 3 timed and 1 memory-tracked
     run per cell: time, first event and peak memory of each read. Each cell's
     figures are printed as it finishes; then a summary, reports/<time>.json (also
     reports/latest.json) and a report beside it. --full measures everything;

@@ -90,6 +90,7 @@ __all__ = ["PARENT_FD_ENV", "PARENT_PID_ENV", "PHASE_MARK", "CellRequest", "hand
 OPTIONAL_PROTOCOLS = (
     "BulkLoader",
     "SupportsRawScan",
+    "SupportsFloorScan",
     "SupportsConnectionCut",
     "SupportsPoolSize",
     "SupportsDiagnostics",

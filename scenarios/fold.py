@@ -1,8 +1,9 @@
 """fold: rebuild state from one stream (a running aggregate over the event data).
 
 Collected reads every event, then folds the list; streamed folds while reading, so
-it never holds more than a batch. The state is a small account: a balance, counts
-per event type, and the last sequence number seen.
+it never holds more than a batch. Raw and floor fetch the same rows without events
+to fold (see `scenarios.reads`): the cost of fetching alone. The state is a small
+account: a balance, counts per event type, and the last sequence number seen.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.contract import RecordedEvent
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
-from scenarios.reads import read_one_stream
+from scenarios.reads import READ_MODES, REQUIRES, read_one_stream
 
 PARAMS: Params = {"payload_bytes": 250, "batch_size": 0, "seed": 0}
 
@@ -46,8 +47,8 @@ SCENARIO = Scenario(
     name="fold",
     summary="rebuild state from one stream: collected-then-fold vs fold-while-streaming",
     params=PARAMS,
-    modes=lambda params: ("collected", "streamed", "raw"),
+    modes=lambda params: READ_MODES,
     run=run,
     layout=layout,
-    requires={"raw": "SupportsRawScan"},
+    requires=REQUIRES,
 )

@@ -1,14 +1,16 @@
 """read-stream: read one stream of N events; the consumer just counts.
 
 Collected reads the whole stream into a list first; streamed counts batch by batch
-as events arrive; raw fetches the same rows without decoding them (the floor a
-streamed read is judged against, where the store offers `SupportsRawScan`).
+as events arrive; raw fetches the same rows through the store without decoding them
+(where the store offers `SupportsRawScan`); floor reads them with the bare driver and
+no store at all (`SupportsFloorScan`, the reference backends), the physical floor the
+reports measure every mode against. See `scenarios.reads`.
 """
 
 from __future__ import annotations
 
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
-from scenarios.reads import read_one_stream
+from scenarios.reads import READ_MODES, REQUIRES, read_one_stream
 
 PARAMS: Params = {"payload_bytes": 250, "batch_size": 0, "seed": 0}
 """batch_size 0 means the backend's own default."""
@@ -35,8 +37,8 @@ SCENARIO = Scenario(
     name="read-stream",
     summary="read one stream of N events, collected vs streamed; the consumer counts",
     params=PARAMS,
-    modes=lambda params: ("collected", "streamed", "raw"),
+    modes=lambda params: READ_MODES,
     run=run,
     layout=layout,
-    requires={"raw": "SupportsRawScan"},
+    requires=REQUIRES,
 )

@@ -162,7 +162,7 @@ def test_summary_json_is_strict_and_complete() -> None:
     results = make_results()
     doc = json.loads(json.dumps(summary_document(results), allow_nan=False))
     assert doc["kind"] == "eventbench.summary"
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["lead"].startswith("Streamed vs collected at 1M events: 1/")
     assert doc["headline"][0].startswith("read-stream, 1M events on")
     assert len(doc["cells"]) == len(results.cells)

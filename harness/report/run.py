@@ -30,7 +30,14 @@ from harness.report.format import (
     md_table,
     write_atomic,
 )
-from harness.report.summary import CellSummary, RunSummary, append_series, mode_pair, summarize
+from harness.report.summary import (
+    FLOOR_MODE,
+    CellSummary,
+    RunSummary,
+    append_series,
+    mode_pair,
+    summarize,
+)
 from harness.results import Cell, Environment, RunResults
 
 __all__ = ["render_html", "render_markdown", "summary_document", "write_reports"]
@@ -53,6 +60,13 @@ PAIR_NOTE = (
     "collected; warm is after warm-up, cold the first read after the store opened."
 )
 SETTINGS_HEADERS = ["backend", "setting", "value"]
+FLOOR_NOTE = (
+    "vs floor: the cell's total time over the floor's, at the same backend and N. The "
+    "floor reads the same rows with the bare driver alone (SQLite: sqlite3's fetchmany; "
+    "PostgreSQL: asyncpg's plain fetch of keyset pages), no store and no decoding, so "
+    '"1.90x" is how far a mode is from what the rows cost to fetch at all. The floor '
+    "blocks the event loop for SQLite (a synchronous driver): its loop stall is no target."
+)
 FIT_HEADERS = ["scenario", "backend", "mode", "metric", "slope", "R²", "sizes"]
 FIT_NOTE = (
     "Slope of a least-squares line through the medians on log-log axes: "
@@ -69,7 +83,8 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
     allocated = any(c.allocated_bytes is not None for c in cells)
     instructions = any(c.instructions is not None for c in cells)
     warm = " (warm)" if cold else ""
-    headers = ["backend", "mode", "N", "total time", "min-max", f"first event{warm}"]
+    headers = ["backend", "mode", "N", "total time", "min-max", "vs floor"]
+    headers.append(f"first event{warm}")
     headers += ["first event (cold)"] if cold else []
     headers.append("events/s")
     if latency:
@@ -95,6 +110,7 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
             fmt_size(c.size),
             fmt_seconds(c.total_s),
             spread,
+            _vs_floor(c),
             fmt_seconds(c.first_event_s),
         ]
         row += [fmt_seconds(c.cold_first_event_s)] if cold else []
@@ -113,6 +129,14 @@ def _cell_table(cells: Sequence[CellSummary]) -> tuple[list[str], list[list[str]
         row.append(f"{c.time_runs}/{c.memory_runs}" if not c.error else "failed (see Failures)")
         rows.append(row)
     return _without_empty_columns(headers, rows)
+
+
+def _vs_floor(cell: CellSummary) -> str:
+    """ "1.90x" (this cell's time over the floor's), "the floor" on the floor cell, "-"
+    where no floor was measured (the column then goes)."""
+    if cell.floor_ratio is None:
+        return "-"
+    return "the floor" if cell.mode == FLOOR_MODE else fmt_relative(cell.floor_ratio)
 
 
 def _without_empty_columns(
@@ -272,7 +296,10 @@ def render_markdown(results: RunResults, summary: RunSummary | None = None) -> s
         lines += [f"## {md_escape(scenario)}", ""]
         if about := _scenario_summary(scenario):
             lines += [f"_{md_escape(about)}_", ""]
-        lines += md_table(*_cell_table(_scenario_cells(summary, scenario)))
+        cells = _scenario_cells(summary, scenario)
+        lines += md_table(*_cell_table(cells))
+        if any(c.floor_ratio is not None for c in cells):
+            lines += [f"_{md_escape(FLOOR_NOTE)}_", ""]
         if series := _series_rows(results.cells, scenario):
             lines += ["Over one run (time series; the charts are in the HTML report):", ""]
             lines += md_table(SERIES_HEADERS, series)
@@ -370,7 +397,10 @@ def render_html(results: RunResults, summary: RunSummary | None = None) -> str:
         if about := _scenario_summary(scenario):
             parts.append(h.tag("p", about, cls="muted"))
         parts += [h.figure(c) for c in _charts_for(results, summary, scenario)]
-        parts.append(h.table(*_cell_table(_scenario_cells(summary, scenario)), numeric_from=2))
+        cells = _scenario_cells(summary, scenario)
+        parts.append(h.table(*_cell_table(cells), numeric_from=2))
+        if any(c.floor_ratio is not None for c in cells):
+            parts.append(h.tag("p", FLOOR_NOTE, cls="muted"))
         if series := _series_rows(results.cells, scenario):
             parts.append(h.tag("h3", f"{scenario} over one run"))
             parts += [h.figure(c) for c in series_charts(scenario, results.cells)]
@@ -420,7 +450,8 @@ def summary_document(results: RunResults, summary: RunSummary | None = None) -> 
         "kind": "eventbench.summary",
         # 2: ratios all streamed/collected (memory_ratio, first_event_ratio), "lead",
         # "unfitted" and "not_streaming"; fits need three sizes.
-        "version": 2,
+        # 3: "vs_floor" and each cell's "floor_ratio" (time over the floor's).
+        "version": 3,
         "results_schema_version": results.schema_version,
         **summary.to_json(),
         "environment": {

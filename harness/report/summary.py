@@ -1,7 +1,13 @@
-"""What a run found, as numbers: per-cell medians, collected-vs-streamed ratios, the headline.
+"""What a run found, as numbers: per-cell medians, collected-vs-streamed ratios, each
+read mode's distance to the floor, the headline.
 
 Every renderer (Markdown, HTML, JSON) reads the same `RunSummary`, so they cannot
 disagree. It is computed from a `RunResults` alone.
+
+The floor is the ``floor`` mode of the read scenarios (`scenarios.reads`): the bare
+driver reading the same rows with no store in between. Every other mode's total time
+is put over it ("streamed: 1.9x the floor"), for the same scenario, backend and N,
+and only where the floor cell was measured: a run without one says nothing about it.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Final
 
 from harness import stats
 from harness.report.format import (
@@ -28,7 +34,10 @@ from harness.results import Cell, Fit, RunResults
 
 __all__ = [
     "AppendFinding",
+    "FLOOR_MODE",
     "CellSummary",
+    "FloorDistance",
+    "FloorGroup",
     "ModePair",
     "NotStreaming",
     "RunSummary",
@@ -78,6 +87,9 @@ class CellSummary:
     counters: dict[str, float]
     """Medians of the scenario's own per-run counters (e.g. retries under contention)."""
     error: str | None
+    floor_ratio: float | None = None
+    """This cell's median total time over the floor's (same scenario, backend and N),
+    where a floor was measured; 1.0 on the floor cell itself."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -250,6 +262,106 @@ class ModePair:
         return f"{self.where}, {self.streamed} vs {self.collected}: {body}."
 
 
+FLOOR_MODE: Final = "floor"
+"""The read scenarios' mode that reads with the bare driver, no store (`scenarios.reads`)."""
+
+
+@dataclass(frozen=True)
+class FloorDistance:
+    """One read mode's total time over the floor's, at one scenario, backend and size."""
+
+    scenario: str
+    backend: str
+    size: int
+    mode: str
+    time_ratio: float
+    """The mode's median total time / the floor's median total time."""
+    total_s: float
+    floor_total_s: float
+    instructions_ratio: float | None = None
+    """The same for instructions per run, where both were counted."""
+
+    def phrase(self) -> str:
+        """E.g. "streamed: 1.90x the floor"."""
+        return f"{self.mode}: {fmt_relative(self.time_ratio)} the floor"
+
+
+@dataclass(frozen=True)
+class FloorGroup:
+    """Every read mode of one scenario, backend and size against that floor."""
+
+    scenario: str
+    backend: str
+    size: int
+    floor_total_s: float
+    distances: list[FloorDistance]
+
+    def sentence(self) -> str:
+        """E.g. "read-stream, 100K events on SQLite, time against the floor (the bare
+        driver, no store: 45.0 ms): collected: 3.10x the floor, streamed: 1.90x the
+        floor, raw: 1.20x the floor"."""
+        where = f"{self.scenario}, {fmt_size(self.size)} events on {backend_name(self.backend)}"
+        return (
+            f"{where}, time against the floor (the bare driver, no store: "
+            f"{fmt_seconds(self.floor_total_s)}): "
+            + ", ".join(d.phrase() for d in self.distances)
+            + "."
+        )
+
+
+def floor_groups(cells: Sequence[CellSummary]) -> list[FloorGroup]:
+    """Each (scenario, backend, size) with a measured floor, its modes over the floor.
+
+    Modes come in the run's order; a failed or untimed cell has no distance, and a
+    group whose floor failed or was not timed is left out (nothing to measure against).
+    """
+    floors = {
+        (c.scenario, c.backend, c.size): c
+        for c in cells
+        if c.mode == FLOOR_MODE and not c.error and c.total_s
+    }
+    groups: list[FloorGroup] = []
+    for key, floor in floors.items():
+        distances = []
+        for c in cells:
+            if (c.scenario, c.backend, c.size) != key or c.mode == FLOOR_MODE:
+                continue
+            if c.error or c.total_s is None or floor.total_s is None:
+                continue
+            distances.append(
+                FloorDistance(
+                    scenario=c.scenario,
+                    backend=c.backend,
+                    size=c.size,
+                    mode=c.mode,
+                    time_ratio=c.total_s / floor.total_s,
+                    total_s=c.total_s,
+                    floor_total_s=floor.total_s,
+                    instructions_ratio=_ratio(c.instructions, floor.instructions),
+                )
+            )
+        if distances and floor.total_s is not None:
+            groups.append(FloorGroup(*key, floor.total_s, distances))
+    return groups
+
+
+def _with_floor_ratios(cells: list[CellSummary]) -> list[CellSummary]:
+    """The cells, each with its `CellSummary.floor_ratio` where a floor was measured."""
+    ratios = {
+        (d.scenario, d.backend, d.mode, d.size): d.time_ratio
+        for g in floor_groups(cells)
+        for d in g.distances
+    }
+    measured = {(g.scenario, g.backend, g.size) for g in floor_groups(cells)}
+    out = []
+    for c in cells:
+        if c.mode == FLOOR_MODE and (c.scenario, c.backend, c.size) in measured:
+            out.append(replace(c, floor_ratio=1.0))
+        else:
+            out.append(replace(c, floor_ratio=ratios.get(c.key)))
+    return out
+
+
 NOT_STREAMING_SLOPE = 0.2
 """A streamed read whose peak grows faster than N**0.2 holds more than a batch."""
 NOT_STREAMING_FLOOR = 4 * 1024 * 1024
@@ -413,6 +525,8 @@ class RunSummary:
     unfitted: list[Unfitted]
     """Groups measured at 2 sizes: no slope, and the reports say why."""
     not_streaming: list[NotStreaming]
+    floors: list[FloorGroup]
+    """Each read mode's distance to the floor, per scenario, backend and size."""
     lead: str
     """The one sentence a reader should take away, before any list."""
     headline: list[str]
@@ -446,6 +560,13 @@ class RunSummary:
             "fits": [_finite(asdict(f)) for f in self.fits],
             "unfitted": [asdict(u) for u in self.unfitted],
             "not_streaming": [_finite(asdict(n)) for n in self.not_streaming],
+            "vs_floor": [
+                {
+                    **_finite({k: v for k, v in asdict(g).items() if k != "distances"}),
+                    "distances": [_finite(asdict(d)) for d in g.distances],
+                }
+                for g in self.floors
+            ],
             "failed": [{"key": list(c.key), "error": c.error} for c in self.failed],
         }
 
@@ -460,7 +581,7 @@ def _unique(items: Sequence[str]) -> list[str]:
 
 
 def summarize(results: RunResults) -> RunSummary:
-    cells = [summarize_cell(c) for c in results.cells]
+    cells = _with_floor_ratios([summarize_cell(c) for c in results.cells])
     by_key = {c.key: c for c in cells}
     scenarios = _unique([c.scenario for c in cells])
     backends = _unique([c.backend for c in cells])
@@ -519,7 +640,8 @@ def summarize(results: RunResults) -> RunSummary:
         if len(sizes) >= 2 and key not in fitted
     ]
     buffering = not_streaming(cells)
-    headline = _headline(pairs, appends, cells, results, buffering)
+    floors = floor_groups(cells)
+    headline = _headline(pairs, appends, cells, results, buffering, floors)
     return RunSummary(
         cells=cells,
         pairs=pairs,
@@ -527,6 +649,7 @@ def summarize(results: RunResults) -> RunSummary:
         fits=fits,
         unfitted=unfitted,
         not_streaming=buffering,
+        floors=floors,
         lead=_lead(pairs, appends, cells, buffering, headline),
         headline=headline,
         scenarios=scenarios,
@@ -597,6 +720,16 @@ def _largest_pairs(pairs: Sequence[ModePair], cells: Sequence[CellSummary]) -> l
     )
 
 
+def _largest_floors(floors: Sequence[FloorGroup]) -> list[FloorGroup]:
+    """Each (scenario, backend)'s floor group at its largest size, in the run's order."""
+    largest: dict[tuple[str, str], FloorGroup] = {}
+    for group in floors:
+        key = (group.scenario, group.backend)
+        if key not in largest or group.size > largest[key].size:
+            largest[key] = group
+    return list(largest.values())
+
+
 def _span(values: Sequence[float]) -> str:
     low, high = fmt_relative(min(values)), fmt_relative(max(values))
     return low if low == high else f"{low} to {high}"
@@ -644,6 +777,7 @@ def _headline(
     cells: Sequence[CellSummary],
     results: RunResults,
     buffering: Sequence[NotStreaming] = (),
+    floors: Sequence[FloorGroup] = (),
 ) -> list[str]:
     lines: list[str] = []
     # A buffering streamed read comes first, and replaces its pair's sentence: its
@@ -656,6 +790,7 @@ def _headline(
         for p in _largest_pairs(pairs, cells)
         if (p.scenario, p.backend) not in flagged and (s := p.sentence())
     )
+    lines.extend(g.sentence() for g in _largest_floors(floors))
     lines.extend(a.sentence() for a in appends)
     lines.extend(_other_append_sentences(results.cells, cells))
     if not lines:
