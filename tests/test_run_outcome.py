@@ -76,16 +76,21 @@ def test_skip_unavailable_leaves_it_out_and_says_so(no_postgres: str, tmp_path: 
         "run", "--backends", "memory,postgres", *TINY, "--skip-unavailable", "-o", str(out)
     )
     assert result.exit_code == EXIT_OK, result.output
-    # The banner counts what runs: memory's collected and streamed, not its raw mode
-    # and nothing of PostgreSQL; each reason left out is one line.
+    # The banner counts what runs: memory's collected and streamed, not its raw and
+    # floor modes and nothing of PostgreSQL; each reason left out is one line.
     assert "eventbench run: 2 cells (read-stream) on memory at 40 events" in result.output
     left = [line for line in result.output.splitlines() if line.startswith("left out:")]
-    assert len(left) == 2, result.output
+    assert len(left) == 3, result.output
     assert left[0] == (
         "left out: 1 cell (read-stream raw; N=40): memory does not implement SupportsRawScan"
     )
     assert left[1].startswith(
-        "left out: 3 cells (read-stream collected/streamed/raw; N=40): postgres cannot run here"
+        "left out: 1 cell (read-stream floor; N=40): memory does not implement "
+        "SupportsFloorScan (the floor reads the rows with a reference backend's bare driver"
+    )
+    assert left[2].startswith(
+        "left out: 4 cells (read-stream collected/streamed/raw/floor; N=40): postgres cannot "
+        "run here"
     )
     results = load_results(out)
     assert [c.mode for c in results.cells] == ["collected", "streamed"]
@@ -145,20 +150,23 @@ def test_the_outline_counts_the_cells_that_run_and_each_cell_is_shown_when_done(
         memory_repeats=0,
         warmups=0,
     )
-    assert len(plan.cells) == 12
+    assert len(plan.cells) == 16
     progress = Recorder()
     [results] = run_plan(plan, progress=progress)
     outline = progress.outline
     assert outline is not None
-    assert len(outline.cells) == len(results.cells) == 10
-    assert outline.workers == 10
-    [left] = outline.left_out
-    assert left.reason == "memory does not implement SupportsRawScan"
-    assert left.describe() == (
+    assert len(outline.cells) == len(results.cells) == 12
+    assert outline.workers == 12
+    raw, floor = outline.left_out
+    assert raw.reason == "memory does not implement SupportsRawScan"
+    assert raw.describe() == (
         "2 cells (read-stream raw; N=30 and 60): memory does not implement SupportsRawScan"
     )
+    assert floor.describe().startswith(
+        "2 cells (read-stream floor; N=30 and 60): memory does not implement SupportsFloorScan"
+    )
     # cells appear one by one, as each finishes, in plan order
-    assert len(progress.done) == 10
+    assert len(progress.done) == 12
     assert progress.done[:3] == ["memory/collected/", "memory/streamed/", "sqlite/collected/"]
     assert run_status([results]).exit_code == EXIT_OK
 
@@ -201,7 +209,7 @@ def test_compare_ref_fails_when_a_side_cannot_run_or_measures_nothing(
         *args, "--rounds", "4", "--backends", "memory,postgres", "--skip-unavailable", "--stem", "c"
     )
     assert result.exit_code == 0, result.output
-    assert "left out: 3 cells (read-stream collected/streamed/raw; N=40): postgres" in (
+    assert "left out: 4 cells (read-stream collected/streamed/raw/floor; N=40): postgres" in (
         result.output
     )
     compared = json.loads((tmp_path / "c.json").read_text())

@@ -29,12 +29,12 @@ def test_plan_has_every_scenario_backend_mode_and_size() -> None:
     keys = {cell.key for cell in plan.cells}
     for backend in ("memory", "sqlite"):
         for size in (10, 20):
-            for mode in ("collected", "streamed", "raw"):
+            for mode in ("collected", "streamed", "raw", "floor"):
                 assert ("read-stream", backend, mode, size) in keys
         # append is measured at its own size, once per batch size and contention
         for mode in ("batch-1", "batch-10", "contention"):
             assert ("append", backend, mode, 30) in keys
-    assert len(keys) == len(plan.cells) == 2 * (2 * 3 + 3)
+    assert len(keys) == len(plan.cells) == 2 * (2 * 4 + 3)
     assert plan.parameters["scenario_params"]["append"]["batch_sizes"] == [1, 10]
 
 
@@ -92,9 +92,10 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> RunResults:
 
 def test_every_cell_is_measured_for_time_and_memory(small_run: RunResults) -> None:
     assert not small_run.interrupted
-    # memory has no raw scan: its raw cells are skipped, not failed
+    # memory has no raw scan and no floor: those cells are skipped, not failed
     assert {c.backend for c in small_run.cells if c.mode == "raw"} == {"sqlite"}
-    assert len(small_run.cells) == 2 * (3 + 3 + 2) * 3 - 2 * 3
+    assert {c.backend for c in small_run.cells if c.mode == "floor"} == {"sqlite"}
+    assert len(small_run.cells) == 2 * (4 + 4 + 2) * 3 - 2 * 2 * 3
     for cell in small_run.cells:
         assert cell.error is None, cell.error
         assert cell.time is not None and len(cell.time.total_s) == 2
