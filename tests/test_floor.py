@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from harness.report import write_reports
 from harness.report.format import fmt_relative
 from harness.report.run import render_html, render_markdown, summary_document
 from harness.report.summary import summarize
-from harness.results import Cell, RunResults, TimeSamples
+from harness.results import Cell, InstructionSamples, RunResults, TimeSamples
 from harness.runner import Progress, make_plan, run_plan
 
 
@@ -213,6 +214,23 @@ def test_every_report_gives_each_mode_its_distance_to_the_floor(tmp_path: Path) 
     ratios = {(c["mode"], c["size"]): c["floor_ratio"] for c in doc["cells"]}
     assert ratios[("streamed", 100_000)] == pytest.approx(0.40 / 0.21)
     assert ratios[("floor", 100_000)] == 1.0
+
+
+def test_counted_instructions_are_put_over_the_floor_too() -> None:
+    results = _results(with_floor=True)
+    counts = {"streamed": [4_000_000.0], "floor": [1_000_000.0]}
+    cells = [
+        replace(
+            c,
+            instructions=InstructionSamples(per_run=counts[c.mode], events=c.size, method="test"),
+        )
+        if c.size == 100_000 and c.mode in counts
+        else c
+        for c in results.cells
+    ]
+    [sentence] = [s for s in summarize(replace(results, cells=cells)).headline if "floor" in s]
+    assert "streamed: 1.90x the floor (4.00x its instructions)" in sentence
+    assert "collected: 2.48x the floor," in sentence  # none counted: no claim
 
 
 def test_without_a_floor_the_reports_say_nothing_of_one() -> None:
