@@ -375,9 +375,10 @@ def test_a_reopenable_third_party_store_is_seeded_once_per_run(tmp_path: Path) -
     )
     [results] = run_plan(plan, sides=[Side(env=env)], progress=Recorder())
     cells = results.cells
-    assert {c.mode for c in cells} == {"collected", "streamed", "raw"}
+    # A SqliteStore subclass inherits its raw scan and its floor.
+    assert {c.mode for c in cells} == {"collected", "streamed", "raw", "floor"}
     assert all(c.error is None for c in cells), [c.error for c in cells]
-    # Six workers (three modes, timed and tracked) read one seeding.
+    # Eight workers (four modes, timed and tracked) read one seeding.
     assert seedings.read_text().split() == ["400"]
     assert results.parameters["seeding"][0]["backend"] == "countingstore:make_store"
     assert results.environment.servers["countingstore:make_store"] == "Counting 1.0"
