@@ -578,12 +578,12 @@ class PostgresStore:
         """The DSN (it may hold a password: show it only through `redact_dsn`)."""
         return self._dsn
 
-    # lifecycle ---------------------------------------------------------------------
-
     def floor_scan(self, stream_id: str, *, batch_size: int | None = None) -> AsyncIterator[int]:
         """`SupportsFloorScan`: the stream's rows through asyncpg alone, counted per
         batch (the benchmark floor; see `_floor_scan` at the end of this module)."""
         return _floor_scan(self, stream_id, batch_size)
+
+    # lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -1303,12 +1303,12 @@ async def _floor_scan(
     the fastest, two runs (``python scripts/floor_variants.py postgres 100000 9``; the
     shared 2-core machine was loaded, so ratios only)::
 
-                                                       run 1    run 2
-        keyset pages of 250                            1.87x    1.52x
-        keyset pages of 1,000                          1.00x    1.03x
-        keyset pages of 5,000                          1.28x    1.12x
-        server-side cursor, fetch(1000), in a transaction  1.15x    1.25x
-        one fetch of the whole stream                  1.29x    1.00x
+                                                     run 1    run 2
+        keyset pages of 250                          1.87x    1.52x
+        keyset pages of 1,000                        1.00x    1.03x
+        keyset pages of 5,000                        1.28x    1.12x
+        a server-side cursor, fetch(1000)            1.15x    1.25x
+        one fetch of the whole stream                1.29x    1.00x
 
     One fetch was level with pages of 1,000 once and slower once, and it holds the
     whole stream in memory: no floor for a read that streams.

@@ -733,12 +733,12 @@ class SupportsFloorScan(Protocol):
     """Optional, for benchmarks: the physical floor every read mode is measured against.
 
     ``floor_scan`` reads the rows ``read_stream(stream_id)`` would (the same columns,
-    in the same order) with the bare database driver over its own connection, with no
-    store machinery in between: no store read path, no decoding, no events built. It
-    yields the number of rows in each batch. Where `SupportsRawScan` is the store's own
-    fetch path, undecoded, this is what the driver alone needs: the distance between
-    the two is the store's fetch machinery, and a report's "streamed: 1.9x the floor"
-    is the whole read against it.
+    in the same order) with the bare database driver, on a connection with the
+    store's settings, and no store machinery in between: no store read path, no
+    decoding, no events built. It yields the number of rows in each batch. Where
+    `SupportsRawScan` is the store's own fetch path, undecoded, this is what the
+    driver alone needs: the distance between the two is the store's fetch machinery,
+    and a report's "streamed: 1.9x the floor" is the whole read against it.
 
     It exists for the reference backends, whose drivers eventbench knows. A third-party
     store may implement it, but its figures then say only what its author's floor is.
