@@ -87,7 +87,9 @@ __all__ = [
     "compare_metric",
     "compare_results",
     "measured_together",
+    "min_pairs",
     "min_rounds",
+    "paired_rounds",
     "parse_bytes",
 ]
 
@@ -158,6 +160,12 @@ def _total_s(cell: Cell) -> Samples | None:
     return None if cell.time is None else _parallel(cell.time.total_s, cell.time.rounds)
 
 
+def _cpu_s(cell: Cell) -> Samples | None:
+    # cpu_s is parallel to total_s (the runner drops it unless every worker measured it).
+    t = cell.time
+    return None if t is None else _parallel(t.cpu_s, t.rounds)
+
+
 def _first_event_s(cell: Cell) -> Samples | None:
     # first_event_s is parallel to total_s (the worker drops it unless every run has one).
     return None if cell.time is None else _parallel(cell.time.first_event_s, cell.time.rounds)
@@ -206,6 +214,7 @@ def _cold_peak_bytes(cell: Cell) -> Samples | None:
 
 METRICS: Final[tuple[Metric, ...]] = (
     Metric("total_s", "total time", "s", "time", _total_s, load_inflates=True),
+    Metric("cpu_s", "CPU time", "s", "time", _cpu_s, load_inflates=True),
     Metric("first_event_s", "time to first event", "s", "time", _first_event_s, load_inflates=True),
     Metric("peak_bytes", "peak memory", "B", "memory", _peak_bytes, spread_floor=True),
     # Cold runs: one per process, so each round's figure is its one run.
@@ -308,6 +317,10 @@ class MetricComparison:
     head_rounds: tuple[float, ...] = ()
     spread: float = 0.0
     """The largest relative difference between two rounds of one side."""
+    paired: bool = False
+    """Judged on the head/base ratios of rounds measured side by side (an interleaved
+    run with at least `min_pairs` rounds a side): ``ratio`` is then the Hodges-Lehmann
+    estimate of the paired log ratios and the interval the exact signed-rank one."""
 
 
 @dataclass(frozen=True)
@@ -404,7 +417,10 @@ class Comparison:
                 "count": self.thresholds.count,
                 "alpha": self.thresholds.alpha,
                 "confidence": self.thresholds.confidence,
-                "method": "Hodges-Lehmann ratio and exact Mann-Whitney interval over rounds",
+                "method": (
+                    "Hodges-Lehmann ratio over rounds: exact signed-rank interval of "
+                    "paired rounds when interleaved (6+ rounds), else exact Mann-Whitney"
+                ),
             },
             "has_regression": self.has_regression,
             "counts": self.counts(),
@@ -443,6 +459,7 @@ class Comparison:
                             "best_ratio": m.best_ratio,
                             "minimum_effect": m.minimum_effect,
                             "spread": m.spread,
+                            "paired": m.paired,
                             "verdict": m.verdict.value,
                             "reason": m.reason,
                             "rounds": [len(m.base_rounds), len(m.head_rounds)],
@@ -540,6 +557,66 @@ def _interval_rank(m: int, n: int, alpha: float) -> int:
     return int(np.searchsorted(cumulative, alpha / 2 + 1e-12, side="right"))
 
 
+@lru_cache(maxsize=64)
+def _signed_rank_distribution(n: int) -> tuple[float, ...]:
+    """P(T = t), t = 0..n(n+1)/2: the Wilcoxon signed-rank statistic of n pairs with no
+    ties and no zero difference (each rank's sign a fair coin)."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for rank in range(1, n + 1):
+        shifted = np.zeros_like(counts)
+        shifted[rank:] = counts[:-rank]
+        counts = counts + shifted
+    return tuple(float(x) for x in counts / 2.0**n)
+
+
+def _paired_interval_rank(n: int, alpha: float) -> int:
+    """c such that [w_(c), w_(N+1-c)] of the N = n(n+1)/2 sorted Walsh averages of n
+    paired differences is a ``1 - alpha`` interval (c >= 1), or 0 when no interval
+    reaches that confidence (fewer than 6 pairs at 95%)."""
+    if n > _EXACT_LIMIT:
+        mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        return max(0, math.floor(mean - z * sd - 0.5) + 1)
+    cumulative = np.cumsum(_signed_rank_distribution(n))
+    return int(np.searchsorted(cumulative, alpha / 2 + 1e-12, side="right"))
+
+
+def min_pairs(alpha: float = 0.05) -> int:
+    """The fewest interleaved pairs of rounds whose paired interval reaches ``1 - alpha``."""
+    k = 1
+    while _paired_interval_rank(k, alpha) < 1:
+        k += 1
+    return k
+
+
+def paired_rounds(
+    base: Samples, head: Samples, base_rounds: Sequence[float], head_rounds: Sequence[float]
+) -> list[tuple[float, float]] | None:
+    """(base, head) per-round figures of the same round index, when both sides measured
+    exactly the same rounds; None otherwise (then the rounds cannot be paired)."""
+    if base.rounds is None or head.rounds is None:
+        return None
+    indices = sorted(set(base.rounds))
+    if indices != sorted(set(head.rounds)) or len(indices) != len(base_rounds):
+        return None
+    return list(zip(base_rounds, head_rounds, strict=True))
+
+
+def _walsh_interval(log_ratios: Sequence[float], alpha: float) -> tuple[float, float, float, int]:
+    """Hodges-Lehmann estimate of the paired shift (median of the Walsh averages) and
+    its exact signed-rank interval, all as ratios; the last item is the interval rank
+    (0: the pairs are too few for any interval)."""
+    d = np.asarray(log_ratios, dtype=float)
+    i, j = np.triu_indices(d.size)
+    walsh = np.sort((d[i] + d[j]) / 2)
+    estimate = float(np.exp(np.median(walsh)))
+    c = _paired_interval_rank(d.size, alpha)
+    if c < 1:
+        return estimate, math.nan, math.nan, 0
+    return estimate, float(np.exp(walsh[c - 1])), float(np.exp(walsh[walsh.size - c])), c
+
+
 def min_rounds(alpha: float = 0.05) -> int:
     """The fewest rounds a side (equal on both sides) that can reach ``1 - alpha``."""
     k = 1
@@ -554,6 +631,14 @@ def _rank_test(base: Sequence[float], head: Sequence[float]) -> float | None:
     if len(set(base) | set(head)) == 1:
         return 1.0  # every figure equal: no evidence of any difference
     return float(stats.mannwhitneyu(head, base, alternative="two-sided").pvalue)
+
+
+def _signed_rank_test(log_ratios: Sequence[float]) -> float | None:
+    if len(log_ratios) < 2:
+        return None
+    if all(d == 0 for d in log_ratios):
+        return 1.0
+    return float(stats.wilcoxon(log_ratios, alternative="two-sided").pvalue)
 
 
 def _spread(rounds: Sequence[float]) -> float:
@@ -598,7 +683,15 @@ def compare_metric(
     effect = thresholds.minimum_effect(metric, base_median, spread)
     best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
     positive = min(b) > 0 and min(h) > 0
-    if positive:
+    pairs = paired_rounds(base_s, head_s, b, h) if interleaved else None
+    paired = pairs is not None and len(pairs) >= min_pairs(thresholds.alpha)
+    if positive and paired and pairs is not None:
+        log_ratios = [math.log(y / x) for x, y in pairs]
+        ratio, ci_low, ci_high, c = _walsh_interval(log_ratios, thresholds.alpha)
+        p_value = _signed_rank_test(log_ratios)
+        p_text = "" if p_value is None else f", p={p_value:.3g}"
+        rounds_text = f"{len(pairs)} paired rounds"
+    elif positive:
         diffs = np.sort(np.subtract.outer(np.log(h), np.log(b)).ravel())
         ratio = float(np.exp(np.median(diffs)))
         c = _interval_rank(len(b), len(h), thresholds.alpha)
@@ -629,6 +722,7 @@ def compare_metric(
             base_rounds=tuple(b),
             head_rounds=tuple(h),
             spread=spread,
+            paired=paired and positive,
         )
 
     if not positive:

@@ -886,6 +886,7 @@ class _Seeds:
 class _Gathered:
     total_s: list[float] = field(default_factory=list)
     first_event_s: list[float] | None = field(default_factory=list)
+    cpu_s: list[float] | None = field(default_factory=list)
     time_rounds: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
     counters: dict[str, list[float]] = field(default_factory=dict)
@@ -939,6 +940,11 @@ class _Gathered:
             self.stall_tick_s = answer.get("stall_tick_s")
             self.total_s.extend(answer["total_s"])
             self.time_rounds.extend([round_index] * len(answer["total_s"]))
+            cpu = answer.get("cpu_s")
+            if cpu is None or self.cpu_s is None or len(cpu) != runs:
+                self.cpu_s = None  # a side's older worker does not measure it
+            else:
+                self.cpu_s.extend(cpu)
             firsts = answer.get("first_event_s")
             if firsts is None or self.first_event_s is None:
                 self.first_event_s = None
@@ -973,6 +979,7 @@ class _Gathered:
                 counters=self.counters,
                 timer_resolution_s=self.timer_resolution_s,
                 rounds=self.time_rounds,
+                cpu_s=self.cpu_s or None,
                 **self._stall(),
             )
         memory = None

@@ -153,6 +153,19 @@ def _metric(comparison: Comparison, metric: str, size: int) -> tuple[bool, float
     return False, None
 
 
+def _summary(comparison: Comparison, metrics: Sequence[str] | None = None) -> str:
+    """Each metric's ratio and verdict (every metric that was not unchanged, or the
+    named ones), so a session's log shows what moved and what was blamed."""
+    parts = [
+        f"{m.metric} {m.ratio:.3f} [{m.ci_low:.3f}-{m.ci_high:.3f}]"
+        f"{' paired' if m.paired else ''} {m.verdict.value}"
+        for cell in comparison.cells
+        for m in cell.metrics
+        if (m.metric in metrics if metrics else m.verdict is not Verdict.UNCHANGED)
+    ]
+    return ", ".join(parts) or "every metric unchanged"
+
+
 def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
     """``eventbench compare --ref HEAD`` in a scratch clone whose tree equals HEAD."""
     ignore = shutil.ignore_patterns(
@@ -241,7 +254,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
     )
     slow = Row(
         f"A/B streamed read 25% slower ({settings.time_size:,} events)",
-        "total time",
+        "total time or CPU time",
         f">= {need_time} of {n} detected",
         lambda hits, _: hits >= need_time,
     )
@@ -259,6 +272,8 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
     settings.out.mkdir(parents=True, exist_ok=True)
     base, other = _side("A", ""), _side("A2", "")
     trials: list[dict[str, RunResults]] = []
+    wall_hits = cpu_hits = 0
+    cpu_ratios: list[float] = []
     started = time.perf_counter()
     same_size = settings.time_size == settings.memory_size
     for trial in range(n):
@@ -300,18 +315,23 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
         }
         trials.append(runs)
         plans = ("t",) if same_size else ("t", "m")
-        regressed = any(
-            compare_results(runs[f"{p}:A"], runs[f"{p}:A2"]).has_regression for p in plans
-        )
+        aa = [compare_results(runs[f"{p}:A"], runs[f"{p}:A2"]) for p in plans]
+        regressed = any(c.has_regression for c in aa)
         interleaved.add(regressed)
+        for c in aa:
+            say(f"  A/A interleaved, time and memory: {_summary(c)}")
         hit, ratio = _metric(
             compare_results(memory["A"], memory["PEAK"]), "peak_bytes", settings.memory_size
         )
         peak.add(hit, ratio)
-        hit, ratio = _metric(
-            compare_results(timed["A"], timed["SLOW"]), "total_s", settings.time_size
-        )
-        slow.add(hit, ratio)
+        slowed = compare_results(timed["A"], timed["SLOW"])
+        by_wall, ratio = _metric(slowed, "total_s", settings.time_size)
+        by_cpu, cpu_ratio = _metric(slowed, "cpu_s", settings.time_size)
+        slow.add(by_wall or by_cpu, ratio)
+        wall_hits += by_wall
+        cpu_hits += by_cpu
+        if cpu_ratio is not None:
+            cpu_ratios.append(cpu_ratio)
         if instr.available:
             got = _measure(
                 settings,
@@ -329,22 +349,22 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 settings.instruction_size,
             )
             instr.add(hit, ratio)
+        say(f"  slow-25: {_summary(slowed, ('total_s', 'cpu_s'))}")
         say(
             f"  A/A interleaved {'REGRESSED' if regressed else 'ok'}; peak+25 "
             f"{'caught' if peak.hits == peak.comparisons else 'MISSED'}; slow-25 "
             f"{'caught' if slow.hits == slow.comparisons else 'missed'} "
             f"({slow.hits}/{slow.comparisons} so far)"
         )
+    median_cpu = f"{sorted(cpu_ratios)[len(cpu_ratios) // 2]:.3f}" if cpu_ratios else "-"
+    slow.note = f"{wall_hits} by total time, {cpu_hits} by CPU time (median CPU ratio {median_cpu})"
     # Two files made minutes apart: A of one trial against A2 of the next.
     for trial in range(n):
         later = trials[(trial + 1) % n]
         plans = ("t",) if same_size else ("t", "m")
-        files.add(
-            any(
-                compare_results(trials[trial][f"{p}:A"], later[f"{p}:A2"]).has_regression
-                for p in plans
-            )
-        )
+        apart = [compare_results(trials[trial][f"{p}:A"], later[f"{p}:A2"]) for p in plans]
+        files.add(any(c.has_regression for c in apart))
+        say(f"A/A two files, trial {trial + 1}: " + "; ".join(_summary(c) for c in apart))
     rows = [interleaved, files]
     if settings.real_ref:
         say("a real `eventbench compare --ref HEAD` of identical code...")
