@@ -11,12 +11,20 @@ fastest run is its least disturbed).
 For each cell both runs measured and each metric of `METRICS` both measured,
 `compare_results` gives:
 
-* the ratio head/base as the Hodges-Lehmann estimate on the log scale: the median,
-  over every (base round, head round) pair, of head/base (below 1 is better: every
-  metric is a cost);
-* its exact distribution-free confidence interval (the Mann-Whitney U interval for a
-  shift of log values, i.e. a ratio), and the two-sided Mann-Whitney U p-value of
-  the per-round figures;
+* the ratio head/base as the Hodges-Lehmann estimate on the log scale (below 1 is
+  better: every metric is a cost), with its exact distribution-free confidence
+  interval and a two-sided p-value, in one of two ways:
+
+  - **paired**, when the two sides were measured together round by round (one
+    interleaved run, A B A B, as ``compare --ref`` makes) and both have the same
+    rounds, at least `min_pairs` (6 at 95%: with 5 pairs even the most extreme
+    pattern has p = 2/32): round r of base and round r of head ran next to each other
+    and met the same load, so each round gives one log ratio head/base; the estimate
+    is the median of their Walsh averages and the interval the exact Wilcoxon
+    signed-rank one. Load that drifts from round to round (a neighbour's job starting
+    and ending) cancels in each pair instead of widening the interval;
+  - **unpaired** otherwise: the median over every (base round, head round) pair of
+    head/base, and the exact Mann-Whitney U interval for a shift of log values;
 * a verdict against a *minimum effect*: a change smaller than that is not worth
   reporting however certain it is: 10% for time, 2% for memory, 1% for counts. For
   near-deterministic metrics (memory, counts) it is raised to the cell's own
@@ -26,8 +34,30 @@ For each cell both runs measured and each metric of `METRICS` both measured,
   interleaved run: a shift in the machine's load between runs moves time as a code
   change would, and the spread within each run is the measure of how much it can.
 
+**Time is judged twice: wall time (``total_s``) and CPU time (``cpu_s``).** On a shared
+machine the wall time of a process is its CPU time plus the time it waited for a core,
+and that wait, not the code, is most of the spread. Measured with
+``python scripts/time_variance.py --rounds 6 --repeats 3`` (memory store, streamed
+read of 100K events, sides A, A2 and +25% interleaved) on 2 cores under a load
+average of about 11 (other jobs): the fastest run of a process varied between
+processes by 0.18-0.26 (standard deviation of its log) in wall time and by 0.14-0.17
+in CPU time (on that machine a read used about a quarter of its wall time on a
+core); repeats within one process varied by 0.04-0.12. Neither more repeats per
+process (the fastest of 1, 2 or 3) nor leaving out the first timed repeat (no slower
+than the rest) narrowed the spread between processes, so rounds, not repeats, buy
+power, and the runner already collects garbage before each timed run and fixes
+PYTHONHASHSEED. CPU time does not see time spent elsewhere (a database server, I/O
+waits): wall time does, so both are judged and either can call a regression.
+
+Pairing helps as far as neighbouring rounds share the load: in that run the
+fastest runs of neighbouring processes correlated by -0.2 to +0.7 from run to run,
+and the paired log ratios of identical code spread by 0.23-0.26 against 0.26-0.43
+unpaired. At that noise no rule with a 10% minimum effect can see a 25% change in
+a few rounds; where processes vary by about 5% (a quiet machine), 6 paired rounds
+catch it about 97% of the time (simulated with this module's own functions).
+
 Honest power: with few rounds no interval reaches the asked confidence (a rank
-interval at 95% needs at least 4 rounds a side, or 3 and 5), and such a metric is
+interval at 95% needs at least 4 rounds a side, or 3 and 5; paired, 6), and such a metric is
 ``inconclusive (k rounds per side)``, never regressed.
 
 The verdict of one metric of one cell, in order:

@@ -106,9 +106,14 @@ DEFAULT_ROUNDS = 4
 """Rounds (fresh processes per cell and kind) of ``eventbench run --full``: the fewest
 with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
 `make_plan` itself defaults to one round, as before rounds were recorded."""
-COMPARE_ROUNDS = 5
-"""Rounds per side of ``eventbench compare --ref``: one more than the least, so that one
-disturbed pair of rounds cannot stall a verdict."""
+COMPARE_ROUNDS = 6
+"""Rounds per side of ``eventbench compare --ref``: the fewest whose interleaved rounds
+can be judged in pairs (`harness.compare.min_pairs`), which cancels load that drifts
+from round to round. Where a process's fastest run varies by 5% (sd of its log), 6
+rounds catch a 25% slowdown 98% of the time against 91% with 5
+(``python scripts/verdict_power.py --sigma 0.05 --rho 0.5``); on a machine where it
+varies by 15% (measured under a load average of 11 on 2 cores) no handful of rounds
+does (see `harness.compare`). Each round costs one worker process per side and kind."""
 DEFAULT_REPEATS = 2
 """Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
 buy confidence; two keep a round cheap and its median steady."""

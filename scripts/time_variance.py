@@ -1,7 +1,8 @@
 """Where does the noise of a timed streamed read come from? One interleaved run of the
 memory store's streamed read (variant store, sides A, A2 identical and SLOW +25%), many
-repeats per process, then: spread of repeats within a process vs between processes,
-the first timed repeat vs later ones, and unpaired vs paired (per-round) ratios.
+repeats per process, then, for wall time (total_s) and CPU time (cpu_s): spread of
+repeats within a process vs between processes, the first timed repeat vs later ones,
+and unpaired vs paired (per-round) ratios.
 
     python scripts/time_variance.py --rounds 10 --repeats 6 --size 100000
 
@@ -57,18 +58,23 @@ def main() -> int:
     started = time.perf_counter()
     runs = run_plan(plan, sides=sides)
     took = time.perf_counter() - started
-    data: dict[str, list[list[float]]] = {}
+    data: dict[str, dict[str, list[list[float]]]] = {"total_s": {}, "cpu_s": {}}
     for r in runs:
         (cell,) = r.cells
-        assert cell.time is not None and cell.time.rounds is not None
-        per: dict[int, list[float]] = {}
-        for v, k in zip(cell.time.total_s, cell.time.rounds, strict=True):
-            per.setdefault(k, []).append(v)
-        data[r.side] = [per[k] for k in sorted(per)]
+        assert cell.time is not None
+        assert cell.time.rounds is not None
+        for metric, values in (("total_s", cell.time.total_s), ("cpu_s", cell.time.cpu_s)):
+            per: dict[int, list[float]] = {}
+            for v, k in zip(values or [], cell.time.rounds, strict=False):
+                per.setdefault(k, []).append(v)
+            data[metric][r.side] = [per[k] for k in sorted(per)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"took_s": took, "data": data}))
     print(f"{args.rounds} rounds x {args.repeats} repeats, 3 sides, {took:.0f} s")
-    analyse(data)
+    for metric, per_side in data.items():
+        if all(per_side.values()):
+            print(f"--- {metric}")
+            analyse(per_side)
     return 0
 
 
@@ -88,9 +94,8 @@ def analyse(data: dict[str, list[list[float]]]) -> None:
         )
         for k in (1, 2, 3, 4, 6):
             if k <= len(rounds[0]):
-                print(
-                    f"      min of first {k} repeats: between-process sd {_sd([min(r[:k]) for r in logs]):.3f}"
-                )
+                spread = _sd([min(r[:k]) for r in logs])
+                print(f"      min of first {k} repeats: between-process sd {spread:.3f}")
     a = [min(r) for r in data["A"]]
     for other in ("A2", "SLOW"):
         b = [min(r) for r in data[other]]
@@ -98,20 +103,22 @@ def analyse(data: dict[str, list[list[float]]]) -> None:
         unpaired = [math.log(y / x) for x in a for y in b]
         print(
             f"{other}/A: paired log ratios median {statistics.median(d):+.3f} sd {_sd(d):.3f}; "
-            f"unpaired HL {statistics.median(unpaired):+.3f}, sd(A)={_sd([math.log(x) for x in a]):.3f} "
+            f"unpaired HL {statistics.median(unpaired):+.3f}, "
+            f"sd(A)={_sd([math.log(x) for x in a]):.3f} "
             f"sd({other})={_sd([math.log(x) for x in b]):.3f}"
         )
     # Does load drift shared by neighbours? correlation of A and A2 per round.
     la = [math.log(min(r)) for r in data["A"]]
     lb = [math.log(min(r)) for r in data["A2"]]
     ls = [math.log(min(r)) for r in data["SLOW"]]
-    print(
-        f"corr(A, A2) per round {statistics.correlation(la, lb):+.2f}; corr(A, SLOW) {statistics.correlation(la, ls):+.2f}"
-    )
+    near, far = statistics.correlation(la, lb), statistics.correlation(la, ls)
+    print(f"corr(A, A2) per round {near:+.2f}; corr(A, SLOW) {far:+.2f}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--analyse":
-        analyse(json.loads(Path(sys.argv[2]).read_text())["data"])
+        for metric, per_side in json.loads(Path(sys.argv[2]).read_text())["data"].items():
+            print(f"--- {metric}")
+            analyse(per_side)
     else:
         sys.exit(main())
