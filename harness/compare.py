@@ -17,12 +17,15 @@ For each cell both runs measured and each metric of `METRICS` both measured,
 
   - **paired**, when the two sides were measured together round by round (one
     interleaved run, A B A B, as ``compare --ref`` makes) and both have the same
-    rounds, at least `min_pairs` (6 at 95%: with 5 pairs even the most extreme
-    pattern has p = 2/32): round r of base and round r of head ran next to each other
-    and met the same load, so each round gives one log ratio head/base; the estimate
-    is the median of their Walsh averages and the interval the exact Wilcoxon
-    signed-rank one. Load that drifts from round to round (a neighbour's job starting
-    and ending) cancels in each pair instead of widening the interval;
+    rounds, at least `PAIRED_FROM` (8; a 95% signed-rank interval needs at least 6,
+    `min_pairs`: with 5 pairs even the most extreme pattern has p = 2/32, and with 6
+    the interval is the range of the six ratios, wider than the unpaired one unless
+    neighbouring rounds share most of their load): round r of base and round r of
+    head ran next to each other and met the same load, so each round gives one log
+    ratio head/base; the estimate is the median of their Walsh averages and the
+    interval the exact Wilcoxon signed-rank one. Load that drifts from round to
+    round (a neighbour's job starting and ending) cancels in each pair instead of
+    widening the interval;
   - **unpaired** otherwise: the median over every (base round, head round) pair of
     head/base, and the exact Mann-Whitney U interval for a shift of log values;
 * a verdict against a *minimum effect*: a change smaller than that is not worth
@@ -52,9 +55,10 @@ waits): wall time does, so both are judged and either can call a regression.
 Pairing helps as far as neighbouring rounds share the load: in that run the
 fastest runs of neighbouring processes correlated by -0.2 to +0.7 from run to run,
 and the paired log ratios of identical code spread by 0.23-0.26 against 0.26-0.43
-unpaired. At that noise no rule with a 10% minimum effect can see a 25% change in
-a few rounds; where processes vary by about 5% (a quiet machine), 6 paired rounds
-catch it about 97% of the time (simulated with this module's own functions).
+unpaired. At that noise no rule with a 10% minimum effect sees a 25% change in a
+few rounds (about 30 a side for 80%: ``python scripts/verdict_power.py --sigma 0.15
+--rho 0.2 --rounds 6,8,12,20,30``); where processes vary by about 5% (a quiet
+machine), 6 rounds catch it 98% of the time (``--sigma 0.05``).
 
 Honest power: with few rounds no interval reaches the asked confidence (a rank
 interval at 95% needs at least 4 rounds a side, or 3 and 5; paired, 6), and such a metric is
@@ -105,6 +109,7 @@ __all__ = [
     "DEFAULT_MEMORY_THRESHOLD",
     "DEFAULT_TIME_THRESHOLD",
     "METRICS",
+    "PAIRED_FROM",
     "CellComparison",
     "Comparison",
     "CompareError",
@@ -349,7 +354,7 @@ class MetricComparison:
     """The largest relative difference between two rounds of one side."""
     paired: bool = False
     """Judged on the head/base ratios of rounds measured side by side (an interleaved
-    run with at least `min_pairs` rounds a side): ``ratio`` is then the Hodges-Lehmann
+    run with at least `PAIRED_FROM` rounds a side): ``ratio`` is then the Hodges-Lehmann
     estimate of the paired log ratios and the interval the exact signed-rank one."""
 
 
@@ -449,7 +454,7 @@ class Comparison:
                 "confidence": self.thresholds.confidence,
                 "method": (
                     "Hodges-Lehmann ratio over rounds: exact signed-rank interval of "
-                    "paired rounds when interleaved (6+ rounds), else exact Mann-Whitney"
+                    "paired rounds when interleaved (8+ rounds), else exact Mann-Whitney"
                 ),
             },
             "has_regression": self.has_regression,
@@ -548,6 +553,15 @@ def _per_round(samples: Samples, fastest: bool) -> list[float]:
     pick = min if fastest else np.median
     return [float(pick(by_round[index])) for index in sorted(by_round)]
 
+
+PAIRED_FROM: Final = 8
+"""Interleaved rounds are judged in pairs from this many rounds a side. A signed-rank
+interval exists from 6 pairs, but at 6 it is the range of the six pair ratios, and it
+beats the unpaired interval only where neighbouring rounds share most of their load;
+from 7-8 pairs it wins once they correlate by about 0.3 (measured: -0.2 to +0.7).
+``python scripts/verdict_power.py --sigma 0.1 --rho 0.3 --rounds 6,7,8,10``: a 25%
+slowdown caught 46/55/64/74% unpaired, 39/60/70/84% paired; with ``--rho 0``, 6 and 8
+rounds: 45/60% unpaired, 29/52% paired."""
 
 _EXACT_LIMIT: Final = 60
 """Rounds per side up to which the null distribution of U is computed exactly."""
@@ -714,7 +728,7 @@ def compare_metric(
     best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
     positive = min(b) > 0 and min(h) > 0
     pairs = paired_rounds(base_s, head_s, b, h) if interleaved else None
-    paired = pairs is not None and len(pairs) >= min_pairs(thresholds.alpha)
+    paired = pairs is not None and len(pairs) >= max(PAIRED_FROM, min_pairs(thresholds.alpha))
     if positive and paired and pairs is not None:
         log_ratios = [math.log(y / x) for x, y in pairs]
         ratio, ci_low, ci_high, c = _walsh_interval(log_ratios, thresholds.alpha)

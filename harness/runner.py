@@ -107,13 +107,13 @@ DEFAULT_ROUNDS = 4
 with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
 `make_plan` itself defaults to one round, as before rounds were recorded."""
 COMPARE_ROUNDS = 6
-"""Rounds per side of ``eventbench compare --ref``: the fewest whose interleaved rounds
-can be judged in pairs (`harness.compare.min_pairs`), which cancels load that drifts
-from round to round. Where a process's fastest run varies by 5% (sd of its log), 6
-rounds catch a 25% slowdown 98% of the time against 91% with 5
-(``python scripts/verdict_power.py --sigma 0.05 --rho 0.5``); on a machine where it
-varies by 15% (measured under a load average of 11 on 2 cores) no handful of rounds
-does (see `harness.compare`). Each round costs one worker process per side and kind."""
+"""Rounds per side of ``eventbench compare --ref``. Where a process's fastest run varies
+by 5% (sd of its log), 6 rounds catch a 25% slowdown 98% of the time against 91% with 5
+(``python scripts/verdict_power.py --sigma 0.05 --rho 0.5 --rounds 5,6``), for one
+more worker process per side and kind. From `harness.compare.PAIRED_FROM` (8) rounds
+the interleaved rounds are judged in pairs: pass ``--rounds 8`` or more on a busy
+machine. Where processes vary by 15% (measured under a load average of 11 on 2 cores)
+no handful of rounds catches it (see `harness.compare`)."""
 DEFAULT_REPEATS = 2
 """Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
 buy confidence; two keep a round cheap and its median steady."""

@@ -17,6 +17,7 @@ from results_factory import environment, make_results
 from harness.cli import main
 from harness.compare import (
     METRICS,
+    PAIRED_FROM,
     CompareError,
     Samples,
     Thresholds,
@@ -652,9 +653,13 @@ def test_identical_code_under_drifting_load_is_never_a_paired_regression() -> No
 
 def test_rounds_that_do_not_line_up_are_judged_unpaired() -> None:
     base = _rounds([0.5 * d for d in DRIFT])
-    # Five rounds: too few pairs for a 95% signed-rank interval, so Mann-Whitney.
-    five = compare_metric(TIME, _rounds(list(base.values[:5])), _rounds(list(base.values[:5])))
-    assert not five.paired and five.ci_low <= 1 <= five.ci_high
+    # Five rounds: too few pairs for a 95% signed-rank interval; six or seven: an
+    # interval exists but is wider than Mann-Whitney's unless neighbours correlate
+    # strongly (PAIRED_FROM). Both are judged unpaired.
+    for k in (5, 6, 7):
+        few = compare_metric(TIME, _rounds(list(base.values[:k])), _rounds(list(base.values[:k])))
+        assert not few.paired and few.ci_low <= 1 <= few.ci_high
+    assert PAIRED_FROM == 8
     # A round missing on one side: no pairs at all.
     gap = Samples(base.values[:7], (0, 1, 2, 3, 4, 5, 7))
     assert not compare_metric(TIME, base, gap, interleaved=True).paired
