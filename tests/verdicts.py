@@ -566,7 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         rows = run_session(settings)
     table = render(rows, settings)
+    if args.rejudge is not None:
+        cut = f", cut to their first {args.use_rounds} rounds" if args.use_rounds else ""
+        table += f"\n\nJudged again from the results files in {args.rejudge}{cut}."
     print(table)
+    settings.out.mkdir(parents=True, exist_ok=True)
     (settings.out / "verdicts.md").write_text(table + "\n")
     print(f"wrote {settings.out / 'verdicts.md'}")
     return 0 if all(row.ok for row in rows) else 1
