@@ -11,12 +11,23 @@ fastest run is its least disturbed).
 For each cell both runs measured and each metric of `METRICS` both measured,
 `compare_results` gives:
 
-* the ratio head/base as the Hodges-Lehmann estimate on the log scale: the median,
-  over every (base round, head round) pair, of head/base (below 1 is better: every
-  metric is a cost);
-* its exact distribution-free confidence interval (the Mann-Whitney U interval for a
-  shift of log values, i.e. a ratio), and the two-sided Mann-Whitney U p-value of
-  the per-round figures;
+* the ratio head/base as the Hodges-Lehmann estimate on the log scale (below 1 is
+  better: every metric is a cost), with its exact distribution-free confidence
+  interval and a two-sided p-value, in one of two ways:
+
+  - **paired**, when the two sides were measured together round by round (one
+    interleaved run, A B A B, as ``compare --ref`` makes) and both have the same
+    rounds, at least `PAIRED_FROM` (8; a 95% signed-rank interval needs at least 6,
+    `min_pairs`: with 5 pairs even the most extreme pattern has p = 2/32, and with 6
+    the interval is the range of the six ratios, wider than the unpaired one unless
+    neighbouring rounds share most of their load): round r of base and round r of
+    head ran next to each other and met the same load, so each round gives one log
+    ratio head/base; the estimate is the median of their Walsh averages and the
+    interval the exact Wilcoxon signed-rank one. Load that drifts from round to
+    round (a neighbour's job starting and ending) cancels in each pair instead of
+    widening the interval;
+  - **unpaired** otherwise: the median over every (base round, head round) pair of
+    head/base, and the exact Mann-Whitney U interval for a shift of log values;
 * a verdict against a *minimum effect*: a change smaller than that is not worth
   reporting however certain it is: 10% for time, 2% for memory, 1% for counts. For
   near-deterministic metrics (memory, counts) it is raised to the cell's own
@@ -26,8 +37,31 @@ For each cell both runs measured and each metric of `METRICS` both measured,
   interleaved run: a shift in the machine's load between runs moves time as a code
   change would, and the spread within each run is the measure of how much it can.
 
+**Time is judged twice: wall time (``total_s``) and CPU time (``cpu_s``).** On a shared
+machine the wall time of a process is its CPU time plus the time it waited for a core,
+and that wait, not the code, is most of the spread. Measured with
+``python scripts/time_variance.py --rounds 6 --repeats 3`` (memory store, streamed
+read of 100K events, sides A, A2 and +25% interleaved) on 2 cores under a load
+average of about 11 (other jobs): the fastest run of a process varied between
+processes by 0.18-0.26 (standard deviation of its log) in wall time and by 0.14-0.17
+in CPU time (on that machine a read used about a quarter of its wall time on a
+core); repeats within one process varied by 0.04-0.12. Neither more repeats per
+process (the fastest of 1, 2 or 3) nor leaving out the first timed repeat (no slower
+than the rest) narrowed the spread between processes, so rounds, not repeats, buy
+power, and the runner already collects garbage before each timed run and fixes
+PYTHONHASHSEED. CPU time does not see time spent elsewhere (a database server, I/O
+waits): wall time does, so both are judged and either can call a regression.
+
+Pairing helps as far as neighbouring rounds share the load: in that run the
+fastest runs of neighbouring processes correlated by -0.2 to +0.7 from run to run,
+and the paired log ratios of identical code spread by 0.23-0.26 against 0.26-0.43
+unpaired. At that noise no rule with a 10% minimum effect sees a 25% change in a
+few rounds (about 30 a side for 80%: ``python scripts/verdict_power.py --sigma 0.15
+--rho 0.2 --rounds 6,8,12,20,30``); where processes vary by about 5% (a quiet
+machine), 6 rounds catch it 98% of the time (``--sigma 0.05``).
+
 Honest power: with few rounds no interval reaches the asked confidence (a rank
-interval at 95% needs at least 4 rounds a side, or 3 and 5), and such a metric is
+interval at 95% needs at least 4 rounds a side, or 3 and 5; paired, 6), and such a metric is
 ``inconclusive (k rounds per side)``, never regressed.
 
 The verdict of one metric of one cell, in order:
@@ -75,6 +109,7 @@ __all__ = [
     "DEFAULT_MEMORY_THRESHOLD",
     "DEFAULT_TIME_THRESHOLD",
     "METRICS",
+    "PAIRED_FROM",
     "CellComparison",
     "Comparison",
     "CompareError",
@@ -87,7 +122,9 @@ __all__ = [
     "compare_metric",
     "compare_results",
     "measured_together",
+    "min_pairs",
     "min_rounds",
+    "paired_rounds",
     "parse_bytes",
 ]
 
@@ -158,6 +195,12 @@ def _total_s(cell: Cell) -> Samples | None:
     return None if cell.time is None else _parallel(cell.time.total_s, cell.time.rounds)
 
 
+def _cpu_s(cell: Cell) -> Samples | None:
+    # cpu_s is parallel to total_s (the runner drops it unless every worker measured it).
+    t = cell.time
+    return None if t is None else _parallel(t.cpu_s, t.rounds)
+
+
 def _first_event_s(cell: Cell) -> Samples | None:
     # first_event_s is parallel to total_s (the worker drops it unless every run has one).
     return None if cell.time is None else _parallel(cell.time.first_event_s, cell.time.rounds)
@@ -206,6 +249,7 @@ def _cold_peak_bytes(cell: Cell) -> Samples | None:
 
 METRICS: Final[tuple[Metric, ...]] = (
     Metric("total_s", "total time", "s", "time", _total_s, load_inflates=True),
+    Metric("cpu_s", "CPU time", "s", "time", _cpu_s, load_inflates=True),
     Metric("first_event_s", "time to first event", "s", "time", _first_event_s, load_inflates=True),
     Metric("peak_bytes", "peak memory", "B", "memory", _peak_bytes, spread_floor=True),
     # Cold runs: one per process, so each round's figure is its one run.
@@ -308,6 +352,10 @@ class MetricComparison:
     head_rounds: tuple[float, ...] = ()
     spread: float = 0.0
     """The largest relative difference between two rounds of one side."""
+    paired: bool = False
+    """Judged on the head/base ratios of rounds measured side by side (an interleaved
+    run with at least `PAIRED_FROM` rounds a side): ``ratio`` is then the Hodges-Lehmann
+    estimate of the paired log ratios and the interval the exact signed-rank one."""
 
 
 @dataclass(frozen=True)
@@ -404,7 +452,10 @@ class Comparison:
                 "count": self.thresholds.count,
                 "alpha": self.thresholds.alpha,
                 "confidence": self.thresholds.confidence,
-                "method": "Hodges-Lehmann ratio and exact Mann-Whitney interval over rounds",
+                "method": (
+                    "Hodges-Lehmann ratio over rounds: exact signed-rank interval of "
+                    "paired rounds when interleaved (8+ rounds), else exact Mann-Whitney"
+                ),
             },
             "has_regression": self.has_regression,
             "counts": self.counts(),
@@ -443,6 +494,7 @@ class Comparison:
                             "best_ratio": m.best_ratio,
                             "minimum_effect": m.minimum_effect,
                             "spread": m.spread,
+                            "paired": m.paired,
                             "verdict": m.verdict.value,
                             "reason": m.reason,
                             "rounds": [len(m.base_rounds), len(m.head_rounds)],
@@ -502,6 +554,15 @@ def _per_round(samples: Samples, fastest: bool) -> list[float]:
     return [float(pick(by_round[index])) for index in sorted(by_round)]
 
 
+PAIRED_FROM: Final = 8
+"""Interleaved rounds are judged in pairs from this many rounds a side. A signed-rank
+interval exists from 6 pairs, but at 6 it is the range of the six pair ratios, and it
+beats the unpaired interval only where neighbouring rounds share most of their load;
+from 7-8 pairs it wins once they correlate by about 0.3 (measured: -0.2 to +0.7).
+``python scripts/verdict_power.py --sigma 0.1 --rho 0.3 --rounds 6,7,8,10``: a 25%
+slowdown caught 46/55/64/74% unpaired, 39/60/70/84% paired; with ``--rho 0``, 6 and 8
+rounds: 45/60% unpaired, 29/52% paired."""
+
 _EXACT_LIMIT: Final = 60
 """Rounds per side up to which the null distribution of U is computed exactly."""
 
@@ -540,6 +601,66 @@ def _interval_rank(m: int, n: int, alpha: float) -> int:
     return int(np.searchsorted(cumulative, alpha / 2 + 1e-12, side="right"))
 
 
+@lru_cache(maxsize=64)
+def _signed_rank_distribution(n: int) -> tuple[float, ...]:
+    """P(T = t), t = 0..n(n+1)/2: the Wilcoxon signed-rank statistic of n pairs with no
+    ties and no zero difference (each rank's sign a fair coin)."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for rank in range(1, n + 1):
+        shifted = np.zeros_like(counts)
+        shifted[rank:] = counts[:-rank]
+        counts = counts + shifted
+    return tuple(float(x) for x in counts / 2.0**n)
+
+
+def _paired_interval_rank(n: int, alpha: float) -> int:
+    """c such that [w_(c), w_(N+1-c)] of the N = n(n+1)/2 sorted Walsh averages of n
+    paired differences is a ``1 - alpha`` interval (c >= 1), or 0 when no interval
+    reaches that confidence (fewer than 6 pairs at 95%)."""
+    if n > _EXACT_LIMIT:
+        mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        return max(0, math.floor(mean - z * sd - 0.5) + 1)
+    cumulative = np.cumsum(_signed_rank_distribution(n))
+    return int(np.searchsorted(cumulative, alpha / 2 + 1e-12, side="right"))
+
+
+def min_pairs(alpha: float = 0.05) -> int:
+    """The fewest interleaved pairs of rounds whose paired interval reaches ``1 - alpha``."""
+    k = 1
+    while _paired_interval_rank(k, alpha) < 1:
+        k += 1
+    return k
+
+
+def paired_rounds(
+    base: Samples, head: Samples, base_rounds: Sequence[float], head_rounds: Sequence[float]
+) -> list[tuple[float, float]] | None:
+    """(base, head) per-round figures of the same round index, when both sides measured
+    exactly the same rounds; None otherwise (then the rounds cannot be paired)."""
+    if base.rounds is None or head.rounds is None:
+        return None
+    indices = sorted(set(base.rounds))
+    if indices != sorted(set(head.rounds)) or len(indices) != len(base_rounds):
+        return None
+    return list(zip(base_rounds, head_rounds, strict=True))
+
+
+def _walsh_interval(log_ratios: Sequence[float], alpha: float) -> tuple[float, float, float, int]:
+    """Hodges-Lehmann estimate of the paired shift (median of the Walsh averages) and
+    its exact signed-rank interval, all as ratios; the last item is the interval rank
+    (0: the pairs are too few for any interval)."""
+    d = np.asarray(log_ratios, dtype=float)
+    i, j = np.triu_indices(d.size)
+    walsh = np.sort((d[i] + d[j]) / 2)
+    estimate = float(np.exp(np.median(walsh)))
+    c = _paired_interval_rank(d.size, alpha)
+    if c < 1:
+        return estimate, math.nan, math.nan, 0
+    return estimate, float(np.exp(walsh[c - 1])), float(np.exp(walsh[walsh.size - c])), c
+
+
 def min_rounds(alpha: float = 0.05) -> int:
     """The fewest rounds a side (equal on both sides) that can reach ``1 - alpha``."""
     k = 1
@@ -554,6 +675,14 @@ def _rank_test(base: Sequence[float], head: Sequence[float]) -> float | None:
     if len(set(base) | set(head)) == 1:
         return 1.0  # every figure equal: no evidence of any difference
     return float(stats.mannwhitneyu(head, base, alternative="two-sided").pvalue)
+
+
+def _signed_rank_test(log_ratios: Sequence[float]) -> float | None:
+    if len(log_ratios) < 2:
+        return None
+    if all(d == 0 for d in log_ratios):
+        return 1.0
+    return float(stats.wilcoxon(log_ratios, alternative="two-sided").pvalue)
 
 
 def _spread(rounds: Sequence[float]) -> float:
@@ -598,7 +727,15 @@ def compare_metric(
     effect = thresholds.minimum_effect(metric, base_median, spread)
     best_ratio = _ratio(min(head_s.values), min(base_s.values)) if metric.load_inflates else None
     positive = min(b) > 0 and min(h) > 0
-    if positive:
+    pairs = paired_rounds(base_s, head_s, b, h) if interleaved else None
+    paired = pairs is not None and len(pairs) >= max(PAIRED_FROM, min_pairs(thresholds.alpha))
+    if positive and paired and pairs is not None:
+        log_ratios = [math.log(y / x) for x, y in pairs]
+        ratio, ci_low, ci_high, c = _walsh_interval(log_ratios, thresholds.alpha)
+        p_value = _signed_rank_test(log_ratios)
+        p_text = "" if p_value is None else f", p={p_value:.3g}"
+        rounds_text = f"{len(pairs)} paired rounds"
+    elif positive:
         diffs = np.sort(np.subtract.outer(np.log(h), np.log(b)).ravel())
         ratio = float(np.exp(np.median(diffs)))
         c = _interval_rank(len(b), len(h), thresholds.alpha)
@@ -629,6 +766,7 @@ def compare_metric(
             base_rounds=tuple(b),
             head_rounds=tuple(h),
             spread=spread,
+            paired=paired and positive,
         )
 
     if not positive:

@@ -341,8 +341,10 @@ def compare_command(
 
     Rounds (fresh worker processes) are the observations. Per cell and metric: the
     head/base ratio over pairs of rounds with an exact rank (Mann-Whitney) interval,
-    and a verdict (improved, regressed, unchanged, inconclusive) against a minimum
-    effect. A verdict needs at least 4 rounds per side. Writes Markdown, HTML and JSON.
+    or, for an interleaved --ref run of 8+ rounds, over the rounds measured side by
+    side (signed-rank interval), and a verdict (improved, regressed, unchanged,
+    inconclusive) against a minimum effect. Time is judged as wall and CPU time. A
+    verdict needs at least 4 rounds per side. Writes Markdown, HTML and JSON.
 
     Exit status: 0 no regression, 1 regression, 2 error (or too few rounds to judge
     anything); --report-only always exits 0.

@@ -94,6 +94,13 @@ class TimeSamples:
     """Per run: 99% of the ticker's wake-ups were less late than this."""
     stall_tick_s: float | None = None
     """The ticker's interval (None: no ticker ran)."""
+    cpu_s: list[float] | None = None
+    """Per run: CPU time the worker process used (every thread), parallel to
+    ``total_s``. Other load on the machine stretches wall time by the time the worker
+    waits for a core; CPU time does not wait, so it spreads several times less between
+    processes on a loaded machine (see `harness.compare`). It does not see time spent
+    in other processes (a database server) or waiting on I/O: ``total_s`` does.
+    None where not measured (older results)."""
 
 
 @dataclass(frozen=True)

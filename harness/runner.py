@@ -106,9 +106,14 @@ DEFAULT_ROUNDS = 4
 """Rounds (fresh processes per cell and kind) of ``eventbench run --full``: the fewest
 with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
 `make_plan` itself defaults to one round, as before rounds were recorded."""
-COMPARE_ROUNDS = 5
-"""Rounds per side of ``eventbench compare --ref``: one more than the least, so that one
-disturbed pair of rounds cannot stall a verdict."""
+COMPARE_ROUNDS = 6
+"""Rounds per side of ``eventbench compare --ref``. Where a process's fastest run varies
+by 5% (sd of its log), 6 rounds catch a 25% slowdown 98% of the time against 91% with 5
+(``python scripts/verdict_power.py --sigma 0.05 --rho 0.5 --rounds 5,6``), for one
+more worker process per side and kind. From `harness.compare.PAIRED_FROM` (8) rounds
+the interleaved rounds are judged in pairs: pass ``--rounds 8`` or more on a busy
+machine. Where processes vary by 15% (measured under a load average of 11 on 2 cores)
+no handful of rounds catches it (see `harness.compare`)."""
 DEFAULT_REPEATS = 2
 """Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
 buy confidence; two keep a round cheap and its median steady."""
@@ -886,6 +891,7 @@ class _Seeds:
 class _Gathered:
     total_s: list[float] = field(default_factory=list)
     first_event_s: list[float] | None = field(default_factory=list)
+    cpu_s: list[float] | None = field(default_factory=list)
     time_rounds: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
     counters: dict[str, list[float]] = field(default_factory=dict)
@@ -939,6 +945,11 @@ class _Gathered:
             self.stall_tick_s = answer.get("stall_tick_s")
             self.total_s.extend(answer["total_s"])
             self.time_rounds.extend([round_index] * len(answer["total_s"]))
+            cpu = answer.get("cpu_s")
+            if cpu is None or self.cpu_s is None or len(cpu) != runs:
+                self.cpu_s = None  # a side's older worker does not measure it
+            else:
+                self.cpu_s.extend(cpu)
             firsts = answer.get("first_event_s")
             if firsts is None or self.first_event_s is None:
                 self.first_event_s = None
@@ -973,6 +984,7 @@ class _Gathered:
                 counters=self.counters,
                 timer_resolution_s=self.timer_resolution_s,
                 rounds=self.time_rounds,
+                cpu_s=self.cpu_s or None,
                 **self._stall(),
             )
         memory = None

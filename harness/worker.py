@@ -296,6 +296,7 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                     }
             out.update(
                 total_s=series.get("total_s", []),
+                cpu_s=series.get("cpu_s"),
                 first_event_s=series.get("first_event_s"),
                 latencies_s=latencies or None,
                 counters=counters,

@@ -17,18 +17,22 @@ from results_factory import environment, make_results
 from harness.cli import main
 from harness.compare import (
     METRICS,
+    PAIRED_FROM,
     CompareError,
     Samples,
     Thresholds,
     Verdict,
     compare_metric,
     compare_results,
+    min_pairs,
     min_rounds,
     parse_bytes,
 )
 from harness.results import Cell, RunResults, load_results, save_results
 
-TIME, FIRST, MEMORY = METRICS[:3]
+TIME, FIRST, MEMORY, CPU = (
+    {m.name: m for m in METRICS}[n] for n in ("total_s", "first_event_s", "peak_bytes", "cpu_s")
+)
 MiB = 1024**2
 
 
@@ -584,3 +588,137 @@ def test_the_comparison_markdown_reads_arrows_as_written() -> None:
     md = render_comparison_markdown(slow)
     assert " -> " in md
     assert "&gt;" not in md and "&amp;" not in md
+
+
+# --------------------------------------------------------------------------- paired rounds
+
+
+def _signed_rank_tail(n: int, t: int) -> float:
+    """P(T <= t) by enumerating all 2^n sign patterns (independent of the recursion)."""
+    hits = sum(
+        1
+        for signs in range(2**n)
+        if sum(rank for rank in range(1, n + 1) if signs >> (rank - 1) & 1) <= t
+    )
+    return hits / 2**n
+
+
+def test_the_paired_interval_rank_is_the_exact_signed_rank_critical_value() -> None:
+    from harness.compare import _paired_interval_rank
+
+    # Five pairs cannot reach 95%: the most extreme pattern has P = 2/32 two-sided.
+    assert min_pairs() == 6
+    assert _paired_interval_rank(5, 0.05) == 0
+    # Published two-sided 5% critical values T (n = 6..12) are 0 2 3 5 8 10 13; the
+    # interval starts at the (T + 1)-th Walsh average.
+    assert [_paired_interval_rank(n, 0.05) for n in range(6, 13)] == [1, 3, 4, 6, 9, 11, 14]
+    for n in range(6, 13):
+        c = _paired_interval_rank(n, 0.05)
+        assert _signed_rank_tail(n, c - 1) <= 0.025 < _signed_rank_tail(n, c)
+
+
+def _rounds(values: list[float]) -> Samples:
+    return Samples(tuple(values), tuple(range(len(values))))
+
+
+# Load that drifts between rounds (a busy neighbour comes and goes): both sides of a
+# round meet the same load, as an interleaved run measures them side by side.
+DRIFT = [1.00, 1.45, 0.95, 1.70, 1.10, 1.30, 1.00, 1.55]
+JITTER = [1.00, 1.03, 0.98, 1.02, 0.99, 1.01, 0.97, 1.02]
+
+
+def test_pairing_sees_through_load_that_drifts_between_rounds() -> None:
+    base = _rounds([0.5 * d for d in DRIFT])
+    head = _rounds([0.5 * 1.25 * d * j for d, j in zip(DRIFT, JITTER, strict=True)])
+    paired = compare_metric(CPU, base, head, interleaved=True)
+    assert paired.paired
+    assert paired.verdict is Verdict.REGRESSED, paired.reason
+    assert paired.ratio == pytest.approx(1.25, rel=0.03)
+    assert 1.1 < paired.ci_low <= paired.ratio <= paired.ci_high < 1.35
+    assert "8 paired rounds" in paired.reason
+    # The same figures, not measured side by side, cannot be paired: the drift hides it.
+    apart = compare_metric(CPU, base, head, interleaved=False)
+    assert not apart.paired
+    assert apart.verdict is not Verdict.REGRESSED
+
+
+def test_identical_code_under_drifting_load_is_never_a_paired_regression() -> None:
+    base = _rounds([0.5 * d for d in DRIFT])
+    head = _rounds([0.5 * d * j for d, j in zip(DRIFT, JITTER, strict=True)])
+    result = compare_metric(TIME, base, head, interleaved=True)
+    assert result.paired
+    assert result.verdict is Verdict.UNCHANGED, result.reason
+    assert result.ci_low < 1 < result.ci_high
+
+
+def test_rounds_that_do_not_line_up_are_judged_unpaired() -> None:
+    base = _rounds([0.5 * d for d in DRIFT])
+    # Five rounds: too few pairs for a 95% signed-rank interval; six or seven: an
+    # interval exists but is wider than Mann-Whitney's unless neighbours correlate
+    # strongly (PAIRED_FROM). Both are judged unpaired.
+    for k in (5, 6, 7):
+        few = compare_metric(TIME, _rounds(list(base.values[:k])), _rounds(list(base.values[:k])))
+        assert not few.paired and few.ci_low <= 1 <= few.ci_high
+    assert PAIRED_FROM == 8
+    # A round missing on one side: no pairs at all.
+    gap = Samples(base.values[:7], (0, 1, 2, 3, 4, 5, 7))
+    assert not compare_metric(TIME, base, gap, interleaved=True).paired
+    # Paired needs repeats grouped into rounds, not one value per process of unknown order.
+    assert not compare_metric(TIME, list(base.values), list(base.values)).paired
+
+
+def test_time_to_first_event_of_identical_code_under_load_is_not_a_regression() -> None:
+    # Milliseconds to the first of 100K streamed events, 8 rounds of 2, sides A and A2
+    # of one interleaved run of identical code under a load average of 11 on 2 cores
+    # (`tests/verdicts.py`): a preemption before the first event turns 1.5 ms into
+    # 20 ms, so the figure is very noisy, but a noisy figure must be inconclusive,
+    # never a regression, in either direction and however it is paired.
+    a = [
+        1.58,
+        2.71,
+        22.3,
+        22.8,
+        2.71,
+        11.7,
+        18.7,
+        2.79,
+        5.44,
+        5.45,
+        10.7,
+        9.66,
+        11.0,
+        19.4,
+        10.1,
+        4.46,
+    ]
+    b = [
+        1.53,
+        9.99,
+        11.7,
+        14.4,
+        10.5,
+        1.63,
+        12.4,
+        14.6,
+        16.6,
+        12.7,
+        12.0,
+        10.7,
+        2.45,
+        6.84,
+        18.0,
+        6.15,
+    ]
+    rounds = tuple(i // 2 for i in range(16))
+    one, other = (
+        Samples(tuple(x / 1e3 for x in a), rounds),
+        Samples(tuple(x / 1e3 for x in b), rounds),
+    )
+    for base, head in ((one, other), (other, one)):
+        for interleaved in (True, False):
+            result = compare_metric(FIRST, base, head, interleaved=interleaved)
+            assert result.paired is interleaved
+            assert result.verdict is not Verdict.REGRESSED, result.reason
+            assert result.ci_low < 1 < result.ci_high
+            if interleaved:
+                assert result.verdict is Verdict.INCONCLUSIVE, result.reason

@@ -73,7 +73,24 @@ def test_the_ticker_can_be_left_out() -> None:
     async def main() -> set[str]:
         return set((await Clock(None).measure(yields_only, context())).figures)
 
-    assert asyncio.run(main()) == {"total_s"}
+    # Wall and CPU time only: no stall figures without the ticker.
+    assert asyncio.run(main()) == {"total_s", "cpu_s"}
+
+
+def test_the_clock_counts_cpu_time_apart_from_waiting() -> None:
+    async def sleeps_then_spins(ctx: RunContext) -> Outcome:
+        await asyncio.sleep(0.05)  # waiting: wall time, not CPU time
+        until = time.process_time() + 0.02
+        while time.process_time() < until:
+            pass
+        return Outcome(events=0)
+
+    async def main() -> dict[str, float]:
+        return dict((await Clock(None).measure(sleeps_then_spins, context())).figures)
+
+    figures = asyncio.run(main())
+    assert figures["total_s"] >= 0.07
+    assert 0.02 <= figures["cpu_s"] < figures["total_s"] - 0.04
 
 
 def test_every_kind_has_an_instrument_and_unknown_kinds_are_refused(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from verdicts import Settings, render, run_session
+from verdicts import Settings, first_rounds, rejudge, render, run_session
+
+from harness.results import load_results
 
 
 @pytest.mark.slow
@@ -37,4 +39,21 @@ def test_a_small_verdict_session_holds(tmp_path: Path) -> None:
     assert not instructions.available and instructions.comparisons == 0
     table = render(rows, settings)
     assert table.count("| PASS |") >= 3
-    assert (tmp_path / "trial-00-time+memory-A.json").exists()
+    saved = load_results(tmp_path / "trial-00-time+memory-A.json")
+    (cell,) = saved.cells
+    assert cell.time is not None and cell.time.cpu_s is not None
+    # Every timed run records its CPU time too, beside its wall time.
+    assert len(cell.time.cpu_s) == len(cell.time.total_s) == 4
+    assert all(c > 0 for c in cell.time.cpu_s)
+    # The files can be judged again, at fewer rounds: cut to 2 rounds, nothing is
+    # judged (too few), so nothing regresses and the memory plant is no longer caught.
+    cut = first_rounds(saved, 2).cells[0]
+    assert cut.time is not None and cut.time.rounds == [0, 1]
+    assert cut.memory is not None and cut.memory.rounds == [0, 1]
+    assert cut.time.cpu_s == cell.time.cpu_s[:2]
+    again = rejudge(settings, tmp_path, None, say=lambda _: None)
+    assert [(r.hits, r.comparisons) for r in again] == [
+        (r.hits, r.comparisons) for r in (interleaved, files, peak, slow)
+    ]
+    fewer = rejudge(settings, tmp_path, 2, say=lambda _: None)
+    assert [(r.hits, r.comparisons) for r in fewer[:3]] == [(0, 3), (0, 3), (0, 3)]

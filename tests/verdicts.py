@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,19 @@ def _metric(comparison: Comparison, metric: str, size: int) -> tuple[bool, float
     return False, None
 
 
+def _summary(comparison: Comparison, metrics: Sequence[str] | None = None) -> str:
+    """Each metric's ratio and verdict (every metric that was not unchanged, or the
+    named ones), so a session's log shows what moved and what was blamed."""
+    parts = [
+        f"{m.metric} {m.ratio:.3f} [{m.ci_low:.3f}-{m.ci_high:.3f}]"
+        f"{' paired' if m.paired else ''} {m.verdict.value}"
+        for cell in comparison.cells
+        for m in cell.metrics
+        if (m.metric in metrics if metrics else m.verdict is not Verdict.UNCHANGED)
+    ]
+    return ", ".join(parts) or "every metric unchanged"
+
+
 def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
     """``eventbench compare --ref HEAD`` in a scratch clone whose tree equals HEAD."""
     ignore = shutil.ignore_patterns(
@@ -210,40 +223,175 @@ def _real_compare_ref(settings: Settings) -> tuple[bool, str]:
         )
 
 
+class Judge:
+    """The rows judged from the trials' results files (measured now or read back)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        n = settings.trials
+        need_time = math.ceil(0.9 * n)
+        self.interleaved = Row(
+            "A/A identical code, interleaved (--ref style)",
+            "any metric, any cell",
+            f"0 of {n} regressed",
+            lambda hits, _: hits == 0,
+        )
+        self.files = Row(
+            "A/A identical code, two results files",
+            "any metric, any cell",
+            f"0 of {n} regressed",
+            lambda hits, _: hits == 0,
+        )
+        self.peak = Row(
+            f"A/B streamed peak +25% ({settings.memory_size:,} events)",
+            "peak memory",
+            f"{n} of {n} detected",
+            lambda hits, total: hits == total,
+        )
+        self.slow = Row(
+            f"A/B streamed read 25% slower ({settings.time_size:,} events)",
+            "total time or CPU time",
+            f">= {need_time} of {n} detected",
+            lambda hits, _: hits >= need_time,
+        )
+        self.wall_hits = self.cpu_hits = 0
+        self.cpu_ratios: list[float] = []
+
+    @property
+    def plans(self) -> tuple[str, ...]:
+        same_size = self.settings.time_size == self.settings.memory_size
+        return ("t",) if same_size else ("t", "m")
+
+    def trial(self, runs: dict[str, RunResults], say: Callable[[str], None]) -> None:
+        """Judge one trial's interleaved comparisons: A/A, peak+25 and slow-25."""
+        settings = self.settings
+        aa = [compare_results(runs[f"{p}:A"], runs[f"{p}:A2"]) for p in self.plans]
+        regressed = any(c.has_regression for c in aa)
+        self.interleaved.add(regressed)
+        for c in aa:
+            say(f"  A/A interleaved: {_summary(c)}")
+        memory = "t" if self.plans == ("t",) else "m"
+        hit, ratio = _metric(
+            compare_results(runs[f"{memory}:A"], runs[f"{memory}:PEAK"]),
+            "peak_bytes",
+            settings.memory_size,
+        )
+        self.peak.add(hit, ratio)
+        slowed = compare_results(runs["t:A"], runs["t:SLOW"])
+        by_wall, ratio = _metric(slowed, "total_s", settings.time_size)
+        by_cpu, cpu_ratio = _metric(slowed, "cpu_s", settings.time_size)
+        self.slow.add(by_wall or by_cpu, ratio)
+        self.wall_hits += by_wall
+        self.cpu_hits += by_cpu
+        if cpu_ratio is not None:
+            self.cpu_ratios.append(cpu_ratio)
+        median_cpu = sorted(self.cpu_ratios)[len(self.cpu_ratios) // 2] if self.cpu_ratios else 0
+        self.slow.note = f"{self.wall_hits} by total time, {self.cpu_hits} by CPU time" + (
+            f", median CPU ratio {median_cpu:.3f}" if self.cpu_ratios else ""
+        )
+        say(f"  slow-25: {_summary(slowed, ('total_s', 'cpu_s'))}")
+        say(
+            f"  A/A interleaved {'REGRESSED' if regressed else 'ok'}; peak+25 "
+            f"{'caught' if hit else 'MISSED'}; slow-25 "
+            f"{'caught' if by_wall or by_cpu else 'missed'} "
+            f"({self.slow.hits}/{self.slow.comparisons} so far)"
+        )
+
+    def apart(self, trials: Sequence[dict[str, RunResults]], say: Callable[[str], None]) -> None:
+        """Two files made minutes apart: A of one trial against A2 of the next."""
+        for trial, runs in enumerate(trials):
+            later = trials[(trial + 1) % len(trials)]
+            found = [compare_results(runs[f"{p}:A"], later[f"{p}:A2"]) for p in self.plans]
+            self.files.add(any(c.has_regression for c in found))
+            say(f"A/A two files, trial {trial + 1}: " + "; ".join(_summary(c) for c in found))
+
+
+def first_rounds(run: RunResults, k: int) -> RunResults:
+    """``run`` as if it had measured only its first ``k`` rounds (every figure recorded
+    per round is cut to match), to judge a session's files at fewer rounds."""
+
+    def cut(values: list[Any] | None, rounds: Sequence[int] | None) -> Any:
+        if values is None or rounds is None or len(values) != len(rounds):
+            return values
+        return [v for v, r in zip(values, rounds, strict=True) if r < k]
+
+    cells = []
+    for cell in run.cells:
+        t, m, c = cell.time, cell.memory, cell.cold
+        if t is not None:
+            r = t.rounds
+            t = replace(
+                t,
+                total_s=cut(t.total_s, r),
+                first_event_s=cut(t.first_event_s, r),
+                cpu_s=cut(t.cpu_s, r),
+                stall_max_s=cut(t.stall_max_s, r),
+                stall_p99_s=cut(t.stall_p99_s, r),
+                counters={name: cut(v, r) for name, v in t.counters.items()},
+                rounds=cut(r, r),
+            )
+        if m is not None:
+            r = m.rounds
+            m = replace(
+                m,
+                peak_bytes=cut(m.peak_bytes, r),
+                allocations=cut(m.allocations, r),
+                allocated_bytes=cut(m.allocated_bytes, r),
+                rounds=cut(r, r),
+            )
+        if c is not None:
+            tr, mr = c.time_rounds, c.memory_rounds
+            c = replace(
+                c,
+                total_s=cut(c.total_s, tr),
+                first_event_s=cut(c.first_event_s, tr),
+                stall_max_s=cut(c.stall_max_s, tr),
+                peak_bytes=cut(c.peak_bytes, mr),
+                time_rounds=cut(tr, tr),
+                memory_rounds=cut(mr, mr),
+            )
+        cells.append(replace(cell, time=t, memory=m, cold=c))
+    return replace(run, cells=cells)
+
+
+def rejudge(
+    settings: Settings, directory: Path, rounds: int | None, say: Callable[[str], None]
+) -> list[Row]:
+    """Judge the results files a session wrote to ``directory`` again (e.g. with a
+    changed `harness.compare`), optionally at only their first ``rounds`` rounds."""
+    trials: list[dict[str, RunResults]] = []
+    for trial in range(settings.trials):
+        found = sorted(directory.glob(f"trial-{trial:02d}-*.json"))
+        if not found:
+            break
+        runs = {}
+        for path in found:
+            _, _, name, side = path.stem.split("-", 3)
+            kind = {"time": "t", "memory": "m", "time+memory": "t"}.get(name)
+            if kind is not None:
+                run = load_results(path)
+                runs[f"{kind}:{side}"] = run if rounds is None else first_rounds(run, rounds)
+        trials.append(runs)
+    if len(trials) < 2:
+        raise SystemExit(f"{directory}: fewer than two trials' results files to judge")
+    judge = Judge(replace(settings, trials=len(trials)))
+    for index, runs in enumerate(trials):
+        say(f"trial {index + 1}/{len(trials)}")
+        judge.trial(runs, say)
+    judge.apart(trials, say)
+    return [judge.interleaved, judge.files, judge.peak, judge.slow]
+
+
 def run_session(settings: Settings, say: Callable[[str], None] | None = None) -> list[Row]:
     """Run every trial and return the table's rows; ``say`` gets progress lines."""
     say = say or (lambda line: print(line, flush=True))
     n = settings.trials
-    need_time = math.ceil(0.9 * n)
-    interleaved = Row(
-        "A/A identical code, interleaved (--ref style)",
-        "any metric, any cell",
-        f"0 of {n} regressed",
-        lambda hits, _: hits == 0,
-    )
-    files = Row(
-        "A/A identical code, two results files",
-        "any metric, any cell",
-        f"0 of {n} regressed",
-        lambda hits, _: hits == 0,
-    )
+    judge = Judge(settings)
     real_ref = Row(
         "A/A real `eventbench compare --ref HEAD`",
         "any metric, any cell",
         "0 of 1 regressed",
         lambda hits, _: hits == 0,
-    )
-    peak = Row(
-        f"A/B streamed peak +25% ({settings.memory_size:,} events)",
-        "peak memory",
-        f"{n} of {n} detected",
-        lambda hits, total: hits == total,
-    )
-    slow = Row(
-        f"A/B streamed read 25% slower ({settings.time_size:,} events)",
-        "total time",
-        f">= {need_time} of {n} detected",
-        lambda hits, _: hits >= need_time,
     )
     instr = Row(
         f"A/B +5% instructions per event, SQLite streamed decode "
@@ -299,19 +447,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
             for side, r in got.items()
         }
         trials.append(runs)
-        plans = ("t",) if same_size else ("t", "m")
-        regressed = any(
-            compare_results(runs[f"{p}:A"], runs[f"{p}:A2"]).has_regression for p in plans
-        )
-        interleaved.add(regressed)
-        hit, ratio = _metric(
-            compare_results(memory["A"], memory["PEAK"]), "peak_bytes", settings.memory_size
-        )
-        peak.add(hit, ratio)
-        hit, ratio = _metric(
-            compare_results(timed["A"], timed["SLOW"]), "total_s", settings.time_size
-        )
-        slow.add(hit, ratio)
+        judge.trial(runs, say)
         if instr.available:
             got = _measure(
                 settings,
@@ -329,30 +465,15 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 settings.instruction_size,
             )
             instr.add(hit, ratio)
-        say(
-            f"  A/A interleaved {'REGRESSED' if regressed else 'ok'}; peak+25 "
-            f"{'caught' if peak.hits == peak.comparisons else 'MISSED'}; slow-25 "
-            f"{'caught' if slow.hits == slow.comparisons else 'missed'} "
-            f"({slow.hits}/{slow.comparisons} so far)"
-        )
-    # Two files made minutes apart: A of one trial against A2 of the next.
-    for trial in range(n):
-        later = trials[(trial + 1) % n]
-        plans = ("t",) if same_size else ("t", "m")
-        files.add(
-            any(
-                compare_results(trials[trial][f"{p}:A"], later[f"{p}:A2"]).has_regression
-                for p in plans
-            )
-        )
-    rows = [interleaved, files]
+    judge.apart(trials, say)
+    rows = [judge.interleaved, judge.files]
     if settings.real_ref:
         say("a real `eventbench compare --ref HEAD` of identical code...")
         regressed, note = _real_compare_ref(settings)
         real_ref.add(regressed)
         real_ref.note = note
         rows.append(real_ref)
-    rows += [peak, slow, instr]
+    rows += [judge.peak, judge.slow, instr]
     say(f"done in {time.perf_counter() - started:.0f} s")
     return rows
 
@@ -405,7 +526,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the instructions row (cachegrind, the slowest row)",
     )
     parser.add_argument("--out", type=Path, default=Settings.out)
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        metavar="DIR",
+        help="measure nothing: judge the results files an earlier session wrote to DIR "
+        "(its --out) again, with this harness.compare",
+    )
+    parser.add_argument(
+        "--use-rounds",
+        type=int,
+        metavar="K",
+        help="with --rejudge: judge only each file's first K rounds",
+    )
     args = parser.parse_args(argv)
+    if args.use_rounds is not None and (args.rejudge is None or args.use_rounds < 1):
+        parser.error("--use-rounds needs --rejudge and at least 1 round")
     if args.trials < 2:
         parser.error("--trials must be at least 2 (the two-file rows pair trials)")
     settings = Settings(
@@ -419,9 +555,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         instructions=not args.no_instructions,
         out=args.out,
     )
-    rows = run_session(settings)
+    if args.rejudge is not None:
+        rows = rejudge(settings, args.rejudge, args.use_rounds, say=print)
+        settings = replace(
+            settings,
+            trials=rows[0].comparisons,
+            rounds=args.use_rounds or settings.rounds,
+            real_ref=False,
+        )
+    else:
+        rows = run_session(settings)
     table = render(rows, settings)
+    if args.rejudge is not None:
+        cut = f", cut to their first {args.use_rounds} rounds" if args.use_rounds else ""
+        table += f"\n\nJudged again from the results files in {args.rejudge}{cut}."
     print(table)
+    settings.out.mkdir(parents=True, exist_ok=True)
     (settings.out / "verdicts.md").write_text(table + "\n")
     print(f"wrote {settings.out / 'verdicts.md'}")
     return 0 if all(row.ok for row in rows) else 1

@@ -27,8 +27,9 @@ def timer_resolution_s() -> float:
 
 @dataclass(frozen=True, slots=True)
 class Clock:
-    """Times one run: ``total_s``, ``first_event_s`` (if the workload marks one), and
-    ``stall_max_s``/``stall_p99_s`` when ``stall_tick_s`` is set (None: no ticker)."""
+    """Times one run: ``total_s``, ``cpu_s`` (CPU time of this process, every thread),
+    ``first_event_s`` (if the workload marks one), and ``stall_max_s``/``stall_p99_s``
+    when ``stall_tick_s`` is set (None: no ticker)."""
 
     stall_tick_s: float | None = DEFAULT_TICK_S
 
@@ -39,10 +40,12 @@ class Clock:
         watch = LoopWatch(self.stall_tick_s) if self.stall_tick_s else None
         if watch is not None:
             watch.start()
+        cpu_started = time.process_time_ns()
         started = time.perf_counter_ns()
         outcome = await workload(ctx)
         ended = time.perf_counter_ns()
-        figures = {"total_s": (ended - started) / 1e9}
+        cpu_ended = time.process_time_ns()
+        figures = {"total_s": (ended - started) / 1e9, "cpu_s": (cpu_ended - cpu_started) / 1e9}
         if watch is not None:
             figures.update(watch.stop())
         if probe.first_ns is not None:

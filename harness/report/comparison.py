@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from harness.compare import METRICS, CellComparison, Comparison, MetricComparison, Verdict
+from harness.compare import (
+    METRICS,
+    PAIRED_FROM,
+    CellComparison,
+    Comparison,
+    MetricComparison,
+    Verdict,
+)
 from harness.report import html as h
 from harness.report.charts import Chart, RatioRow, ratio_chart
 from harness.report.format import (
@@ -230,7 +237,9 @@ def _thresholds_text(comparison: Comparison) -> str:
         "figure per round (the median of its repeats; for time the fastest, as load only "
         "adds time). head/base is the median ratio over "
         f"every pair of rounds, with its exact {t.confidence:.0%} rank (Mann-Whitney) "
-        f"interval. Minimum effect: {t.time:.0%} for time; {t.memory:.0%}{floor} for "
+        f"interval; in an interleaved run of {PAIRED_FROM}+ rounds a side, over the rounds "
+        "measured side by side, with the exact signed-rank interval. Time is judged as "
+        f"wall and as CPU time. Minimum effect: {t.time:.0%} for time; {t.memory:.0%}{floor} for "
         f"memory and {t.count:.0%} for counts, raised to the cell's own spread between "
         "processes. Ratios are head/base: below 1 is better."
     )
