@@ -2,7 +2,7 @@
 each candidate on generated series with known steps and realistic noise.
 
     pip install ruptures signal-processing-algorithms apache-otava
-    python scripts/changepoint_choice.py [--trials 40] [--only e-divisive]
+    python scripts/changepoint_choice.py [--trials 40] [--only e_divisive]
 
 (candidates whose library is not installed are left out, with a note). The last
 candidate is E-Divisive with the settings `harness.history.changepoints` uses (per
@@ -110,7 +110,7 @@ CANDIDATES: dict[str, tuple[str, Callable[[str], Callable[[list[float]], list[in
         "signal_processing_algorithms",
         lambda _: with_spa,
     ),
-    "eventbench: e_divisive on log values, p=0.05 for time, 0.01 otherwise": (
+    "eventbench (e_divisive, log values; time p=0.02, 2-commit segments; else p=0.01)": (
         "signal_processing_algorithms",
         lambda kind: eventbench_settings(METRICS[kind]),
     ),
