@@ -91,7 +91,12 @@ def backfill(
         # of this checkout can shadow the commit's code.
         side = Side("", str(env.python), cwd=str(env.source), env={"PYTHONPATH": ""})
         note(f"[{number}/{len(todo)}] {commit[:12]}: measuring {len(plan.cells)} cells")
-        [results] = run_plan(plan, sides=[side], progress=progress(), timeout_s=timeout_s)
+        try:
+            [results] = run_plan(plan, sides=[side], progress=progress(), timeout_s=timeout_s)
+        except Exception as exc:  # one commit that breaks the runner must not stop the rest
+            outcome.failed[commit] = f"the run failed: {type(exc).__name__}: {exc}"
+            note(f"[{number}/{len(todo)}] {commit[:12]}: {outcome.failed[commit]}")
+            continue
         if results.interrupted:
             outcome.interrupted = True  # a partial run of a commit is not recorded
             break
@@ -101,8 +106,13 @@ def backfill(
             environment=replace(results.environment, git_commit=commit, git_dirty=False),
         )
         if not any(c.summary for c in results.cells):
-            outcome.failed[commit] = "no cell was measured: " + "; ".join(
-                sorted({(c.error or "").splitlines()[0] for c in results.cells if c.error})
+            outcome.failed[commit] = (
+                "no cell was measured: "
+                + "; ".join(
+                    sorted({(c.error or "").splitlines()[0] for c in results.cells if c.error})
+                )
+                + " (if the commit's worker predates this runner's protocol, this runner "
+                "cannot measure it: backfill a later range)"
             )
             note(f"[{number}/{len(todo)}] {commit[:12]}: {outcome.failed[commit]}")
             continue

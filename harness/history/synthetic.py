@@ -10,8 +10,10 @@ realistic noise and three planted steps and nothing else changes:
 
 Then: ``eventbench history add DIR/runs/*.json --db DIR/history.sqlite --repo DIR/repo``
 and ``eventbench history check --db DIR/history.sqlite``.
-``python -m harness.history.synthetic --evaluate 100`` runs the detector on 100 such
-histories (seeds 0..99) and prints how often each step is found at the right commit.
+``python -m harness.history.synthetic --evaluate 100 [1000]`` runs the detector on 100
+such histories (seeds 0..99) and prints how often each step is found at the right
+commit, how soon `history check` alarms, and how often it alarms on 1000 series of the
+same noise without a step.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.history.store import Series
 from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples, save_results
 from harness.stats import summarize
 
@@ -45,15 +48,18 @@ COMMITS = 60
 _BASE = {"instructions": 7.8e8, "peak_bytes": 300_000.0, "total_s": 0.032}
 
 
-def planted_values(seed: int = 7, commits: int = COMMITS) -> dict[str, list[float]]:
-    """Per metric, one value per commit (1..commits), with the planted steps and noise."""
+def planted_values(
+    seed: int = 7, commits: int = COMMITS, *, steps: bool = True
+) -> dict[str, list[float]]:
+    """Per metric, one value per commit (1..commits), with the planted steps and noise
+    (``steps=False``: the same noise, no step)."""
     rng = random.Random(seed)
     out: dict[str, list[float]] = {m: [] for m in _BASE}
-    steps = {p.metric: p for p in PLANTED}
+    planted = {p.metric: p for p in PLANTED}
     for n in range(1, commits + 1):
         for metric, base in _BASE.items():
-            step = steps[metric]
-            level = base * (1 + step.change if n >= step.commit else 1.0)
+            step = planted[metric]
+            level = base * (1 + step.change if steps and n >= step.commit else 1.0)
             if metric == "instructions":
                 value = level * (1 + rng.gauss(0, 0.00002))
             elif metric == "peak_bytes":
@@ -130,40 +136,96 @@ def write_planted_history(directory: Path, seed: int = 7) -> tuple[Path, list[Pa
     return repo, paths
 
 
-def evaluate(histories: int) -> list[str]:
+def _series(metric: str, values: list[float]) -> Series:
+    n = len(values)
+    commits = [f"c{i}" for i in range(1, n + 1)]
+    return Series(
+        "s", "b", "m", 1, metric, commits, list(range(1, n + 1)), [""] * n, values, [1] * n
+    )
+
+
+def evaluate(histories: int, flat: int | None = None) -> list[str]:
     """Markdown rows: for ``histories`` generated histories (seeds 0..n-1), where each
-    planted step was found (offset from the right commit) and how many other steps."""
-    from harness.history.changepoints import Thresholds, find_steps
-    from harness.history.store import Series
+    planted step was found (offset from the right commit), how many other steps beyond
+    the minimum effect, how many commits after the step `history check` first alarms
+    (naming a commit within 1 of it), and how often it alarms on the same noise without
+    a step (``flat`` series, default as many)."""
+    from harness.history.changepoints import Thresholds, check_series, find_steps
 
     thresholds = Thresholds()
-    rows = ["| metric | step | at the right commit | 1-3 commits off | missed | other steps |"]
-    rows.append("| --- | --- | --- | --- | --- | --- |")
+    flat = histories if flat is None else flat
+    rows = [
+        "| metric | step | at the right commit | within 1 commit | within 3 | missed "
+        "| other steps | first alarm (commits after the step: median, 90th pct) "
+        "| alarms without a step |"
+    ]
+    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for plant in PLANTED:
-        exact = near = missed = other = 0
+        exact = within1 = within3 = other = alarms = 0
+        delays: list[int] = []
+        start = plant.commit - 1
         for seed in range(histories):
             values = planted_values(seed)[plant.metric]
-            n = len(values)
-            series = Series(
-                "s", "b", "m", 1, plant.metric, [f"c{i}" for i in range(1, n + 1)],
-                list(range(1, n + 1)), [""] * n, values, [1] * n,
-            )  # fmt: skip
-            offsets = [step.index - (plant.commit - 1) for step in find_steps(series, thresholds)]
+            steps = find_steps(_series(plant.metric, values), thresholds)
+            offsets = [step.index - start for step in steps]
             close = [o for o in offsets if abs(o) <= 3]
             exact += 0 in close
-            near += bool(close) and 0 not in close
-            missed += not close
+            within1 += any(abs(o) <= 1 for o in close)
+            within3 += bool(close)
             other += len(offsets) - min(1, len(close))
+            for after in range(len(values) - start):
+                alarm = check_series(_series(plant.metric, values[: start + after + 1]), thresholds)
+                if alarm is not None and abs(alarm.step.index - start) <= 1:
+                    delays.append(after)
+                    break
+            else:
+                delays.append(len(values))  # never: counts as beyond the end
+        for seed in range(flat):
+            noise = planted_values(seed, steps=False)[plant.metric]
+            alarms += check_series(_series(plant.metric, noise), thresholds) is not None
+        delays.sort()
+        late = delays[int(0.9 * (len(delays) - 1))]
         rows.append(
-            f"| {plant.metric} | {plant.change:+.0%} | {exact}/{histories} | {near} | {missed} "
-            f"| {other} in {histories} series |"
+            f"| {plant.metric} | {plant.change:+.0%} | {exact}/{histories} | {within1} "
+            f"| {within3} | {histories - within3} | {other} in {histories} series "
+            f"| {delays[len(delays) // 2]}, {late if late < len(values) else 'never'} "
+            f"| {alarms} in {flat} series |"
         )
     return rows
 
 
+def best_single_split(histories: int, metric: str = "total_s") -> tuple[int, int]:
+    """A bound on placement: how often the best single split of each series (least
+    absolute deviation from the two segments' medians, on log values), which knows
+    there is exactly one step, lands at the right commit and within 1 commit of it."""
+    import math
+    import statistics
+
+    plant = next(p for p in PLANTED if p.metric == metric)
+    exact = within1 = 0
+    for seed in range(histories):
+        x = [math.log(v) for v in planted_values(seed)[metric]]
+
+        def cost(cut: int, x: list[float] = x) -> float:
+            a, b = x[:cut], x[cut:]
+            ma, mb = statistics.median(a), statistics.median(b)
+            return sum(abs(v - ma) for v in a) + sum(abs(v - mb) for v in b)
+
+        best = min(range(3, len(x) - 2), key=cost)
+        exact += best == plant.commit - 1
+        within1 += abs(best - (plant.commit - 1)) <= 1
+    return exact, within1
+
+
 if __name__ == "__main__":  # pragma: no cover
     if len(sys.argv) > 2 and sys.argv[1] == "--evaluate":
-        print("\n".join(evaluate(int(sys.argv[2]))))
+        histories = int(sys.argv[2])
+        print("\n".join(evaluate(histories, int(sys.argv[3]) if len(sys.argv) > 3 else None)))
+        exact, within1 = best_single_split(histories)
+        print(
+            f"\nBest single split of total_s (knows there is one step): at the right commit "
+            f"{exact}/{histories}, within 1 commit {within1}/{histories}."
+        )
         raise SystemExit(0)
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/planted-history")
     repo_path, files = write_planted_history(target)

@@ -168,7 +168,8 @@ def render_history_markdown(series: Sequence[Series], thresholds: Thresholds) ->
 
 def _settings(thresholds: Thresholds) -> str:
     return (
-        f"Change points: E-Divisive (signal-processing-algorithms), p < {thresholds.pvalue}, "
+        "Change points: E-Divisive (signal-processing-algorithms) on log values, p < "
+        f"{thresholds.time_pvalue} for times and {thresholds.pvalue} otherwise, "
         f"{thresholds.permutations} permutations; minimum effects: time "
         f"{thresholds.time:.0%}, memory {thresholds.memory:.0%}, counts {thresholds.count:.0%}."
     )
