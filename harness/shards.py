@@ -7,11 +7,14 @@ once, as an unsharded run does. Groups are dealt out largest first to the least 
 shard by the runner's own cost model (`estimate_s`, the one behind its ETA).
 
 A group heavier than a shard's ideal share (total / n) is split into pieces of similar
-cost, each seeding that data once in its shard, when that shortens the longest shard:
-with groups kept whole, the 1M-event reads of one backend (about 3,000 s of the full
-plan's 15,900 s estimate on SQLite, memory and PostgreSQL) made the longest of 8 shards
-1.52x the ideal share and of 16 shards 3.04x; split, the longest is within 1.08x of it
-for every n from 2 to 16, for 3 to 12 extra seedings (``python scripts/shard_balance.py``).
+cost, each seeding that data once in its shard, when that shortens the longest shard,
+and lighter groups are split too when whole ones leave gaps; after dealing, pieces are
+moved or swapped off the longest shard while that shortens it. With groups kept whole,
+the 1M-event reads of one backend (about 4,000 s of the full plan's 19,300 s estimate
+on SQLite, memory and PostgreSQL) made the longest of 8 shards 1.67x the ideal share
+and of 16 shards 3.34x; split, the longest is within 1.06x of it for every n from 2 to
+16 except 14 (1.11x: thirty indivisible 500-s cells, so two shards run three), for 3 to
+30 extra seedings (``python scripts/shard_balance.py``).
 
 Each shard records in its results parameters which plan it belongs to (``shard``: its
 index, the count and every planned cell key), so that `harness.results_merge` can check
@@ -26,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from harness.runner import CellPlan, Plan, PlanError, estimate_s, seed_estimate_s
 
-__all__ = ["Shard", "parse_shard", "plan_cell_keys", "shard_plan", "shard_weights"]
+__all__ = ["Shard", "cell_cost_s", "parse_shard", "plan_cell_keys", "shard_plan", "shard_weights"]
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,16 @@ def _groups(plan: Plan) -> list[list[CellPlan]]:
     return list(groups.values())
 
 
-def _cell_cost(cell: CellPlan, plan: Plan) -> float:
-    # What the runner runs per cell (`harness.runner._tasks`), without seeding.
+def cell_cost_s(cell: CellPlan, plan: Plan) -> float:
+    """Estimated seconds of the workers one cell runs (as `harness.runner._tasks` plans
+    them), without seeding."""
     kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
     kinds += ["instructions"] if plan.instructions else []
     return sum(estimate_s(cell, kind, plan, seeded_here=False) * plan.rounds for kind in kinds)
 
 
 def _group_weight(cells: list[CellPlan], plan: Plan) -> float:
-    cost = sum(_cell_cost(cell, plan) for cell in cells)
+    cost = sum(cell_cost_s(cell, plan) for cell in cells)
     first = cells[0]
     if first.layout is not None:
         cost += seed_estimate_s(first.size)
@@ -86,12 +90,12 @@ def _group_weight(cells: list[CellPlan], plan: Plan) -> float:
 def _split(group: list[CellPlan], parts: int, plan: Plan) -> list[list[CellPlan]]:
     """``group`` dealt into ``parts`` pieces of similar cost (largest cell first)."""
     position = {cell.key: n for n, cell in enumerate(group)}
-    order = sorted(group, key=lambda c: (-_cell_cost(c, plan), position[c.key]))
+    order = sorted(group, key=lambda c: (-cell_cost_s(c, plan), position[c.key]))
     loads = [0.0] * parts
     pieces: list[list[CellPlan]] = [[] for _ in range(parts)]
     for cell in order:
         target = min(range(parts), key=lambda p: (loads[p], p))
-        loads[target] += _cell_cost(cell, plan)
+        loads[target] += cell_cost_s(cell, plan)
         pieces[target].append(cell)
     return [sorted(piece, key=lambda c: position[c.key]) for piece in pieces if piece]
 
@@ -107,7 +111,39 @@ def _deal(pieces: list[list[CellPlan]], plan: Plan, count: int) -> list[list[int
         target = min(range(count), key=lambda s: (loads[s], s))
         loads[target] += weights[i]
         members[target].append(i)
+    _improve(weights, loads, members)
     return members
+
+
+def _improve(weights: list[float], loads: list[float], members: list[list[int]]) -> None:
+    """Move or swap pieces off the longest shard while that shortens it (LPT alone can
+    leave a shard 10-15% over the ideal share when a few heavy pieces fit badly)."""
+    for _ in range(10 * len(weights) + 10):
+        longest = max(range(len(loads)), key=lambda s: (loads[s], -s))
+        best: tuple[float, int, int, int | None] | None = None
+        for other in range(len(loads)):
+            if other == longest:
+                continue
+            for a in members[longest]:
+                # Move a, or swap it with a lighter piece b of the other shard.
+                for b in [None, *members[other]]:
+                    delta = weights[a] - (weights[b] if b is not None else 0.0)
+                    if delta <= 0:
+                        continue
+                    span = max(loads[longest] - delta, loads[other] + delta)
+                    if span < loads[longest] - 1e-9 and (best is None or span < best[0]):
+                        best = (span, other, a, b)
+        if best is None:
+            return
+        _, other, a, b = best
+        delta = weights[a] - (weights[b] if b is not None else 0.0)
+        members[longest].remove(a)
+        members[other].append(a)
+        if b is not None:
+            members[other].remove(b)
+            members[longest].append(b)
+        loads[longest] -= delta
+        loads[other] += delta
 
 
 def _makespan(pieces: list[list[CellPlan]], members: list[list[int]], plan: Plan) -> float:
@@ -120,14 +156,21 @@ def _assign(plan: Plan, count: int) -> list[list[CellPlan]]:
     # Candidates: groups whole, and groups heavier than the ideal share split into
     # ceil(weight / ideal) + extra pieces (each piece seeds its data again). The one
     # with the shortest longest shard wins; ties keep groups whole (fewer seedings).
+    # Splitting groups a little lighter than the ideal share too lets LPT fill the
+    # gaps that a few indivisible heavy pieces leave (e.g. 11 or 15 shards of --full).
     candidates = [groups]
-    for extra in (0, 1, 2):
-        pieces = []
-        for group in groups:
-            weight = _group_weight(group, plan)
-            parts = min(len(group), math.ceil(weight / ideal) + extra) if weight > ideal else 1
-            pieces.extend(_split(group, parts, plan) if parts > 1 else [group])
-        candidates.append(pieces)
+    for heavy in (1.0, 0.75, 0.5, 0.25):
+        for extra in (0, 1, 2, 3, len(plan.cells)):
+            pieces = []
+            for group in groups:
+                weight = _group_weight(group, plan)
+                parts = (
+                    min(len(group), math.ceil(weight / ideal) + extra)
+                    if weight > heavy * ideal
+                    else 1
+                )
+                pieces.extend(_split(group, parts, plan) if parts > 1 else [group])
+            candidates.append(pieces)
     best: tuple[float, list[list[CellPlan]], list[list[int]]] | None = None
     for pieces in candidates:
         members = _deal(pieces, plan, count)
