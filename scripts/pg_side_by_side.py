@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import asyncpg
+import orjson
 
 import backends.postgres as new_pg
 from harness import provision, seed
@@ -331,6 +332,10 @@ def reads(
     if old:
         cells += [(f"old-{v}", old) for v in READ_VARIANTS if v != "bare"]
     runs: dict[tuple[int, str], list[dict[str, float]]] = {}
+    med = statistics.median
+    print(f"{'N':>9} {'read':<13} {'median':>9} {'x bare':>7} {'x raw':>6} "
+          f"{'first event':>12} {'max stall':>10} {'max step CPU':>13} {'max GC':>11}",
+          flush=True)  # fmt: skip
     for n in sizes:
         for r in range(rounds):
             order = cells[r % len(cells) :] + cells[: r % len(cells)]
@@ -340,10 +345,6 @@ def reads(
                     _run_once(database, variant, n, module, False, batch)
                 )
             print(f"  {n:,} events: round {r + 1}/{rounds} done", file=sys.stderr)
-    med = statistics.median
-    print(f"{'N':>9} {'read':<13} {'median':>9} {'x bare':>7} {'x raw':>6} "
-          f"{'first event':>12} {'max stall':>10} {'max step CPU':>13}")  # fmt: skip
-    for n in sizes:
         bare = med(x["total_s"] for x in runs[(n, "bare")])
         for name, _ in cells:
             got = runs[(n, name)]
@@ -355,16 +356,81 @@ def reads(
                 f"{med(x['first_s'] for x in got) * 1e3:>9.1f} ms "
                 f"{max(x['stall_max_s'] for x in got) * 1e3:>7.1f} ms "
                 f"{max(x['step_cpu_max_s'] for x in got) * 1e3:>10.1f} ms "
-                f"{max(x['gc_max_s'] for x in got) * 1e3:>8.1f} ms"
+                f"{max(x['gc_max_s'] for x in got) * 1e3:>8.1f} ms",
+                flush=True,
             )
     if memory:
         peaks = {
             n: _run_once(database, "streamed", n, None, True, batch)["peak_bytes"] for n in memory
         }
         for n, peak in peaks.items():
-            print(f"streamed peak memory at {n:,}: {peak / 2**20:.2f} MiB")
+            print(f"streamed peak memory at {n:,}: {peak / 2**20:.2f} MiB", flush=True)
         small, large = min(memory), max(memory)
         print(f"peak {large:,} / {small:,}: {peaks[large] / peaks[small]:.2f}x")
+
+
+async def decode_costs(database: str, n: int) -> None:
+    """CPU per event of each part of a streamed read, one part at a time (thread time,
+    best of 5 over ``n`` rows already fetched): what decoding adds to the rows."""
+    dsn = _reads_dsn(database)
+    store = new_pg.PostgresStore(dsn, schema=_reads_schema(n))
+    stream_id = Layout().stream_id(0)
+    async with store:
+        rows: list[Any] = []
+        plan = store._stream_plan(stream_id, 0, new_pg.DEFAULT_BATCH_SIZE)
+        async for batch in store._keyset_rows(plan):
+            rows.extend(batch)
+
+        async def cpu_of_read(variant: str) -> float:
+            started = time.thread_time()
+            await _store_read(store, variant, stream_id)
+            return time.thread_time() - started
+
+        reads_cpu = {}
+        for variant in ("raw", "streamed", "fold"):
+            reads_cpu[variant] = min([await cpu_of_read(variant) for _ in range(3)])
+    loads = orjson.loads
+    build = new_pg._new_event
+    decode = new_pg._decode_stream_rows(stream_id)
+    chunk = new_pg.DECODE_CHUNK
+    slices = [rows[at : at + chunk] for at in range(0, len(rows), chunk)]
+    fields = [tuple(r) for r in rows]
+    data = [(r[3], r[4]) for r in rows]
+    parsed = [(loads(d), loads(m)) for d, m in data]
+
+    def unpack() -> None:
+        for _v, _p, _t, _d, _m, _i, _ts in rows:
+            pass
+
+    def json_only() -> None:
+        for d, m in data:
+            loads(d)
+            loads(m)
+
+    def build_only() -> None:
+        for (v, p, t, _d, _m, i, ts), (dd, mm) in zip(fields, parsed, strict=True):
+            build(stream_id, v, p, t, dd, mm, i, ts)
+
+    def decode_all() -> None:
+        for part in slices:
+            decode(part)
+
+    def cpu(work: Any) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.thread_time()
+            work()
+            best = min(best, time.thread_time() - started)
+        return best
+
+    us = 1e6 / len(rows)
+    print(f"{len(rows):,} rows; CPU per event, best of 5 (thread time):")
+    print(f"  unpack a row (7 fields)       {cpu(unpack) * us:.2f} us")
+    print(f"  orjson.loads data + metadata  {cpu(json_only) * us:.2f} us")
+    print(f"  build a RecordedEvent         {cpu(build_only) * us:.2f} us")
+    print(f"  decode (all of the above)     {cpu(decode_all) * us:.2f} us")
+    for variant, seconds in reads_cpu.items():
+        print(f"  whole {variant} read (best of 3)   {seconds * us:.2f} us")
 
 
 def main() -> None:
@@ -388,6 +454,9 @@ def main() -> None:
     once.add_argument("--module")
     once.add_argument("--memory", action="store_true")
     once.add_argument("--batch", type=int, help="the store's default_batch_size")
+    costs = sub.add_parser("decode-costs")
+    costs.add_argument("--database", default=READS_DATABASE)
+    costs.add_argument("events", type=int)
     side = sub.add_parser("reads")
     side.add_argument("--database", default=READS_DATABASE)
     side.add_argument("--sizes", default="100000,1000000")
@@ -402,6 +471,8 @@ def main() -> None:
         asyncio.run(appends(args.old_module, args.blocks, args.per_block, args.no_sync))
     elif args.what == "seed-reads":
         asyncio.run(seed_reads(args.database, _sizes(args.sizes)))
+    elif args.what == "decode-costs":
+        asyncio.run(decode_costs(args.database, args.events))
     elif args.what == "read-once":
         asyncio.run(
             read_once(
