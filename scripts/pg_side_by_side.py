@@ -433,6 +433,43 @@ async def decode_costs(database: str, n: int) -> None:
         print(f"  whole {variant} read (best of 3)   {seconds * us:.2f} us")
 
 
+async def profile_read(database: str, variant: str, n: int, batch: int | None) -> None:
+    """cProfile of one warm read (top functions by own time), then the longest loop
+    callbacks of another, by kind (thread time): where a read's time and steps go."""
+    import cProfile
+    import pstats
+
+    options = {"default_batch_size": batch} if batch else {}
+    store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n), **options)
+    stream_id = Layout().stream_id(0)
+    async with store:
+        await _store_read(store, variant, stream_id)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await _store_read(store, variant, stream_id)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+        kinds: dict[str, list[float]] = {}
+        run = asyncio.events.Handle._run
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.thread_time()
+            run(handle)
+            callback = getattr(handle, "_callback", None)
+            name = getattr(callback, "__qualname__", type(callback).__name__)
+            kinds.setdefault(name, []).append(time.thread_time() - started)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        try:
+            await _store_read(store, variant, stream_id)
+        finally:
+            asyncio.events.Handle._run = run  # type: ignore[method-assign]
+    print("loop callbacks (thread time): kind, count, median, max")
+    for name, times in sorted(kinds.items(), key=lambda kv: -max(kv[1])):
+        print(f"  {name:<50} {len(times):>6} {statistics.median(times) * 1e3:>7.3f} ms "
+              f"{max(times) * 1e3:>7.2f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -457,6 +494,11 @@ def main() -> None:
     costs = sub.add_parser("decode-costs")
     costs.add_argument("--database", default=READS_DATABASE)
     costs.add_argument("events", type=int)
+    prof = sub.add_parser("profile")
+    prof.add_argument("--database", default=READS_DATABASE)
+    prof.add_argument("variant", choices=READ_VARIANTS[1:])
+    prof.add_argument("events", type=int)
+    prof.add_argument("--batch", type=int, help="the store's default_batch_size")
     side = sub.add_parser("reads")
     side.add_argument("--database", default=READS_DATABASE)
     side.add_argument("--sizes", default="100000,1000000")
@@ -473,6 +515,8 @@ def main() -> None:
         asyncio.run(seed_reads(args.database, _sizes(args.sizes)))
     elif args.what == "decode-costs":
         asyncio.run(decode_costs(args.database, args.events))
+    elif args.what == "profile":
+        asyncio.run(profile_read(args.database, args.variant, args.events, args.batch))
     elif args.what == "read-once":
         asyncio.run(
             read_once(
