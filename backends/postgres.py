@@ -170,13 +170,20 @@ loop callback in thread time, max GC = the longest garbage collection)::
     100,000 old-raw          6.677s   1.66x  1.00x      41.3 ms    86.3 ms        2.0 ms      0.0 ms
     100,000 old-streamed    13.247s   3.30x  1.98x      69.1 ms   259.8 ms       17.6 ms     16.4 ms
     100,000 old-fold        12.740s   3.18x  1.91x      55.2 ms   267.7 ms       16.7 ms     15.0 ms
+    1,000,000 bare          28.918s   1.00x  0.80x      30.8 ms   350.9 ms       19.0 ms     16.4 ms
+    1,000,000 raw           36.077s   1.25x  1.00x      66.8 ms   371.5 ms       19.4 ms     17.3 ms
+    1,000,000 streamed      76.466s   2.64x  2.12x      53.2 ms   326.2 ms       21.9 ms     19.1 ms
+    1,000,000 fold          78.458s   2.71x  2.17x      45.4 ms   447.5 ms       20.4 ms     18.5 ms
 
 The machine was far busier than for the figures above (load average 10-12 on 2 cores,
 other benchmarks running: a 100K read took 4-13 s instead of 0.2-0.7 s), so only the
-ratios of one run count, and even they move by +-20%. Against bare asyncpg the store's
-raw scan went from 1.66x to 1.25x, the streamed read from 3.30x to 2.88x and the fold
-from 3.18x to 2.38x. **The issue's targets are not reached**: streamed is 2.3x raw
-(target 1.3x), fold 1.9x (1.5x), raw 1.25x bare (1.2x). The decode costs above say
+ratios of one run count, and even they move by +-20% (1M was measured without the
+old store: a 1M read took 30-80 s). At 100K, against bare asyncpg, the store's raw
+scan went from 1.66x to 1.25x, the streamed read from 3.30x to 2.88x and the fold
+from 3.18x to 2.38x. **The issue's targets are not reached**: streamed is 2.1-2.3x raw
+(target 1.3x), fold 1.9-2.2x (1.5x), raw 1.25x bare at both sizes (1.2x); the first
+event came after 53-69 ms (25 ms), but bare asyncpg's first page of 1,000 took 17-31 ms
+on the same machine. Peak memory is flat (1.01x from 10K to 1M, above). The decode costs above say
 why: a streamed read must build every event, and orjson alone costs a third of what
 the whole raw read does; no batching removes that from a single Python process. The
 contract's part (building a `RecordedEvent`, ``__anext__`` per event) is as large as
