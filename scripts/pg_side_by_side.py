@@ -16,20 +16,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import gc
 import importlib.util
+import json
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import asyncpg
+import orjson
 
 import backends.postgres as new_pg
-from harness import provision
+from harness import provision, seed
 from harness.contract import NO_STREAM, NewEvent, StreamWrite
+from harness.instruments import LoopWatch, read_capture
+from scenarios.base import Layout
+from scenarios.fold import Account
 
 OLD_STREAM_BATCH = """SELECT stream_version, position, type, data, metadata, id, recorded_at
     FROM {s}.events WHERE stream_id = $1 AND stream_version > $2 AND stream_version <= $3
@@ -119,6 +132,344 @@ async def appends(old_path: str, blocks: int, per_block: int, no_sync: bool) -> 
     )
 
 
+# --------------------------------------------------------------------------- reads
+
+READS_DATABASE = "eventbench_pg_reads"
+READ_VARIANTS = ("bare", "raw", "streamed", "fold")
+BARE_PAGE = 1000
+
+
+def _reads_dsn(database: str) -> str:
+    return provision.dsn_with_database(provision.find_server().dsn, database)
+
+
+def _reads_schema(n: int) -> str:
+    return f"reads_{n}"
+
+
+async def seed_reads(database: str, sizes: list[int]) -> None:
+    """One schema per size in ``database`` (made if missing), seeded and ANALYZEd as the
+    runner seeds (`harness.seed.load`: one stream, ~250-byte events); kept between runs."""
+    admin = await asyncpg.connect(provision.find_server().dsn)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+    layout = Layout(streams=1, payload_bytes=250)
+    for n in sizes:
+        store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n))
+        async with store:
+            if await store.stream_version(layout.stream_id(0)) == n:
+                print(f"{n}: already seeded")
+                continue
+            if await store.stream_version(layout.stream_id(0)):
+                raise SystemExit(f"schema {store.schema} holds other data: drop it first")
+            took = await seed.load(store, layout, n)
+            print(f"{n}: seeded and analyzed in {took:.1f} s")
+
+
+async def _bare_read(conn: asyncpg.Connection, schema: str, stream_id: str) -> tuple[int, float]:
+    """asyncpg alone: keyset pages of BARE_PAGE rows, the store's columns, no decoding."""
+    sql = new_pg._statements(f'"{schema}"').stream_batch
+    bound = await conn.fetchval(f'SELECT version FROM "{schema}".streams WHERE stream_id = $1',
+                                stream_id)  # fmt: skip
+    started = time.perf_counter()
+    first = 0.0
+    last = count = 0
+    while last < bound:
+        rows = await conn.fetch(sql, stream_id, last, bound, BARE_PAGE)
+        if not count:
+            first = time.perf_counter() - started
+        count += len(rows)
+        last = rows[-1][0]
+    return count, first
+
+
+async def _store_read(store: Any, variant: str, stream_id: str) -> tuple[int, float, Any]:
+    started = time.perf_counter()
+    first = 0.0
+    count = 0
+    if variant == "raw":
+        async for rows in store.raw_scan(stream_id):
+            if not count:
+                first = time.perf_counter() - started
+            count += rows
+        return count, first, None
+    account = Account() if variant == "fold" else None
+    async with store.read_stream(stream_id) as events:
+        async for event in events:
+            if not count:
+                first = time.perf_counter() - started
+            if account is not None:
+                account.apply(event)
+            count += 1
+    return count, first, account
+
+
+async def read_once(
+    database: str, variant: str, n: int, module: str | None, memory: bool, batch: int | None
+) -> None:
+    """One warm-up read then one measured read, in this (fresh) process; prints JSON."""
+    pg = _load_module(module) if module else new_pg
+    dsn = _reads_dsn(database)
+    schema = _reads_schema(n)
+    stream_id = Layout().stream_id(0)
+    options = {"default_batch_size": batch} if batch else {}
+    store = pg.PostgresStore(dsn, schema=schema, **options)
+    bare = await asyncpg.connect(dsn, server_settings={"jit": "off"})
+    await bare.set_type_codec("json", schema="pg_catalog", encoder=_same, decoder=_same,
+                              format="binary")  # fmt: skip
+    async with store:
+
+        async def read() -> tuple[int, float]:
+            if variant == "bare":
+                return await _bare_read(bare, schema, stream_id)
+            count, first, _ = await _store_read(store, variant, stream_id)
+            return count, first
+
+        await _bare_read(bare, schema, stream_id)  # warm-up: the same pages, cheapest way
+        out: dict[str, float] = {}
+        gc.collect()
+        if memory:
+            import memray
+
+            capture = Path(tempfile.mkdtemp()) / "read.bin"
+            with memray.Tracker(destination=memray.FileDestination(str(capture)),
+                                trace_python_allocators=True):  # fmt: skip
+                count, first = await read()
+            out["peak_bytes"] = read_capture(capture).peak_bytes
+            shutil.rmtree(capture.parent)
+        else:
+            watch = LoopWatch()
+            watch.start()
+            started = time.perf_counter()
+            count, first = await read()
+            out["total_s"] = time.perf_counter() - started
+            out["first_s"] = first
+            out["stall_max_s"] = watch.stop()["stall_max_s"]
+            with _step_cpu() as steps, _gc_pauses() as pauses:
+                await read()
+            out["step_cpu_max_s"] = max(steps)
+            out["gc_max_s"] = max(pauses, default=0.0)
+    await bare.close()
+    if count != n:
+        raise SystemExit(f"{variant} read {count} events of {n}")
+    print(json.dumps(out))
+
+
+@contextlib.contextmanager
+def _step_cpu() -> Iterator[array[float]]:
+    """The CPU time of every callback the event loop runs (each step of every task).
+
+    On a machine shared with other work the loop's wall-clock stall mostly measures
+    the scheduler; the CPU a step takes is what the read itself holds the loop for.
+    """
+    steps: array[float] = array("d")
+    run = asyncio.events.Handle._run
+    clock = time.thread_time
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        started = clock()
+        run(handle)
+        steps.append(clock() - started)
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+    try:
+        yield steps
+    finally:
+        asyncio.events.Handle._run = run  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _gc_pauses() -> Iterator[list[float]]:
+    """The CPU time of every garbage collection meanwhile (a step that allocates
+    pays for one now and then: a full collection walks every tracked object)."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.thread_time()
+        else:
+            pauses.append(time.thread_time() - started[0])
+
+    gc.callbacks.append(note)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(note)
+
+
+def _same(value: bytes) -> bytes:
+    return value
+
+
+def _run_once(
+    database: str, variant: str, n: int, module: str | None, memory: bool, batch: int | None
+) -> Any:
+    cmd = [sys.executable, __file__, "read-once", "--database", database, variant, str(n)]
+    if batch:
+        cmd += ["--batch", str(batch)]
+    if module:
+        cmd += ["--module", module]
+    if memory:
+        cmd.append("--memory")
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def reads(
+    database: str,
+    sizes: list[int],
+    rounds: int,
+    old: str | None,
+    memory: list[int],
+    batch: int | None,
+) -> None:
+    """Every variant once per round, in fresh processes, in an order rotated each round."""
+    cells: list[tuple[str, str | None]] = [(v, None) for v in READ_VARIANTS]
+    if old:
+        cells += [(f"old-{v}", old) for v in READ_VARIANTS if v != "bare"]
+    runs: dict[tuple[int, str], list[dict[str, float]]] = {}
+    med = statistics.median
+    print(f"{'N':>9} {'read':<13} {'median':>9} {'x bare':>7} {'x raw':>6} "
+          f"{'first event':>12} {'max stall':>10} {'max step CPU':>13} {'max GC':>11}",
+          flush=True)  # fmt: skip
+    for n in sizes:
+        for r in range(rounds):
+            order = cells[r % len(cells) :] + cells[: r % len(cells)]
+            for name, module in order:
+                variant = name.removeprefix("old-")
+                runs.setdefault((n, name), []).append(
+                    _run_once(database, variant, n, module, False, batch)
+                )
+            print(f"  {n:,} events: round {r + 1}/{rounds} done", file=sys.stderr)
+        bare = med(x["total_s"] for x in runs[(n, "bare")])
+        for name, _ in cells:
+            got = runs[(n, name)]
+            total = med(x["total_s"] for x in got)
+            raw_name = "old-raw" if name.startswith("old-") else "raw"
+            raw = med(x["total_s"] for x in runs[(n, raw_name)])
+            print(
+                f"{n:>9,} {name:<13} {total:>8.3f}s {total / bare:>6.2f}x {total / raw:>5.2f}x "
+                f"{med(x['first_s'] for x in got) * 1e3:>9.1f} ms "
+                f"{max(x['stall_max_s'] for x in got) * 1e3:>7.1f} ms "
+                f"{max(x['step_cpu_max_s'] for x in got) * 1e3:>10.1f} ms "
+                f"{max(x['gc_max_s'] for x in got) * 1e3:>8.1f} ms",
+                flush=True,
+            )
+    if memory:
+        peaks = {
+            n: _run_once(database, "streamed", n, None, True, batch)["peak_bytes"] for n in memory
+        }
+        for n, peak in peaks.items():
+            print(f"streamed peak memory at {n:,}: {peak / 2**20:.2f} MiB", flush=True)
+        small, large = min(memory), max(memory)
+        print(f"peak {large:,} / {small:,}: {peaks[large] / peaks[small]:.2f}x")
+
+
+async def decode_costs(database: str, n: int) -> None:
+    """CPU per event of each part of a streamed read, one part at a time (thread time,
+    best of 5 over ``n`` rows already fetched): what decoding adds to the rows."""
+    dsn = _reads_dsn(database)
+    store = new_pg.PostgresStore(dsn, schema=_reads_schema(n))
+    stream_id = Layout().stream_id(0)
+    async with store:
+        rows: list[Any] = []
+        plan = store._stream_plan(stream_id, 0, new_pg.DEFAULT_BATCH_SIZE)
+        async for batch in store._keyset_rows(plan):
+            rows.extend(batch)
+
+        async def cpu_of_read(variant: str) -> float:
+            started = time.thread_time()
+            await _store_read(store, variant, stream_id)
+            return time.thread_time() - started
+
+        reads_cpu = {}
+        for variant in ("raw", "streamed", "fold"):
+            reads_cpu[variant] = min([await cpu_of_read(variant) for _ in range(3)])
+    loads = orjson.loads
+    build = new_pg._new_event
+    decode = new_pg._decode_stream_rows(stream_id)
+    chunk = new_pg.DECODE_CHUNK
+    slices = [rows[at : at + chunk] for at in range(0, len(rows), chunk)]
+    fields = [tuple(r) for r in rows]
+    data = [(r[3], r[4]) for r in rows]
+    parsed = [(loads(d), loads(m)) for d, m in data]
+
+    def unpack() -> None:
+        for _v, _p, _t, _d, _m, _i, _ts in rows:
+            pass
+
+    def json_only() -> None:
+        for d, m in data:
+            loads(d)
+            loads(m)
+
+    def build_only() -> None:
+        for (v, p, t, _d, _m, i, ts), (dd, mm) in zip(fields, parsed, strict=True):
+            build(stream_id, v, p, t, dd, mm, i, ts)
+
+    def decode_all() -> None:
+        for part in slices:
+            decode(part)
+
+    def cpu(work: Any) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.thread_time()
+            work()
+            best = min(best, time.thread_time() - started)
+        return best
+
+    us = 1e6 / len(rows)
+    print(f"{len(rows):,} rows; CPU per event, best of 5 (thread time):")
+    print(f"  unpack a row (7 fields)       {cpu(unpack) * us:.2f} us")
+    print(f"  orjson.loads data + metadata  {cpu(json_only) * us:.2f} us")
+    print(f"  build a RecordedEvent         {cpu(build_only) * us:.2f} us")
+    print(f"  decode (all of the above)     {cpu(decode_all) * us:.2f} us")
+    for variant, seconds in reads_cpu.items():
+        print(f"  whole {variant} read (best of 3)   {seconds * us:.2f} us")
+
+
+async def profile_read(database: str, variant: str, n: int, batch: int | None) -> None:
+    """cProfile of one warm read (top functions by own time), then the longest loop
+    callbacks of another, by kind (thread time): where a read's time and steps go."""
+    import cProfile
+    import pstats
+
+    options = {"default_batch_size": batch} if batch else {}
+    store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n), **options)
+    stream_id = Layout().stream_id(0)
+    async with store:
+        await _store_read(store, variant, stream_id)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await _store_read(store, variant, stream_id)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+        kinds: dict[str, list[float]] = {}
+        run = asyncio.events.Handle._run
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.thread_time()
+            run(handle)
+            callback = getattr(handle, "_callback", None)
+            name = getattr(callback, "__qualname__", type(callback).__name__)
+            kinds.setdefault(name, []).append(time.thread_time() - started)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        try:
+            await _store_read(store, variant, stream_id)
+        finally:
+            asyncio.events.Handle._run = run  # type: ignore[method-assign]
+    print("loop callbacks (thread time): kind, count, median, max")
+    for name, times in sorted(kinds.items(), key=lambda kv: -max(kv[1])):
+        print(f"  {name:<50} {len(times):>6} {statistics.median(times) * 1e3:>7.3f} ms "
+              f"{max(times) * 1e3:>7.2f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -130,11 +481,61 @@ def main() -> None:
     append.add_argument("blocks", type=int)
     append.add_argument("per_block", type=int)
     append.add_argument("--no-sync", action="store_true")
+    seeding = sub.add_parser("seed-reads")
+    seeding.add_argument("--database", default=READS_DATABASE)
+    seeding.add_argument("--sizes", default="10000,100000,1000000")
+    once = sub.add_parser("read-once")
+    once.add_argument("--database", default=READS_DATABASE)
+    once.add_argument("variant", choices=READ_VARIANTS)
+    once.add_argument("events", type=int)
+    once.add_argument("--module")
+    once.add_argument("--memory", action="store_true")
+    once.add_argument("--batch", type=int, help="the store's default_batch_size")
+    costs = sub.add_parser("decode-costs")
+    costs.add_argument("--database", default=READS_DATABASE)
+    costs.add_argument("events", type=int)
+    prof = sub.add_parser("profile")
+    prof.add_argument("--database", default=READS_DATABASE)
+    prof.add_argument("variant", choices=READ_VARIANTS[1:])
+    prof.add_argument("events", type=int)
+    prof.add_argument("--batch", type=int, help="the store's default_batch_size")
+    side = sub.add_parser("reads")
+    side.add_argument("--database", default=READS_DATABASE)
+    side.add_argument("--sizes", default="100000,1000000")
+    side.add_argument("--rounds", type=int, default=5)
+    side.add_argument("--old", help="another postgres.py to read with too (old-raw, ...)")
+    side.add_argument("--memory", default="10000,1000000", help="sizes ('' for none)")
+    side.add_argument("--batch", type=int, help="the store's default_batch_size")
     args = parser.parse_args()
     if args.what == "read-after-load":
         asyncio.run(read_after_load(args.variant, args.events))
-    else:
+    elif args.what == "appends":
         asyncio.run(appends(args.old_module, args.blocks, args.per_block, args.no_sync))
+    elif args.what == "seed-reads":
+        asyncio.run(seed_reads(args.database, _sizes(args.sizes)))
+    elif args.what == "decode-costs":
+        asyncio.run(decode_costs(args.database, args.events))
+    elif args.what == "profile":
+        asyncio.run(profile_read(args.database, args.variant, args.events, args.batch))
+    elif args.what == "read-once":
+        asyncio.run(
+            read_once(
+                args.database, args.variant, args.events, args.module, args.memory, args.batch
+            )
+        )
+    else:
+        reads(
+            args.database,
+            _sizes(args.sizes),
+            args.rounds,
+            args.old,
+            _sizes(args.memory),
+            args.batch,
+        )
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

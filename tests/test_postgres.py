@@ -23,6 +23,8 @@ from conftest import require_backend
 
 from backends.postgres import (
     COPY_THRESHOLD,
+    DECODE_CHUNK,
+    DEFAULT_BATCH_SIZE,
     SCHEMA_VERSION,
     PostgresStore,
     open_store,
@@ -133,7 +135,7 @@ async def test_settings_name_the_server_settings_and_whether_seeded_tables_were_
     assert isinstance(store, SupportsAnalyze) and isinstance(store, ReportsSettings)
     before = await store.settings()
     assert before["analyzed"] == "no"
-    assert before["pool_size"] == "10" and before["default_batch_size"] == "250"
+    assert before["pool_size"] == "10" and before["default_batch_size"] == str(DEFAULT_BATCH_SIZE)
     # The store turns JIT off for its sessions; the report must say what they see.
     assert before["server.jit"] == "off"
     for name in ("autovacuum", "shared_buffers", "synchronous_commit", "work_mem"):
@@ -443,10 +445,15 @@ async def test_streamed_read_returns_the_snapshot_at_open(store: PostgresStore) 
 
 async def test_raw_scan_fetches_the_same_batches_as_the_streamed_read(store: PostgresStore) -> None:
     await store.bulk_load([("s", e) for e in events(1234)])
-    counts = [n async for n in store.raw_scan("s", batch_size=500)]
-    assert counts == [500, 500, 234]
-    sizes = [len(b) async for b in store.read_stream("s", batch_size=500).batches()]
-    assert sizes == counts
+    counts = [n async for n in store.raw_scan("s", batch_size=600)]
+    # The first round trip fetches one decoding slice (an early first event), the
+    # rest full batches.
+    assert counts == [DECODE_CHUNK, 600, 1234 - 600 - DECODE_CHUNK]
+    sizes = [len(b) async for b in store.read_stream("s", batch_size=600).batches()]
+    # The streamed read hands each fetched batch over in slices of DECODE_CHUNK.
+    slices = [min(DECODE_CHUNK, n - at) for n in counts for at in range(0, n, DECODE_CHUNK)]
+    assert sizes == slices
+    assert len(sizes) > len(counts)
     assert [n async for n in store.raw_scan("missing")] == []
 
 
