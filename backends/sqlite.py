@@ -71,6 +71,41 @@ returns:
   shallow copy, used only when every value is an immutable scalar), and the uuid
   shortcut inlined: decoding a row took ~20% less CPU (min of 9 runs, thread CPU time).
 
+Measured side by side (fresh process per read, interleaved, median of 5; ``@base`` is
+the store before this change, from ``git archive``; floor is bare sqlite3
+``fetchmany(1000)``, no decoding; the shared 2-core machine ran at load 7-12, so CPU
+ratios are given next to wall ones)::
+
+    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 5 --memory \
+        --base /tmp/base --modes floor,raw,raw@base,streamed,streamed@base,fold,fold@base,collected
+
+         N mode          wall/floor wall/raw cpu/floor cpu/raw  first  max step
+    100000 raw                 1.08     1.00      1.21    1.00   8.9 ms   0.4 ms
+    100000 raw@base            1.35     1.25      1.46    1.20   4.1 ms   0.2 ms
+    100000 streamed            2.88     2.65      3.18    2.62   6.2 ms   1.3 ms
+    100000 streamed@base       3.12     2.88      3.47    2.86  10.5 ms   1.3 ms
+    100000 fold                2.76     2.54      3.36    2.77  10.9 ms   1.4 ms
+    100000 fold@base           2.84     2.62      3.62    2.98   9.1 ms   1.6 ms
+   1000000 raw                 1.33     1.00      1.33    1.00   9.6 ms   0.7 ms
+   1000000 raw@base            1.63     1.22      1.51    1.14   6.9 ms   0.2 ms
+   1000000 streamed            3.61     2.70      3.46    2.60   8.2 ms   3.0 ms
+   1000000 streamed@base       4.37     3.28      4.24    3.19  10.4 ms   2.7 ms
+   1000000 fold                4.73     3.55      4.02    3.02   2.1 ms   4.7 ms
+   1000000 fold@base           4.12     3.09      4.18    3.14   9.9 ms   3.3 ms
+
+"max step" is the longest single loop step in the loop thread's CPU time (the
+script's StepWatch; LoopWatch's wall-clock stall on this machine mostly measured
+waiting for a core). A step of a streamed read at the default batch is decoding and
+consuming one batch; at 1M events the longest of ~10,000 such steps passed 2 ms on
+this loaded machine, as it did before this change (the chunking hands over one batch
+per step, so it does not lengthen steps). Holding batches of rows costs memory: see
+the peak figures below.
+
+The goals of project issue 13 (streamed at most 2.0x the floor, fold at most 1.5x
+raw) are not met: decoding alone costs more than the floor, and raw itself got
+faster. Reaching them needs decoding skipped, not sped up (payloads decoded lazily,
+on first access to ``data``), which is a change to `RecordedEvent` for every store.
+
 Default batch size: 100
 -----------------------
 Measured with the benchmark itself, one stream of ~250-byte events, memray peaks (which
@@ -92,9 +127,10 @@ Why 100 and not more: memory and the event loop grow with the batch, and the cyc
 garbage collector: a decoded batch is several GC-tracked objects per event (the event,
 its dicts and lists); at 100 rows a batch stays under the young generation's
 700-object threshold, while larger batches set off collections of older generations
-during the read. Smaller batches only add thread hops (one per batch). Times on the
-shared 2-core machine these were measured on moved by tens of percent between runs, so
-no time ratio is quoted here; `eventbench compare` judges such changes.
+during the read. Smaller batches only add loop steps (one per batch; thread hops are
+one per `FETCH_ROWS` rows whatever the batch). Times on the shared 2-core machine
+these were measured on moved by tens of percent between runs, so no time ratio is
+quoted here; `eventbench compare` judges such changes.
 """
 
 from __future__ import annotations
