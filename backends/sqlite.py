@@ -66,10 +66,13 @@ returns:
   loop still runs between them. The first fetch is one batch, so the first event
   comes as early as before. Same cursor, same transaction: the snapshot is unchanged.
   Fetching the next chunk while the consumer decodes this one (a prefetch) was
-  measured too and was no faster: both threads need the GIL for most of the work.
+  measured too (the script below, ``--base`` on a prefetching copy; not kept) and was
+  no faster: both threads need the GIL for most of the work.
 - Metadata parsed once per distinct text (each event still gets its own dict, a
   shallow copy, used only when every value is an immutable scalar), and the uuid
-  shortcut inlined: decoding a row took ~20% less CPU (min of 9 runs, thread CPU time).
+  shortcut inlined: the decoder alone went from 1.33x to 1.22x the floor's CPU time
+  (``--sizes 100000 --rounds 3 --base /tmp/base --modes floor,decode,decode@base``;
+  load ~3). Decoding alone costs more than fetching the rows.
 
 Measured side by side (fresh process per read, interleaved, median of 5; ``@base`` is
 the store before this change, from ``git archive``; floor is bare sqlite3
@@ -98,8 +101,12 @@ script's StepWatch; LoopWatch's wall-clock stall on this machine mostly measured
 waiting for a core). A step of a streamed read at the default batch is decoding and
 consuming one batch; at 1M events the longest of ~10,000 such steps passed 2 ms on
 this loaded machine, as it did before this change (the chunking hands over one batch
-per step, so it does not lengthen steps). Holding batches of rows costs memory: see
-the peak figures below.
+per step, so it does not lengthen steps).
+
+Memory (the same command's ``--memory`` pass: tracemalloc peak above the read's start,
+streamed, median of 3): 1574 KiB at 10K events, 1713 KiB at 1M (1.09x, flat). Before
+this change the same pass gave 283 KiB at 10K: a chunk of 1,000 undecoded rows (and
+aiosqlite's reference to the previous one) costs ~1.3 MiB, for one hop in ten.
 
 The goals of project issue 13 (streamed at most 2.0x the floor, fold at most 1.5x
 raw) are not met: decoding alone costs more than the floor, and raw itself got
@@ -108,7 +115,8 @@ on first access to ``data``), which is a change to `RecordedEvent` for every sto
 
 Default batch size: 100
 -----------------------
-Measured with the benchmark itself, one stream of ~250-byte events, memray peaks (which
+Measured with the benchmark itself (before rows were fetched 1,000 at a time, which
+adds ~1.3 MiB: see above), one stream of ~250-byte events, memray peaks (which
 repeat to the byte between processes) and the event loop's longest stall::
 
     eventbench run --scenarios read-stream --backends sqlite --sizes 10k,100k \

@@ -15,7 +15,9 @@ kept in ``--dir`` and reused), then runs each read in a fresh process, interleav
 - ``raw``: `SqliteStore.raw_scan` at the default batch size (rows fetched, not decoded);
 - ``streamed``: ``async for`` over every event of `SqliteStore.read_stream`;
 - ``fold``: the same, folding each event into scenarios/fold.py's ``Account``;
-- ``collected``: ``read_stream(...).collect()``.
+- ``collected``: ``read_stream(...).collect()``;
+- ``decode``: the store's row decoder alone on rows already fetched (thread CPU time,
+  least of 9 passes; not run unless named in ``--modes``).
 
 Each worker also records its time to first event and the event loop's longest stall
 (`harness.instruments.stall.LoopWatch`, 1 ms ticks: the longest single step that held
@@ -161,8 +163,37 @@ async def store_read(path: Path, mode: str, memory: bool) -> dict[str, float]:
         return out
 
 
+def decode(path: Path) -> dict[str, float]:
+    """The store's row decoder alone, on rows fetched beforehand: the loop thread's CPU
+    time per row, the least of 9 passes (batches of the default size)."""
+    from backends import sqlite as module
+
+    conn = sqlite3.connect(path)
+    rows = conn.execute(FLOOR_SQL, (STREAM, 0)).fetchall()
+    conn.close()
+    size = module.DEFAULT_BATCH_SIZE_SQLITE
+    best = float("inf")
+    for _ in range(9):
+        decoder = module._Decoder()
+        started = time.thread_time()
+        for start in range(0, len(rows), size):
+            decoder.stream_rows(STREAM, rows[start : start + size])
+        best = min(best, time.thread_time() - started)
+    return {
+        "total_s": best,
+        "cpu_s": best,
+        "ns_per_row": best / len(rows) * 1e9,
+        "events": len(rows),
+    }
+
+
 def worker(mode: str, path: Path, memory: bool) -> None:
-    result = floor(path) if mode == "floor" else asyncio.run(store_read(path, mode, memory))
+    if mode == "floor":
+        result = floor(path)
+    elif mode == "decode":
+        result = decode(path)
+    else:
+        result = asyncio.run(store_read(path, mode, memory))
     print(json.dumps(result))
 
 
