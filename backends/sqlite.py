@@ -1091,15 +1091,16 @@ class SqliteStore:
                     raise _interrupted(what)
                 if not rows:
                     return
-                if len(rows) <= size:
-                    yield rows
-                else:
-                    for start in range(0, len(rows), size):
-                        if start:
-                            # Let the loop run between batches: with no fetch to await,
-                            # the consumer would otherwise take the chunk in one step.
-                            await asyncio.sleep(0)
-                        yield rows[start : start + size]
+                while len(rows) > size:
+                    # Each batch leaves the chunk as it is handed over, so its rows are
+                    # freed with it, not all at once in one loop step.
+                    batch = rows[:size]
+                    del rows[:size]
+                    yield batch
+                    # Let the loop run between batches: with no fetch to await, the
+                    # consumer would otherwise take the whole chunk in one step.
+                    await asyncio.sleep(0)
+                yield rows
                 want = chunk
         finally:
             await self._end_read(lease, cursor)
