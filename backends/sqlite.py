@@ -74,34 +74,36 @@ returns:
   (``--sizes 100000 --rounds 3 --base /tmp/base --modes floor,decode,decode@base``;
   load ~3). Decoding alone costs more than fetching the rows.
 
-Measured side by side (fresh process per read, interleaved, median of 5; ``@base`` is
+Measured side by side (fresh process per read, interleaved, median of 3; ``@base`` is
 the store before this change, from ``git archive``; floor is bare sqlite3
-``fetchmany(1000)``, no decoding; the shared 2-core machine ran at load 7-12, so CPU
+``fetchmany(1000)``, no decoding; the shared 2-core machine at load ~1-3, so CPU
 ratios are given next to wall ones)::
 
-    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 5 --memory \
-        --base /tmp/base --modes floor,raw,raw@base,streamed,streamed@base,fold,fold@base,collected
+    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 3 \
+        --base /tmp/base --modes floor,raw,streamed,streamed@base,fold,fold@base
 
          N mode          wall/floor wall/raw cpu/floor cpu/raw  first  max step
-    100000 raw                 1.08     1.00      1.21    1.00   8.9 ms   0.4 ms
-    100000 raw@base            1.35     1.25      1.46    1.20   4.1 ms   0.2 ms
-    100000 streamed            2.88     2.65      3.18    2.62   6.2 ms   1.3 ms
-    100000 streamed@base       3.12     2.88      3.47    2.86  10.5 ms   1.3 ms
-    100000 fold                2.76     2.54      3.36    2.77  10.9 ms   1.4 ms
-    100000 fold@base           2.84     2.62      3.62    2.98   9.1 ms   1.6 ms
-   1000000 raw                 1.33     1.00      1.33    1.00   9.6 ms   0.7 ms
-   1000000 raw@base            1.63     1.22      1.51    1.14   6.9 ms   0.2 ms
-   1000000 streamed            3.61     2.70      3.46    2.60   8.2 ms   3.0 ms
-   1000000 streamed@base       4.37     3.28      4.24    3.19  10.4 ms   2.7 ms
-   1000000 fold                4.73     3.55      4.02    3.02   2.1 ms   4.7 ms
-   1000000 fold@base           4.12     3.09      4.18    3.14   9.9 ms   3.3 ms
+    100000 raw                 0.97     1.00      1.13    1.00   4.3 ms   0.1 ms
+    100000 streamed            2.12     2.20      2.47    2.18   4.8 ms   0.9 ms
+    100000 streamed@base       2.33     2.41      2.68    2.37   3.0 ms   1.4 ms
+    100000 fold                2.39     2.47      2.85    2.52   4.0 ms   1.2 ms
+    100000 fold@base           2.83     2.93      3.36    2.96   3.8 ms   1.2 ms
+   1000000 raw                 1.15     1.00      1.17    1.00   5.3 ms   1.7 ms
+   1000000 streamed            2.50     2.18      2.62    2.23   3.0 ms   2.6 ms
+   1000000 streamed@base       2.93     2.56      3.05    2.59   2.1 ms   2.0 ms
+   1000000 fold                3.08     2.68      3.19    2.72   5.2 ms   1.7 ms
+   1000000 fold@base           3.69     3.22      3.76    3.20   3.2 ms   2.6 ms
+
+(An earlier run of 5 rounds at load 7-12 gave raw@base/raw 1.25 and 1.22, streamed
+2.88 vs 3.12 and 3.61 vs 4.37 times the floor: the same direction.) Raw on the store
+before this change was 1.11x the floor at both sizes in a run at load ~1.
 
 "max step" is the longest single loop step in the loop thread's CPU time (the
-script's StepWatch; LoopWatch's wall-clock stall on this machine mostly measured
+script's StepWatch; LoopWatch's wall-clock stall on a shared machine mostly measures
 waiting for a core). A step of a streamed read at the default batch is decoding and
-consuming one batch; at 1M events the longest of ~10,000 such steps passed 2 ms on
-this loaded machine, as it did before this change (the chunking hands over one batch
-per step, so it does not lengthen steps).
+consuming one batch; at 1M events the longest of ~10,000 such steps passes 2 ms on
+this machine, before this change as after (the chunking hands over one batch per step,
+and each batch's rows leave the chunk with it, so no step frees a whole chunk).
 
 Memory (the same command's ``--memory`` pass: tracemalloc peak above the read's start,
 streamed, median of 3): 1574 KiB at 10K events, 1713 KiB at 1M (1.09x, flat). Before
