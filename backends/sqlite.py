@@ -105,10 +105,11 @@ consuming one batch; at 1M events the longest of ~10,000 such steps passes 2 ms 
 this machine, before this change as after (the chunking hands over one batch per step,
 and each batch's rows leave the chunk with it, so no step frees a whole chunk).
 
-Memory (the same command's ``--memory`` pass: tracemalloc peak above the read's start,
-streamed, median of 3): 1574 KiB at 10K events, 1713 KiB at 1M (1.09x, flat). Before
-this change the same pass gave 283 KiB at 10K: a chunk of 1,000 undecoded rows (and
-aiosqlite's reference to the previous one) costs ~1.3 MiB, for one hop in ten.
+Memory (the script's ``--memory`` pass: tracemalloc peak above the read's start,
+streamed, median of 3; ``--sizes 10000 --rounds 0 --modes floor --memory
+--memory-sizes 10000,1000000``): 991 KiB at 10K events, 1087 KiB at 1M (1.10x, flat).
+Before this change the same pass gave 283 KiB at 10K: a chunk of 1,000 undecoded rows
+costs ~0.7 MiB, for one thread hop in ten.
 
 The goals of project issue 13 (streamed at most 2.0x the floor, fold at most 1.5x
 raw) are not met: decoding alone costs more than the floor, and raw itself got
