@@ -41,9 +41,85 @@ short statement per batch, bounded by the stream version (or global position) se
 it opened. Events are immutable and positions only grow, so the pages are exactly the
 snapshot.
 
+Where a streamed read's time goes
+---------------------------------
+cProfile of ``async for`` over a 100K-event stream (scripts/sqlite_side_by_side.py's
+seeded file; shares of the read's profiled time, one hop per 100-row batch before
+this change, one per ~1,000 rows after)::
+
+                                              before   after
+    fetching rows in the connection's thread    44%      26%   (epoll wait + queue hand-off)
+    decoding rows into RecordedEvent             40%      50%   (orjson ~6%, uuid ~6%,
+                                                                 building the event ~11%,
+                                                                 the loop itself the rest)
+    EventStream.__anext__ + the consumer's loop    9%      17%
+    everything else (asyncio, aiosqlite)           7%       7%
+
+Decoding, not fetching, is now most of a streamed read: it costs more than SQLite
+takes to produce the rows (bare sqlite3 plus orjson alone is ~1.3x the bare fetch).
+So the fetch path was made cheaper where it could be without changing what a read
+returns:
+
+- One thread hop per `FETCH_ROWS` (1,000) rows instead of one per batch: the cursor
+  is read with ``fetchmany(1000)`` and the rows are handed to the consumer a batch
+  (default 100) per loop step, with an ``asyncio.sleep(0)`` between batches so the
+  loop still runs between them. The first fetch is one batch, so the first event
+  comes as early as before. Same cursor, same transaction: the snapshot is unchanged.
+  Fetching the next chunk while the consumer decodes this one (a prefetch) was
+  measured too (the script below, ``--base`` on a prefetching copy; not kept) and was
+  no faster: both threads need the GIL for most of the work.
+- Metadata parsed once per distinct text (each event still gets its own dict, a
+  shallow copy, used only when every value is an immutable scalar), and the uuid
+  shortcut inlined: the decoder alone went from 1.33x to 1.22x the floor's CPU time
+  (``--sizes 100000 --rounds 3 --base /tmp/base --modes floor,decode,decode@base``;
+  load ~3). Decoding alone costs more than fetching the rows.
+
+Measured side by side (fresh process per read, interleaved, median of 3; ``@base`` is
+the store before this change, from ``git archive``; floor is bare sqlite3
+``fetchmany(1000)``, no decoding; the shared 2-core machine at load ~1-3, so CPU
+ratios are given next to wall ones)::
+
+    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 3 \
+        --base /tmp/base --modes floor,raw,streamed,streamed@base,fold,fold@base
+
+         N mode          wall/floor wall/raw cpu/floor cpu/raw  first  max step
+    100000 raw                 0.97     1.00      1.13    1.00   4.3 ms   0.1 ms
+    100000 streamed            2.12     2.20      2.47    2.18   4.8 ms   0.9 ms
+    100000 streamed@base       2.33     2.41      2.68    2.37   3.0 ms   1.4 ms
+    100000 fold                2.39     2.47      2.85    2.52   4.0 ms   1.2 ms
+    100000 fold@base           2.83     2.93      3.36    2.96   3.8 ms   1.2 ms
+   1000000 raw                 1.15     1.00      1.17    1.00   5.3 ms   1.7 ms
+   1000000 streamed            2.50     2.18      2.62    2.23   3.0 ms   2.6 ms
+   1000000 streamed@base       2.93     2.56      3.05    2.59   2.1 ms   2.0 ms
+   1000000 fold                3.08     2.68      3.19    2.72   5.2 ms   1.7 ms
+   1000000 fold@base           3.69     3.22      3.76    3.20   3.2 ms   2.6 ms
+
+(An earlier run of 5 rounds at load 7-12 gave raw@base/raw 1.25 and 1.22, streamed
+2.88 vs 3.12 and 3.61 vs 4.37 times the floor: the same direction.) Raw on the store
+before this change was 1.11x the floor at both sizes in a run at load ~1.
+
+"max step" is the longest single loop step in the loop thread's CPU time (the
+script's StepWatch; LoopWatch's wall-clock stall on a shared machine mostly measures
+waiting for a core). A step of a streamed read at the default batch is decoding and
+consuming one batch; at 1M events the longest of ~10,000 such steps passes 2 ms on
+this machine, before this change as after (the chunking hands over one batch per step,
+and each batch's rows leave the chunk with it, so no step frees a whole chunk).
+
+Memory (the script's ``--memory`` pass: tracemalloc peak above the read's start,
+streamed, median of 3; ``--sizes 10000 --rounds 0 --modes floor --memory
+--memory-sizes 10000,1000000``): 991 KiB at 10K events, 1087 KiB at 1M (1.10x, flat).
+Before this change the same pass gave 283 KiB at 10K: a chunk of 1,000 undecoded rows
+costs ~0.7 MiB, for one thread hop in ten.
+
+The goals of project issue 13 (streamed at most 2.0x the floor, fold at most 1.5x
+raw) are not met: decoding alone costs more than the floor, and raw itself got
+faster. Reaching them needs decoding skipped, not sped up (payloads decoded lazily,
+on first access to ``data``), which is a change to `RecordedEvent` for every store.
+
 Default batch size: 100
 -----------------------
-Measured with the benchmark itself, one stream of ~250-byte events, memray peaks (which
+Measured with the benchmark itself (before rows were fetched 1,000 at a time, which
+adds ~1.3 MiB: see above), one stream of ~250-byte events, memray peaks (which
 repeat to the byte between processes) and the event loop's longest stall::
 
     eventbench run --scenarios read-stream --backends sqlite --sizes 10k,100k \
@@ -62,9 +138,10 @@ Why 100 and not more: memory and the event loop grow with the batch, and the cyc
 garbage collector: a decoded batch is several GC-tracked objects per event (the event,
 its dicts and lists); at 100 rows a batch stays under the young generation's
 700-object threshold, while larger batches set off collections of older generations
-during the read. Smaller batches only add thread hops (one per batch). Times on the
-shared 2-core machine these were measured on moved by tens of percent between runs, so
-no time ratio is quoted here; `eventbench compare` judges such changes.
+during the read. Smaller batches only add loop steps (one per batch; thread hops are
+one per `FETCH_ROWS` rows whatever the batch). Times on the shared 2-core machine
+these were measured on moved by tens of percent between runs, so no time ratio is
+quoted here; `eventbench compare` judges such changes.
 """
 
 from __future__ import annotations
@@ -132,6 +209,10 @@ __all__ = [
 DEFAULT_BATCH_SIZE_SQLITE: Final = 100
 """Rows per ``fetchmany`` in a streamed read when the caller gives none (measured: see
 the module docstring)."""
+
+FETCH_ROWS: Final = 1000
+"""Rows a streamed read takes from its connection's thread per hop (rounded to whole
+batches); see the module docstring."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -246,58 +327,83 @@ def _uuid_maker() -> Callable[[str], uuid.UUID]:
 _make_uuid = _uuid_maker()
 
 
+_FAST_UUID: Final = _make_uuid is _uuid_fast
+_UUID = uuid.UUID
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 class _Decoder:
     """Turns rows into `RecordedEvent` values, reusing what repeats from row to row.
 
-    Events appended together share one ``recorded_at`` and metadata is usually empty,
-    so those are parsed once per distinct value rather than once per row.
+    Events appended together share one ``recorded_at``, and metadata often repeats
+    (empty, or the same few keys): those are parsed once per distinct value rather
+    than once per row. Metadata is a mutable dict, so each event gets its own: a
+    shallow copy of the parsed one, which is an exact copy only when every value is
+    an immutable scalar (otherwise each row is parsed again). A copy is about a third
+    of what parsing costs.
     """
 
-    __slots__ = ("_at", "_at_raw")
+    __slots__ = ("_at", "_at_raw", "_meta", "_meta_raw")
 
     def __init__(self) -> None:
         self._at_raw: str | None = None
         self._at = datetime.min.replace(tzinfo=UTC)
+        self._meta_raw: str | None = None
+        self._meta: dict[str, Any] = {}
+
+    def _metadata(self, text: str) -> dict[str, Any]:
+        """Parse ``text``; remember it when a shallow copy of it is an exact copy."""
+        meta: dict[str, Any] = orjson.loads(text)
+        if all(type(value) in _SCALARS for value in meta.values()):
+            self._meta_raw, self._meta = text, meta
+            return meta.copy()
+        self._meta_raw = None
+        return meta
 
     def stream_rows(self, stream_id: str, rows: Iterable[_Row]) -> list[RecordedEvent]:
         """Rows of `_STREAM_COLUMNS`, all of one stream."""
         # The same loop as all_rows, less the stream id column: this is the hot path of
         # read_stream, where widening each row tuple first costs ~9% of decoding (measured).
+        # The uuid shortcut is inlined: a call per row is ~5% of decoding (measured).
         loads = orjson.loads
-        make_uuid = _make_uuid
         new_event = new_recorded_event
+        new, set_, uuid_type, unknown, fast = _new, _set, _UUID, _SAFE_UNKNOWN, _FAST_UUID
         at_raw, at = self._at_raw, self._at
         out: list[RecordedEvent] = []
         append = out.append
         for version, position, type_, data, metadata, event_id, raw in rows:
             if raw != at_raw:
                 at_raw, at = raw, datetime.fromisoformat(raw)
-            meta = {} if metadata == "{}" else loads(metadata)
-            append(
-                new_event(
-                    stream_id, version, position, type_, loads(data), meta, make_uuid(event_id), at
-                )
-            )
+            meta = self._meta.copy() if metadata == self._meta_raw else self._metadata(metadata)
+            if fast:
+                id_ = new(uuid_type)
+                set_(id_, "int", int(event_id.replace("-", ""), 16))
+                set_(id_, "is_safe", unknown)
+            else:
+                id_ = uuid_type(event_id)
+            append(new_event(stream_id, version, position, type_, loads(data), meta, id_, at))
         self._at_raw, self._at = at_raw, at
         return out
 
     def all_rows(self, rows: Iterable[_Row]) -> list[RecordedEvent]:
         """Rows of `_ALL_COLUMNS`."""
         loads = orjson.loads
-        make_uuid = _make_uuid
+        new_event = new_recorded_event
+        new, set_, uuid_type, unknown, fast = _new, _set, _UUID, _SAFE_UNKNOWN, _FAST_UUID
         at_raw, at = self._at_raw, self._at
         out: list[RecordedEvent] = []
         append = out.append
-        new_event = new_recorded_event
         for stream_id, version, position, type_, data, metadata, event_id, raw in rows:
             if raw != at_raw:
                 at_raw, at = raw, datetime.fromisoformat(raw)
-            meta = {} if metadata == "{}" else loads(metadata)
-            append(
-                new_event(
-                    stream_id, version, position, type_, loads(data), meta, make_uuid(event_id), at
-                )
-            )
+            meta = self._meta.copy() if metadata == self._meta_raw else self._metadata(metadata)
+            if fast:
+                id_ = new(uuid_type)
+                set_(id_, "int", int(event_id.replace("-", ""), 16))
+                set_(id_, "is_safe", unknown)
+            else:
+                id_ = uuid_type(event_id)
+            append(new_event(stream_id, version, position, type_, loads(data), meta, id_, at))
         self._at_raw, self._at = at_raw, at
         return out
 
@@ -970,9 +1076,16 @@ class SqliteStore:
     async def _cursor_rows(
         self, query: _Query, size: int, what: str
     ) -> AsyncGenerator[Sequence[_Row], None]:
-        """One cursor in one read transaction, fetched ``size`` rows at a time."""
+        """One cursor in one read transaction, yielded ``size`` rows at a time.
+
+        After the first batch, rows cross from the connection's thread in chunks of
+        about `FETCH_ROWS` (one thread hop each), handed on a batch per loop step (see
+        the module docstring).
+        """
         lease = await self._lease()
         cursor: aiosqlite.Cursor | None = None
+        chunk = size * max(1, FETCH_ROWS // size)
+        want = size  # the first chunk is one batch: the first event comes no later
         try:
             try:
                 await lease.conn.execute("BEGIN")
@@ -981,14 +1094,24 @@ class SqliteStore:
                 raise _interrupted(what, exc) from exc
             while True:
                 try:
-                    rows = await cursor.fetchmany(size)
+                    rows = cast("list[_Row]", await cursor.fetchmany(want))
                 except (sqlite3.Error, ValueError) as exc:
                     raise _interrupted(what, exc) from exc
-                if lease.cut:  # even an empty batch may be short: never end quietly
+                if lease.cut:  # even an empty chunk may be short: never end quietly
                     raise _interrupted(what)
                 if not rows:
                     return
-                yield rows  # type: ignore[misc]
+                while len(rows) > size:
+                    # Each batch leaves the chunk as it is handed over, so its rows are
+                    # freed with it, not all at once in one loop step.
+                    batch = rows[:size]
+                    del rows[:size]
+                    yield batch
+                    # Let the loop run between batches: with no fetch to await, the
+                    # consumer would otherwise take the whole chunk in one step.
+                    await asyncio.sleep(0)
+                yield rows
+                want = chunk
         finally:
             await self._end_read(lease, cursor)
 

@@ -19,6 +19,7 @@ import pytest
 from backends.sqlite import (
     APPLICATION_ID,
     DEFAULT_BATCH_SIZE_SQLITE,
+    FETCH_ROWS,
     SCHEMA_VERSION,
     SqliteStore,
     availability,
@@ -483,6 +484,43 @@ async def test_raw_scan_counts_the_rows_of_a_stream(any_store: SqliteStore) -> N
     await any_store.bulk_load([("s", e) for e in events(23)] + [("t", e) for e in events(4)])
     assert [n async for n in any_store.raw_scan("s", batch_size=10)] == [10, 10, 3]
     assert [n async for n in any_store.raw_scan("missing")] == []
+
+
+@pytest.mark.parametrize("batch_size", [7, None, FETCH_ROWS + 1])
+async def test_chunked_fetches_hand_over_whole_batches_of_the_snapshot(
+    any_store: SqliteStore, batch_size: int | None
+) -> None:
+    # Several fetch chunks, the last one short: every batch is at most batch_size,
+    # only the last is short, and together they are exactly the collected read.
+    n = 2 * FETCH_ROWS + 345
+    await any_store.bulk_load([("s", e) for e in events(n)])
+    size = batch_size or DEFAULT_BATCH_SIZE_SQLITE
+    read = any_store.read_stream("s", batch_size=batch_size)
+    batches = [list(batch) async for batch in read.batches()]
+    assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+    assert 0 < len(batches[-1]) <= size
+    streamed = [event for batch in batches for event in batch]
+    assert streamed == await any_store.read_stream("s").collect()
+    assert [n async for n in any_store.raw_scan("s", batch_size=batch_size)] == [
+        len(b) for b in batches
+    ]
+
+
+async def test_each_event_gets_its_own_metadata(file_store: SqliteStore) -> None:
+    # Repeated metadata is parsed once and copied: no two events may share a dict.
+    meta = {"tenant": "a", "n": 1, "ok": True, "none": None}
+    nested = {"tags": ["x"], "deep": {"k": 1}}
+    await file_store.bulk_load(
+        [("s", NewEvent("T", {"i": i}, meta if i < 3 else nested)) for i in range(6)]
+    )
+    read = await file_store.read_stream("s").collect()
+    assert [e.metadata for e in read] == [meta] * 3 + [nested] * 3
+    read[0].metadata["tenant"] = "changed"
+    read[3].metadata["tags"].append("y")
+    read[4].metadata["deep"]["k"] = 2
+    assert [e.metadata for e in read[1:3]] == [meta] * 2
+    assert read[5].metadata == nested
+    assert len({id(e.metadata) for e in read}) == 6
 
 
 # --------------------------------------------------------------------------- bulk load
