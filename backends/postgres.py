@@ -82,8 +82,9 @@ runs; only side-by-side medians of one run are compared):
   batch requested before decoding the current one, 3.19 s without (raw asyncpg,
   same run); with jsonb 2.91 s against 3.40 s.
 * *Batches of 250* (`DEFAULT_BATCH_SIZE`; 1000 was measured again under "Reads near
-  the floor" below, and is faster but doubles the streamed peak). Store end to end, interleaved medians
-  (streamed = every event through ``async for``; raw = `raw_scan`, no decoding)::
+  the floor" below, and is faster but doubles the streamed peak). Store end to end,
+  interleaved medians (streamed = every event through ``async for``; raw =
+  `raw_scan`, no decoding)::
 
       batch   10K streamed / raw    100K streamed / raw    1M streamed / raw
       250     58.7 / 31.7 ms        740 / 319 ms           7.02 / 3.10 s
