@@ -57,20 +57,16 @@ async def read_one_stream(ctx: RunContext, consume: Callable[[RecordedEvent], No
                 consume(event)
                 count += 1
         return count
-    if ctx.mode == "raw":
-        # Raw rows have no events to consume: this is the cost of fetching alone.
+    if ctx.mode in ("raw", "floor"):
+        # Rows with no events to consume: the cost of fetching alone, through the
+        # store's own fetch path (raw) or the bare driver under it (floor).
+        scan = (
+            cast(SupportsRawScan, ctx.store).raw_scan
+            if ctx.mode == "raw"
+            else cast(SupportsFloorScan, ctx.store).floor_scan
+        )
         rows = 0
-        async for batch_rows in cast(SupportsRawScan, ctx.store).raw_scan(
-            stream_id, batch_size=size
-        ):
-            probe.first()
-            rows += batch_rows
-        return rows
-    if ctx.mode == "floor":
-        rows = 0
-        async for batch_rows in cast(SupportsFloorScan, ctx.store).floor_scan(
-            stream_id, batch_size=size
-        ):
+        async for batch_rows in scan(stream_id, batch_size=size):
             probe.first()
             rows += batch_rows
         return rows
