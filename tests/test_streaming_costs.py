@@ -327,10 +327,14 @@ def test_a_deadlocked_cell_fails_with_what_it_waited_on_and_the_run_goes_on() ->
         modes=["streamed"],
     )
     here = Side(env={"PYTHONPATH": str(Path(__file__).parent)})
-    [results] = run_plan(plan, sides=[here], timeout_s=10)
+    # The deadline covers the worker's start and the store's opening too: on a loaded
+    # 2-core machine those alone took over 10 s once, and the cell then timed out
+    # before it could deadlock. The deadlock waits forever, so a longer deadline only
+    # costs time, never the point of the test.
+    [results] = run_plan(plan, sides=[here], timeout_s=30)
     by_scenario = {c.scenario: c for c in results.cells}
     error = by_scenario["test_streaming_costs:DEADLOCK"].error or ""
-    assert "timed out after 10 s while measuring" in error and "Waiting:" in error
+    assert "timed out after 30 s while measuring" in error and "Waiting:" in error
     # What it waited on, in the store's own words: its one connection, held.
     assert "connections_in_use=1" in error and "pool_waiting=1" in error
     assert by_scenario["read-stream"].error is None
