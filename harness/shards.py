@@ -120,7 +120,7 @@ def _improve(weights: list[float], loads: list[float], members: list[list[int]])
     leave a shard 10-15% over the ideal share when a few heavy pieces fit badly)."""
     for _ in range(10 * len(weights) + 10):
         longest = max(range(len(loads)), key=lambda s: (loads[s], -s))
-        best: tuple[float, int, int, int | None] | None = None
+        best: tuple[float, float, int, int, int | None] | None = None
         for other in range(len(loads)):
             if other == longest:
                 continue
@@ -132,11 +132,10 @@ def _improve(weights: list[float], loads: list[float], members: list[list[int]])
                         continue
                     span = max(loads[longest] - delta, loads[other] + delta)
                     if span < loads[longest] - 1e-9 and (best is None or span < best[0]):
-                        best = (span, other, a, b)
+                        best = (span, delta, other, a, b)
         if best is None:
             return
-        _, other, a, b = best
-        delta = weights[a] - (weights[b] if b is not None else 0.0)
+        _, delta, other, a, b = best
         members[longest].remove(a)
         members[other].append(a)
         if b is not None:
@@ -172,7 +171,13 @@ def _assign(plan: Plan, count: int) -> list[list[CellPlan]]:
                 pieces.extend(_split(group, parts, plan) if parts > 1 else [group])
             candidates.append(pieces)
     best: tuple[float, list[list[CellPlan]], list[list[int]]] | None = None
+    tried: set[tuple[tuple[tuple[str, str, str, int], ...], ...]] = set()
     for pieces in candidates:
+        # Several settings often split the same way: deal each distinct split once.
+        shape = tuple(tuple(cell.key for cell in piece) for piece in pieces)
+        if shape in tried:
+            continue
+        tried.add(shape)
         members = _deal(pieces, plan, count)
         span = _makespan(pieces, members, plan)
         if best is None or span < best[0] * (1 - 1e-9):
