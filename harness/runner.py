@@ -10,8 +10,8 @@ Library use (the CLI is a thin shell over this)::
 
 A *side* is a Python interpreter with an eventbench installed: by default this one.
 Give two sides (say, two venvs holding two git refs) and every measurement is made
-for each side in turn, interleaved A B A B, so that both meet the same machine
-conditions; ``run_plan`` then returns one `RunResults` per side, in order::
+for each side in turn, interleaved A B B A (the first side turns round by round), so
+that both meet the same machine conditions; ``run_plan`` then returns one `RunResults` per side, in order::
 
     base = Side("base", "/tmp/base-venv/bin/python")
     head = Side("head", sys.executable)
@@ -1057,7 +1057,7 @@ def run_plan(
 ) -> list[RunResults]:
     """Measure every cell of ``plan`` for every side; one `RunResults` per side, in order.
 
-    Measurements alternate between sides (A B A B) cell by cell and round by round.
+    Measurements alternate between sides (A B, then B A) cell by cell and round by round.
     ``rounds`` overrides ``plan.rounds``.
 
     Each side is probed first. A backend that cannot run on a side raises
@@ -1459,13 +1459,20 @@ def _tasks(
     Cells that read the same data run together, so a seed is made just before use.
     Each round is a fresh worker process per kind and side, and the sides alternate
     within a round, so that both meet the same machine conditions round by round.
+    The side that goes first turns round by round (A B, B A, A B, ...): a process
+    that follows another kind of process, or goes first after a seed, may run
+    faster or slower for it, and in a fixed order that would always favour the same
+    side; CI once failed an identical-code comparison that way (4 rounds, every one
+    of head's slower).
     """
     for cell in plan.cells:
         kinds = ["time"] + (["memory"] if plan.memory_repeats and cell.tracks_memory else [])
         kinds += ["instructions"] if plan.instructions else []
         for round_index in range(rounds):
+            turn = round_index % len(sides) if sides else 0
+            order = [*sides[turn:], *sides[:turn]]
             for kind in kinds:
-                for side in sides:
+                for side in order:
                     yield side, cell, kind, round_index
 
 

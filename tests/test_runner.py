@@ -213,7 +213,8 @@ def test_two_sides_alternate_and_each_gets_its_results() -> None:
     )
     progress = Recorder()
     a, b = run_plan(plan, sides=[Side("a"), Side("b")], rounds=2, progress=progress)
-    assert [t[-3:] for t in progress.tasks] == ["[a]", "[b]"] * 4  # time, memory per round
+    # Time, then memory, each side in turn; the side that goes first turns by round.
+    assert [t[-3:] for t in progress.tasks] == ["[a]", "[b]"] * 2 + ["[b]", "[a]"] * 2
     assert (a.side, b.side) == ("a", "b")
     for side in (a, b):
         [cell] = side.cells
