@@ -24,9 +24,23 @@ def install(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite (PostgreSQL tests need a server; see README)."""
+    """The test suite (PostgreSQL tests need a server; see README).
+
+    Most tests check behaviour, not speed, and spend their time waiting on worker
+    processes, so they run on every core (pytest-xdist, a test file per worker, so a
+    file's shared fixtures are built once). The tests marked ``serial`` judge
+    measured time (a slowed variant must regress, identical code must not) and run
+    afterwards, alone: the other tests' load would be noise they should not have to
+    outwait. Extra arguments replace all this with one plain pytest run, e.g.
+    ``nox -s tests -- tests/test_compare.py -x``.
+    """
     install(session)
-    session.run("pytest", *session.posargs)
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    workers = str(max(1, min(os.cpu_count() or 1, 4)))
+    session.run("pytest", "-m", "not serial", "-n", workers, "--dist", "loadfile")
+    session.run("pytest", "-m", "serial")
 
 
 @nox.session(python=PYTHON)

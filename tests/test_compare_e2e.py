@@ -28,6 +28,9 @@ TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 VARIANT = "variant_backends:variant_store"
 
+# These judge measured time: `nox -s tests` runs them alone (see the session).
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.slow
 def test_slowed_and_memory_hungry_variants_regress_and_a_rerun_does_not() -> None:
@@ -71,6 +74,7 @@ SLOW_PATCH = """
 
 # --- test patch: every read waits 30 ms first (a deliberate regression) ---
 import time as _time
+
 
 _plain_read_stream = MemoryStore.read_stream
 

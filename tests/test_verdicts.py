@@ -10,6 +10,9 @@ from verdicts import Settings, first_rounds, rejudge, render, run_session
 
 from harness.results import load_results
 
+# These judge measured time: `nox -s tests` runs them alone (see the session).
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.slow
 def test_a_small_verdict_session_holds(tmp_path: Path) -> None:
