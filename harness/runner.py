@@ -11,7 +11,8 @@ Library use (the CLI is a thin shell over this)::
 A *side* is a Python interpreter with an eventbench installed: by default this one.
 Give two sides (say, two venvs holding two git refs) and every measurement is made
 for each side in turn, interleaved A B B A (the first side turns round by round), so
-that both meet the same machine conditions; ``run_plan`` then returns one `RunResults` per side, in order::
+that both meet the same machine conditions; ``run_plan`` then returns one `RunResults`
+per side, in order::
 
     base = Side("base", "/tmp/base-venv/bin/python")
     head = Side("head", sys.executable)
