@@ -94,7 +94,8 @@ def _resolve(
             factories[ref.label] = load_factory(ref.spec)
         except UnknownBackend as exc:
             if isinstance(exc, FactoryImportError) and debug_enabled():
-                err.print(exc.details, highlight=False, markup=False)
+                # soft_wrap: a traceback's lines stay whole, so its paths can be copied.
+                err.print(exc.details, highlight=False, markup=False, soft_wrap=True)
             raise click.UsageError(str(exc)) from None
     return factories
 
