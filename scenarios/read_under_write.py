@@ -11,10 +11,11 @@ hold on the loop), streamed or collected (the mode), then
 writers alone again for ``tail_s`` (does the store return to normal?).
 
 Per run: append latency p50/p99 in each phase (counters ``append_p50_baseline_s``,
-``append_p99_reading_s``...; the cell's own latencies are the appends made during the
-reads); read correctness: every reader must see exactly its snapshot, the events
-1..n with ``version before opening <= n <= version just after opening``, identical to
-the store's first n events, or the cell fails; and the store's own figures
+``append_p99_reading_s``...; an append belongs to the reading phase if any of it
+overlapped the reads, and those are the cell's own latencies); read correctness:
+every reader must see exactly its snapshot, the events 1..n with ``version before
+opening <= n <= version just after opening``, identical to the store's first n
+events, or the cell fails; and the store's own figures
 (`SupportsDiagnostics`) sampled every ``sample_ms`` as time series: on SQLite the WAL
 file's size on disk (a read transaction held open stops checkpoints), on PostgreSQL
 whether a session holds back the server's xmin horizon (``pg_stat_activity``), with
@@ -111,9 +112,7 @@ async def run(ctx: RunContext) -> Outcome:
     clock = time.perf_counter
     tag = f"rw-{ctx.run_index}-{uuid.uuid4().hex[:8]}"
     note = "x" * max(0, int_param(params, "payload_bytes") - 40)
-    phase = "baseline"
-    latencies: dict[str, list[float]] = {name: [] for name in PHASES}
-    timeline: list[tuple[float, float]] = []  # (when it ended, latency) of every append
+    spans: list[tuple[float, float]] = []  # (started, ended) of every append
     stop = asyncio.Event()
 
     async def writer(index: int) -> None:
@@ -122,12 +121,9 @@ async def run(ctx: RunContext) -> Outcome:
         while not stop.is_set():
             target = read_id if count % 2 == 0 else own
             event = NewEvent("Written", {"writer": index, "seq": count, "note": note})
-            now_phase = phase
             started = clock()
             await store.append(StreamWrite(target, ANY, [event]))
-            ended = clock()
-            latencies[now_phase].append(ended - started)
-            timeline.append((ended, ended - started))
+            spans.append((started, clock()))
             count += 1
             await asyncio.sleep(pause_s)
 
@@ -163,15 +159,17 @@ async def run(ctx: RunContext) -> Outcome:
             count = int_param(params, "writers")
             tasks = [asyncio.create_task(writer(i), name=f"writer {i}") for i in range(count)]
             await _sleep_unless_failed(float_param(params, "baseline_s"), tasks)
-            phase = "reading"
             sampler.mark("reads_began")
+            reads_began = clock()
             reads = await asyncio.gather(*(reader() for _ in range(int_param(params, "readers"))))
+            reads_ended = clock()
             sampler.mark("reads_ended")
-            phase = "after"
             await _sleep_unless_failed(float_param(params, "tail_s"), tasks)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+    latencies = _by_phase(spans, reads_began, reads_ended)
+    timeline = [(ended, ended - started) for started, ended in spans]
     reference = await store.read_stream(read_id).collect()
     for seen in reads:
         if [e.id for e in seen] != [e.id for e in reference[: len(seen)]]:
@@ -182,6 +180,23 @@ async def run(ctx: RunContext) -> Outcome:
         counters=_counters(latencies, sampler),
         series=_series(sampler, timeline, began, interval, int_param(params, "readers")),
     )
+
+
+def _by_phase(
+    spans: list[tuple[float, float]], reads_began: float, reads_ended: float
+) -> dict[str, list[float]]:
+    """Each append's latency under the phase it met: "reading" if any of it overlapped
+    the reads (an append in flight when they began waited on them too, and short reads
+    may well begin and end between two appends' starts), else the phase it ran in."""
+    latencies: dict[str, list[float]] = {name: [] for name in PHASES}
+    for started, ended in spans:
+        if ended < reads_began:
+            latencies["baseline"].append(ended - started)
+        elif started > reads_ended:
+            latencies["after"].append(ended - started)
+        else:
+            latencies["reading"].append(ended - started)
+    return latencies
 
 
 async def _sleep_unless_failed(seconds: float, tasks: list[asyncio.Task[None]]) -> None:
