@@ -11,6 +11,7 @@ import contextlib
 import sqlite3
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -108,6 +109,19 @@ def test_open_store_urls(tmp_path: Path) -> None:
     for bad in ["events.db", "sqlite:", "sqlite:///x.db", "postgresql://x", "SQLITE:x"]:
         with pytest.raises(ValueError, match="sqlite:"):
             open_store(bad)
+
+
+def test_ids_are_parsed_exactly() -> None:
+    from backends import sqlite as module
+
+    for _ in range(100):
+        original = uuid.uuid4()
+        parsed = module._make_uuid(str(original))
+        assert isinstance(parsed, uuid.UUID)
+        assert parsed == original and original == parsed and hash(parsed) == hash(original)
+        assert str(parsed) == str(original) and parsed.int == original.int
+    with pytest.raises(ValueError):
+        module._make_uuid("not-a-uuid")
 
 
 def test_capabilities() -> None:
