@@ -20,7 +20,6 @@ import pytest
 from backends.sqlite import (
     APPLICATION_ID,
     DEFAULT_BATCH_SIZE_SQLITE,
-    FETCH_ROWS,
     SCHEMA_VERSION,
     SqliteStore,
     availability,
@@ -500,13 +499,14 @@ async def test_raw_scan_counts_the_rows_of_a_stream(any_store: SqliteStore) -> N
     assert [n async for n in any_store.raw_scan("missing")] == []
 
 
-@pytest.mark.parametrize("batch_size", [7, None, FETCH_ROWS + 1])
-async def test_chunked_fetches_hand_over_whole_batches_of_the_snapshot(
+@pytest.mark.parametrize("batch_size", [7, None, DEFAULT_BATCH_SIZE_SQLITE + 1])
+async def test_streamed_batches_are_whole_batches_of_the_snapshot(
     any_store: SqliteStore, batch_size: int | None
 ) -> None:
-    # Several fetch chunks, the last one short: every batch is at most batch_size,
-    # only the last is short, and together they are exactly the collected read.
-    n = 2 * FETCH_ROWS + 345
+    # The first batch from the connection's thread, the rest from the loop's, the last
+    # one short: every batch is batch_size but the last, and together they are exactly
+    # the collected read.
+    n = 2 * DEFAULT_BATCH_SIZE_SQLITE + 345
     await any_store.bulk_load([("s", e) for e in events(n)])
     size = batch_size or DEFAULT_BATCH_SIZE_SQLITE
     read = any_store.read_stream("s", batch_size=batch_size)
@@ -518,6 +518,24 @@ async def test_chunked_fetches_hand_over_whole_batches_of_the_snapshot(
     assert [n async for n in any_store.raw_scan("s", batch_size=batch_size)] == [
         len(b) for b in batches
     ]
+
+
+async def test_later_batches_are_fetched_without_a_thread_hop(file_store: SqliteStore) -> None:
+    # A canary for aiosqlite's internals: if its cursor stopped exposing the sqlite3
+    # cursor, reads would quietly go back to a thread hop per batch (correct, slower).
+    from backends import sqlite as module
+
+    await file_store.bulk_load([("s", e) for e in events(10)])
+    lease = await file_store._lease()
+    try:
+        cursor = await lease.conn.execute("SELECT stream_version FROM events ORDER BY 1")
+        fetch = module._in_loop_fetchmany(cursor)
+        assert fetch is not None
+        assert await cursor.fetchmany(4) == [(1,), (2,), (3,), (4,)]
+        assert fetch(4) == [(5,), (6,), (7,), (8,)]
+        await cursor.close()
+    finally:
+        file_store._give_back(lease, clean=False)
 
 
 async def test_each_event_gets_its_own_metadata(file_store: SqliteStore) -> None:
