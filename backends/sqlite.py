@@ -22,14 +22,14 @@ or get `WrongExpectedVersion`, never "database is locked".
 A streamed read borrows a reader connection for its whole life and holds a read
 transaction on it: the cursor is read with ``fetchmany(batch_size)`` (never relying on
 aiosqlite's ``arraysize`` of 1 or its ``iter_chunk_size`` of 64), so the read returns
-the snapshot taken when it opened. The statement and the first batch run in the
-connection's thread (the first step starts the read transaction and may wait on the
-busy timeout); every later batch is fetched on the event loop's thread, one batch per
+the snapshot taken when it opened. The statement and the first row run in the
+connection's thread (that step starts the read transaction and may wait on the busy
+timeout); the rest of the rows are fetched on the event loop's thread, one batch per
 loop step (see "Where a streamed read's time goes"). In WAL mode readers never block
 the writer, so an undrained stream and an append in the same task cannot deadlock.
-Leaving a read early
-closes its cursor and ends its transaction at once; the connection goes back to the
-pool (or is closed if the pool is full or the cleanup itself was interrupted).
+Leaving a read early closes its cursor and ends its transaction at once; the
+connection goes back to the pool (or is closed if the pool is full or the cleanup
+itself was interrupted).
 
 The reader pool is unbounded by default (a read opens a connection when none is
 idle). ``max_readers`` (or `set_pool_size`) bounds it: reads beyond the bound wait
@@ -53,83 +53,98 @@ flat, the first event under 25 ms and no loop step over 2 ms at the default batc
 Before the changes below, cProfile of ``async for`` over a 100K-event stream gave:
 fetching rows in the connection's thread 44% (epoll wait and queue hand-off),
 decoding rows into RecordedEvent 40%, ``EventStream.__anext__`` and the consumer's
-loop 9%, asyncio and aiosqlite 7%. Three changes, each measured:
+loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
 
-- *Cheaper decoding* (the decoder alone on rows already fetched, thread CPU per row,
-  least of 9 passes: ``python scripts/sqlite_side_by_side.py --sizes 100000 --rounds 3
-  --base /tmp/base --modes decode,decode@base``): 1,750 ns -> 920 ns per row, against
-  ~1,430 ns for the floor to fetch one. Metadata is parsed once per distinct text
-  (each event still gets its own dict, a shallow copy, used only when every value is
-  an immutable scalar); ids are parsed by asyncpg's UUID, a uuid.UUID subclass in C
-  (0.13 us against 0.5 us for setting a bare UUID's slots and 1.1 us for
-  ``uuid.UUID(str)``), checked against ``uuid.UUID`` at import; events are built by
-  the contract's `new_recorded_event`, which stores the fields on a plain object of
-  RecordedEvent's slots layout and then sets its class (about half the time of
-  setting them through the slot descriptors; see harness/contract.py).
-- *Later batches fetched on the loop's thread.* A thread hop per batch cost more
-  than fetching the batch: the worker thread's wake-up, the GIL handed over and back,
-  and the loop's wake-up, on a shared 2-core machine tens of microseconds each. The
-  first batch still comes from the connection's thread (it starts the read
-  transaction, which may wait for the busy timeout); after it, the sqlite3 cursor
-  under aiosqlite's is read directly, ``fetchmany(batch)`` per loop step, with an
-  ``asyncio.sleep(0)`` between batches so that the loop runs between them. Once the
-  read transaction holds its WAL snapshot a step takes no lock and waits for nothing
-  but the pages it reads (from the OS page cache, in these runs); a batch of 100 rows
-  takes ~0.15 ms. A read whose connection is cut never touches it again (its close may
-  be running in the connection's thread). Fetching the next rows in the thread while
-  the loop decodes (a prefetch) was measured before and was no faster: both threads
-  need the GIL for most of the work. So were chunks of 1,000 rows per hop, 2.33x ->
-  2.12x the floor at 100K, rejected because the ~0.7 MiB a chunk holds more than
-  tripled a streamed read's peak (283 KiB -> 991 KiB).
+- *Cheaper decoding* (the decoder alone on rows already fetched, thread CPU, least
+  of 9 passes: ``python scripts/sqlite_side_by_side.py --sizes 100000 --rounds 3
+  --base /tmp/base --modes floor,decode,decode@base``): 1.17x -> 0.62x the floor's
+  CPU time (about 1,750 -> 920 ns a row, against ~1,430 ns for the floor to fetch
+  one, in the workers' output). Ids are parsed by asyncpg's UUID, a uuid.UUID subclass in C (instead
+  of Python setting a bare UUID's slots), checked against ``uuid.UUID`` at import;
+  events are built by the contract's `new_recorded_event`, which stores the fields on
+  a plain object of RecordedEvent's slots layout and then sets its class (see
+  harness/contract.py). Metadata was already parsed once per distinct text (each
+  event still gets its own dict, a shallow copy, used only when every value is an
+  immutable scalar).
+- *Rows fetched on the loop's thread.* A thread hop per batch cost more than fetching
+  the batch: the worker thread's wake-up, the GIL handed over and back, and the loop's
+  wake-up, about 40 us a hop on this shared machine (raw against raw@base below, at
+  100K: 0.28x the floor's ~143 ms of CPU over 1,000 hops). The first row still comes
+  from the connection's thread (its step starts the read transaction, which may wait
+  for the busy timeout); after it, the sqlite3 cursor under aiosqlite's is read
+  directly, ``fetchmany(batch)`` per loop step, with an ``asyncio.sleep(0)`` between
+  batches so that the loop runs between them. Once the read transaction holds its WAL
+  snapshot a step takes no lock and waits for nothing but the pages it reads (from the
+  OS page cache, in these runs; from a cold disk a step would wait for those reads). A
+  read whose connection is cut never touches it again (its close may be running in the
+  connection's thread). Fetching the next rows in the thread while the loop decodes (a
+  prefetch) was measured before and was no faster: both threads need the GIL for most
+  of the work. Chunks of 1,000 rows per hop (2.33x -> 2.12x the floor at 100K) were
+  rejected: the ~0.7 MiB a chunk holds more than tripled a streamed read's peak (283
+  KiB -> 991 KiB).
 - ``EventStream.__anext__`` already serves events from the current batch without
-  awaiting anything: ~180 ns per event in isolation. An async generator under
-  ``__aiter__``, or an iterator over the batch instead of an index, saved 25-45 ns
-  (under 2% of a read), not worth a second path through the stream's state.
+  awaiting anything. An async generator under ``__aiter__``, or an iterator over the
+  batch instead of an index, saved a few tens of nanoseconds per event in throwaway
+  measurements (a percent or two of a read), not worth a second path through the
+  stream's state (and an abandoned bare ``async for`` would be released two loop
+  turns later).
 
-After them, cProfile of the same read: ``fetchmany`` on the loop thread 33%, the
-decode loop 19%, building events 14%, orjson 7%, copying metadata 3%, the consumer's
-loop 9%, ``__anext__`` 5%, asyncio 3%.
+After them, cProfile of the same read (``python scripts/sqlite_side_by_side.py
+--profile 100000``; shares of own time): ``fetchmany`` on the loop thread 37%, the
+decode loop 18%, building events 9%, orjson 7%, copying metadata 3%, the consumer's
+loop 8%, ``__anext__`` 5%, the batch generators, ``asyncio.sleep(0)`` and the loop's
+poll 1-2% each.
 
 Measured side by side (fresh process per read, interleaved, median of 5; ``@base`` is
-main before these changes, ``@c1`` with the cheaper decoding only, ``@c2`` with both,
-each a copy of its tree; floor is bare sqlite3 ``fetchmany(1000)``, no decoding; the
-shared 2-core machine at load ~2-3)::
+main before these changes, ``@c1`` with the cheaper decoding only (``git archive
+fc261c5``), plain modes with both, each tree a copy; floor is bare sqlite3
+``fetchmany(1000)``, no decoding). The shared 2-core machine was running another
+project's test suite (load 6-7), which inflates wall times by whatever waiting for a
+core costs each process, the floor's included, so CPU ratios (the process's CPU time)
+are the ones to read; the wall ratios of that run put streamed at 1.20x the floor and
+fold at 2.35x at 100K, fold at 1.63x at 1M: noise::
 
     python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 5 \
-        --base base=/tmp/base,c1=/tmp/c1,c2=/tmp/c2 \
-        --modes floor,raw@c2,raw@c1,streamed@c2,streamed@c1,streamed@base,fold@c2,fold@c1,fold@base
+        --base base=/tmp/base,c1=/tmp/c1 --modes floor,raw,raw@base,streamed,\
+    streamed@c1,streamed@base,fold,fold@c1,fold@base                  (one line)
 
-         N mode           wall/floor cpu/floor  first  max step
-    100000 raw@c2               1.13      1.16  3.1 ms  0.5 ms
-    100000 raw@c1               1.44      1.49  1.4 ms  0.2 ms
-    100000 streamed@c2          1.85      1.93  3.2 ms  0.6 ms
-    100000 streamed@c1          2.27      2.38  3.3 ms  0.4 ms
-    100000 streamed@base        2.70      2.82  3.0 ms  0.5 ms
-    100000 fold@c2              2.00      2.08  4.7 ms  0.7 ms
-    100000 fold@c1              2.44      2.48  3.0 ms  0.4 ms
-    100000 fold@base            2.95      3.02  4.7 ms  0.6 ms
-   1000000 raw@c2               1.24      1.24  2.4 ms  0.8 ms
-   1000000 raw@c1               1.56      1.56  1.2 ms  0.3 ms
-   1000000 streamed@c2          2.07      2.08  2.0 ms  1.0 ms
-   1000000 streamed@c1          2.48      2.50  3.0 ms  0.5 ms
-   1000000 streamed@base        3.12      3.13  3.5 ms  1.1 ms
-   1000000 fold@c2              2.24      2.26  2.3 ms  0.8 ms
-   1000000 fold@c1              2.68      2.68  4.3 ms  0.7 ms
-   1000000 fold@base            3.29      3.29  2.4 ms  0.7 ms
+         N mode          cpu/floor  cpu/raw  first   max step
+    100000 raw                1.17     1.00   1.4 ms  0.8 ms
+    100000 raw@base           1.45          2.4 ms  0.3 ms
+    100000 streamed           1.85     1.58   2.2 ms  0.9 ms
+    100000 streamed@c1        2.23          3.5 ms  0.6 ms
+    100000 streamed@base      2.74     1.89   5.7 ms  0.6 ms   (cpu/raw: over raw@base)
+    100000 fold               2.15     1.83   7.1 ms  1.1 ms
+    100000 fold@c1            2.33          1.8 ms  0.6 ms
+    100000 fold@base          3.01     2.08   2.9 ms  0.7 ms
+   1000000 raw                1.19     1.00   1.5 ms  1.1 ms
+   1000000 raw@base           1.65          4.1 ms  0.4 ms
+   1000000 streamed           2.00     1.68   5.1 ms  1.2 ms
+   1000000 streamed@c1        2.54          2.3 ms  0.7 ms
+   1000000 streamed@base      3.13     1.90   4.9 ms  0.8 ms
+   1000000 fold               2.21     1.86   8.2 ms  1.7 ms
+   1000000 fold@c1            2.51          5.7 ms  0.7 ms
+   1000000 fold@base          3.17     1.92   3.7 ms  1.0 ms
 
-("raw@c1" is the store's fetch path as on main: the decoding changes do not touch it.)
+An earlier run of the same kind at load 2-3 (the tree before the first row moved to
+the connection's thread alone, as ``@c2``; no raw@base) gave wall ratios close to
+these CPU ones: streamed 1.85x the floor at 100K and 2.07x at 1M (main 2.70x and
+3.12x), fold 1.77x and 1.81x raw, longest step 0.6-1.0 ms.
+
 "max step" is the longest single loop step in the loop thread's CPU time (the
 script's StepWatch; LoopWatch's wall-clock stall on a shared machine mostly measures
 waiting for a core): a step of a streamed read is fetching, decoding and consuming one
 batch.
 
-Against issue 13: streamed 1.85x the floor at 100K (goal 2.0, met) and 2.07x at 1M
-(just short); fold 1.77x and 1.81x raw (goal 1.5, not met: fold over raw is decoding
-plus the fold itself, and raw got faster too). Decoding alone, at 920 ns a row, is
-0.64x the floor; a fold at 1.5x raw leaves it under half the raw read, which would
-take decoding skipped, not sped up (payloads decoded lazily, on first access to
-``data``: a change to `RecordedEvent` for every store, not made). The first event
-came after 2-5 ms and the longest step took at most 1.0 ms of CPU (goals: 25 ms, 2 ms).
+Against issue 13: streamed 1.85x the floor at 100K and 2.00x at 1M in CPU (goal
+2.0x: met, at 1M only just); fold 1.83x and 1.86x raw (goal 1.5x: not met; main was
+at 2.08x and 1.92x, because the fetch path got faster too: raw went from 1.45-1.65x
+to 1.17-1.19x the floor). Fold over raw is decoding plus the fold itself, and
+decoding alone is 0.62x the floor; a fold at 1.5x raw leaves it
+under half the raw read, which would take decoding skipped, not sped up (payloads
+decoded lazily, on first access to ``data``: a change to `RecordedEvent` for every
+store, not made). The first event came after 1-9 ms and the longest step took at most
+1.7 ms of CPU (goals: 25 ms, 2 ms).
 
 Memory (the script's ``--memory`` pass: tracemalloc peak above the read's start,
 streamed, median of 3; ``--sizes 10000 --rounds 0 --modes floor --memory
@@ -1110,10 +1125,10 @@ class SqliteStore:
     ) -> AsyncGenerator[Sequence[_Row], None]:
         """One cursor in one read transaction, yielded ``size`` rows at a time.
 
-        The statement and the first batch run in the connection's thread: the first
-        step starts the read transaction, the one step of a read that may wait (for
-        the busy timeout). Every later batch is read on the event loop's own thread,
-        one ``fetchmany(size)`` per loop step, with no thread hop (see the module
+        The statement and the first row run in the connection's thread: that step
+        starts the read transaction, the one step of a read that may wait (for the
+        busy timeout). The rest is read on the event loop's own thread, one
+        ``fetchmany(size)`` per loop step, with no thread hop (see the module
         docstring).
         """
         lease = await self._lease()
