@@ -25,7 +25,8 @@ aiosqlite's ``arraysize`` of 1 or its ``iter_chunk_size`` of 64), so the read re
 the snapshot taken when it opened. The statement and the first row run in the
 connection's thread (that step starts the read transaction and may wait on the busy
 timeout); the rest of the rows are fetched on the event loop's thread, one batch per
-loop step (see "Where a streamed read's time goes"). In WAL mode readers never block
+loop step, for as long as each fetch is quick (see "Where a streamed read's time
+goes"). In WAL mode readers never block
 the writer, so an undrained stream and an append in the same task cannot deadlock.
 Leaving a read early closes its cursor and ends its transaction at once; the
 connection goes back to the pool (or is closed if the pool is full or the cleanup
@@ -75,7 +76,10 @@ loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
   directly, ``fetchmany(batch)`` per loop step, with an ``asyncio.sleep(0)`` between
   batches so that the loop runs between them. Once the read transaction holds its WAL
   snapshot a step takes no lock and waits for nothing but the pages it reads (from the
-  OS page cache, in these runs; from a cold disk a step would wait for those reads). A
+  OS page cache, in these runs). From a cold disk a step would wait for those reads,
+  so a fetch on the loop that takes longer than `LOOP_FETCH_LIMIT_S` (2 ms, the
+  step bound of issue 13) sends the rest of that read back to the connection's
+  thread: a slow disk costs the loop one step, not one per batch. A
   read whose connection is cut never touches it again (its close may be running in the
   connection's thread). Fetching the next rows in the thread while the loop decodes (a
   prefetch) was measured before and was no faster: both threads need the GIL for most
@@ -246,6 +250,13 @@ __all__ = [
 DEFAULT_BATCH_SIZE_SQLITE: Final = 100
 """Rows per ``fetchmany`` in a streamed read when the caller gives none (measured: see
 the module docstring)."""
+
+LOOP_FETCH_LIMIT_S: Final = 0.002
+"""A streamed read fetches its batches on the event loop's thread while each takes at
+most this long (from the page cache a batch of 100 rows takes ~0.15 ms); one that
+takes longer, as pages read from a cold disk would, sends the rest of the read to the
+connection's thread, so a slow disk never holds the loop batch after batch. 2 ms is
+issue 13's bound on a streamed read's loop step."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -1164,7 +1175,12 @@ class SqliteStore:
                     raise _interrupted(what)
                 try:
                     if fetch is not None:
+                        began = time.perf_counter()
                         rows = fetch(size)
+                        if time.perf_counter() - began > LOOP_FETCH_LIMIT_S:
+                            # Pages not in memory (a cold disk): the rest of this read
+                            # goes back to the connection's thread, off the loop.
+                            fetch = None
                     else:
                         rows = cast("list[_Row]", await cursor.fetchmany(size))
                 except (sqlite3.Error, ValueError) as exc:

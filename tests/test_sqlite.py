@@ -14,6 +14,7 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -536,6 +537,40 @@ async def test_later_batches_are_fetched_without_a_thread_hop(file_store: Sqlite
         await cursor.close()
     finally:
         file_store._give_back(lease, clean=False)
+
+
+async def test_a_slow_fetch_on_the_loop_sends_the_rest_of_the_read_to_the_thread(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every page came from a cold disk: after the first slow fetch on the loop's
+    # thread, the rest of the read is fetched in the connection's, and reads it whole.
+    from backends import sqlite as module
+
+    calls: list[int] = []
+    real = module._in_loop_fetchmany
+
+    def counting(cursor: Any) -> Any:
+        fetch = real(cursor)
+        assert fetch is not None
+
+        def counted(size: int) -> Any:
+            calls.append(size)
+            return fetch(size)
+
+        return counted
+
+    monkeypatch.setattr(module, "_in_loop_fetchmany", counting)
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    await file_store.bulk_load([("s", e) for e in events(1000)])
+    streamed = [e async for e in file_store.read_stream("s", batch_size=10)]
+    assert [e.stream_version for e in streamed] == list(range(1, 1001))
+    # The first batch's rest, then one later batch that took "too long"; no more.
+    assert calls == [9, 10]
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 60.0)
+    calls.clear()
+    assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
+    # Every batch on the loop: the first one's 9 rows, 99 batches of 10, the empty end.
+    assert calls == [9] + [10] * 100
 
 
 async def test_each_event_gets_its_own_metadata(file_store: SqliteStore) -> None:
