@@ -199,6 +199,43 @@ contract's part (building a `RecordedEvent`, ``__anext__`` per event) is as larg
 the JSON; building an equal, still frozen RecordedEvent through a plain slots class
 and a ``__class__`` swap measured 0.4-0.6x the current builder's time.
 
+That builder is now the contract's `new_recorded_event` (harness/contract.py), so
+this store builds events that way with no change here. CPU per event against main
+(``/tmp/base`` from ``git archive main``; thread time, best of 5 or of 3 as above;
+the two trees alternated three times, medians; load average 5-6 from other work)::
+
+    python scripts/pg_side_by_side.py decode-costs 100000      # in each tree:
+    (cd /tmp/base && PYTHONPATH=/tmp/base python scripts/pg_side_by_side.py decode-costs 100000)
+
+                                   main     now
+    build a RecordedEvent         0.68 us  0.43 us
+    decode (all of the above)     1.34 us  0.99 us
+    whole raw read                1.91 us  1.96 us
+    whole streamed read           4.39 us  4.23 us   (2.30x -> 2.16x raw)
+    whole fold read               4.13 us  3.83 us   (2.16x -> 1.95x raw)
+
+Wall-clock medians, side by side with main (``reads --base /tmp/base --sizes
+100000,1000000 --rounds 5 --memory 10000,1000000``; ``old-`` = main): at 100K,
+streamed 1.19x raw (main 1.31x) and fold 1.34x (main 2.08x); at 1M, streamed 1.42x
+(1.86x) and fold 1.94x (1.75x). The machine was running another project's test suite
+(load 5-6): raw reads took 1.6x bare instead of 1.25x, the server's wake-ups hide
+part of the client's work, and fold and streamed swapped places between sizes, so
+these wall figures are noise around the CPU figures above, not a second result. An
+earlier 3-round run at 100K (load ~3) gave streamed 1.70x raw against main's 1.99x
+and fold 1.60x against 1.92x. Peak memory of a streamed read (memray): 0.78 MiB at
+10K, 0.92 MiB at 1M (1.17x); first events 5-13 ms.
+
+**Still short of issue 13's targets** (streamed 1.3x raw, fold 1.5x): in CPU a
+streamed read is 2.2x raw. Of the 2.3 us a streamed event costs beyond raw, decoding
+is 1.0 us (orjson 0.45, building 0.43, unpacking 0.19); the rest is ``__anext__``, the
+consumer's loop and garbage collection (an event and its id are two GC-tracked
+objects, so a read sets off a young collection every few hundred events and now and
+then a full one: the "max GC" column). Also tried and not kept, each a few percent
+of a streamed read's CPU in throwaway measurements: an async generator under
+``EventStream.__aiter__`` (it delays releasing an abandoned bare ``async for`` by two
+loop turns), and metadata parsed once per distinct text as SQLite does (a gain only
+on this benchmark's constant metadata, a loss wherever metadata differs per event).
+
 The loop stall and the longest step are garbage collections, not the read's own
 steps: every variant, bare asyncpg included, had a full collection of 11-16 ms in its
 read (Records and events that outlive a young collection pile up in the oldest

@@ -22,10 +22,15 @@ or get `WrongExpectedVersion`, never "database is locked".
 A streamed read borrows a reader connection for its whole life and holds a read
 transaction on it: the cursor is read with ``fetchmany(batch_size)`` (never relying on
 aiosqlite's ``arraysize`` of 1 or its ``iter_chunk_size`` of 64), so the read returns
-the snapshot taken when it opened. In WAL mode readers never block the writer, so an
-undrained stream and an append in the same task cannot deadlock. Leaving a read early
-closes its cursor and ends its transaction at once; the connection goes back to the
-pool (or is closed if the pool is full or the cleanup itself was interrupted).
+the snapshot taken when it opened. The statement and the first row run in the
+connection's thread (that step starts the read transaction and may wait on the busy
+timeout); the rest of the rows are fetched on the event loop's thread, one batch per
+loop step, for as long as each fetch is quick (see "Where a streamed read's time
+goes"). In WAL mode readers never block
+the writer, so an undrained stream and an append in the same task cannot deadlock.
+Leaving a read early closes its cursor and ends its transaction at once; the
+connection goes back to the pool (or is closed if the pool is full or the cleanup
+itself was interrupted).
 
 The reader pool is unbounded by default (a read opens a connection when none is
 idle). ``max_readers`` (or `set_pool_size`) bounds it: reads beyond the bound wait
@@ -43,93 +48,121 @@ snapshot.
 
 Where a streamed read's time goes
 ---------------------------------
-cProfile of ``async for`` over a 100K-event stream (scripts/sqlite_side_by_side.py's
-seeded file; shares of the read's profiled time, one hop per 100-row batch before
-this change, one per ~1,000 rows after)::
+Project issue 13 asks a streamed read for at most 2.0x the floor (bare sqlite3
+``fetchmany``, no decoding) and a streamed fold for at most 1.5x raw, with peak memory
+flat, the first event under 25 ms and no loop step over 2 ms at the default batch.
+Before the changes below, cProfile of ``async for`` over a 100K-event stream gave:
+fetching rows in the connection's thread 44% (epoll wait and queue hand-off),
+decoding rows into RecordedEvent 40%, ``EventStream.__anext__`` and the consumer's
+loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
 
-                                              before   after
-    fetching rows in the connection's thread    44%      26%   (epoll wait + queue hand-off)
-    decoding rows into RecordedEvent             40%      50%   (orjson ~6%, uuid ~6%,
-                                                                 building the event ~11%,
-                                                                 the loop itself the rest)
-    EventStream.__anext__ + the consumer's loop    9%      17%
-    everything else (asyncio, aiosqlite)           7%       7%
+- *Cheaper decoding* (the decoder alone on rows already fetched, thread CPU, least
+  of 9 passes: ``python scripts/sqlite_side_by_side.py --sizes 100000 --rounds 3
+  --base /tmp/base --modes floor,decode,decode@base``): 1.17x -> 0.62x the floor's
+  CPU time (about 1,750 -> 920 ns a row, against ~1,430 ns for the floor to fetch
+  one, in the workers' output). Ids are parsed by asyncpg's UUID, a uuid.UUID subclass in C (instead
+  of Python setting a bare UUID's slots), checked against ``uuid.UUID`` at import;
+  events are built by the contract's `new_recorded_event`, which stores the fields on
+  a plain object of RecordedEvent's slots layout and then sets its class (see
+  harness/contract.py). Metadata was already parsed once per distinct text (each
+  event still gets its own dict, a shallow copy, used only when every value is an
+  immutable scalar).
+- *Rows fetched on the loop's thread.* A thread hop per batch cost more than fetching
+  the batch: the worker thread's wake-up, the GIL handed over and back, and the loop's
+  wake-up, about 40 us a hop on this shared machine (raw against raw@base below, at
+  100K: 0.28x the floor's ~143 ms of CPU over 1,000 hops). The first row still comes
+  from the connection's thread (its step starts the read transaction, which may wait
+  for the busy timeout); after it, the sqlite3 cursor under aiosqlite's is read
+  directly, ``fetchmany(batch)`` per loop step, with an ``asyncio.sleep(0)`` between
+  batches so that the loop runs between them. Once the read transaction holds its WAL
+  snapshot a step takes no lock and waits for nothing but the pages it reads (from the
+  OS page cache, in these runs). From a cold disk a step would wait for those reads,
+  so a fetch on the loop that takes longer than `LOOP_FETCH_LIMIT_S` (2 ms, the
+  step bound of issue 13) sends the rest of that read back to the connection's
+  thread: a slow disk costs the loop one step, not one per batch. A
+  read whose connection is cut never touches it again (its close may be running in the
+  connection's thread). Fetching the next rows in the thread while the loop decodes (a
+  prefetch) was measured before and was no faster: both threads need the GIL for most
+  of the work. Chunks of 1,000 rows per hop (2.33x -> 2.12x the floor at 100K) were
+  rejected: the ~0.7 MiB a chunk holds more than tripled a streamed read's peak (283
+  KiB -> 991 KiB).
+- ``EventStream.__anext__`` already serves events from the current batch without
+  awaiting anything. An async generator under ``__aiter__``, or an iterator over the
+  batch instead of an index, saved a few tens of nanoseconds per event in throwaway
+  measurements (a percent or two of a read), not worth a second path through the
+  stream's state (and an abandoned bare ``async for`` would be released two loop
+  turns later).
 
-Decoding, not fetching, is now most of a streamed read: it costs more than SQLite
-takes to produce the rows (bare sqlite3 plus orjson alone is ~1.3x the bare fetch).
-So the fetch path was made cheaper where it could be without changing what a read
-returns:
+After them, cProfile of the same read (``python scripts/sqlite_side_by_side.py
+--profile 100000``; shares of own time): ``fetchmany`` on the loop thread 37%, the
+decode loop 18%, building events 9%, orjson 7%, copying metadata 3%, the consumer's
+loop 8%, ``__anext__`` 5%, the batch generators, ``asyncio.sleep(0)`` and the loop's
+poll 1-2% each.
 
-- One thread hop per 1,000 rows instead of one per batch (measured, then set back to
-  a batch per hop: see below): the cursor
-  is read with ``fetchmany(1000)`` and the rows are handed to the consumer a batch
-  (default 100) per loop step, with an ``asyncio.sleep(0)`` between batches so the
-  loop still runs between them. The first fetch is one batch, so the first event
-  comes as early as before. Same cursor, same transaction: the snapshot is unchanged.
-  Fetching the next chunk while the consumer decodes this one (a prefetch) was
-  measured too (the script below, ``--base`` on a prefetching copy; not kept) and was
-  no faster: both threads need the GIL for most of the work.
-- Metadata parsed once per distinct text (each event still gets its own dict, a
-  shallow copy, used only when every value is an immutable scalar), and the uuid
-  shortcut inlined: the decoder alone went from 1.33x to 1.22x the floor's CPU time
-  (``--sizes 100000 --rounds 3 --base /tmp/base --modes floor,decode,decode@base``;
-  load ~3). Decoding alone costs more than fetching the rows.
+Measured side by side (fresh process per read, interleaved, median of 5; ``@base`` is
+main before these changes, ``@c1`` with the cheaper decoding only (``git archive
+fc261c5``), plain modes with both, each tree a copy; floor is bare sqlite3
+``fetchmany(1000)``, no decoding). The shared 2-core machine was running another
+project's test suite (load 6-7), which inflates wall times by whatever waiting for a
+core costs each process, the floor's included, so CPU ratios (the process's CPU time)
+are the ones to read; the wall ratios of that run put streamed at 1.20x the floor and
+fold at 2.35x at 100K, fold at 1.63x at 1M: noise::
 
-Measured side by side (fresh process per read, interleaved, median of 3; ``@base`` is
-the store before this change, from ``git archive``; floor is bare sqlite3
-``fetchmany(1000)``, no decoding; the shared 2-core machine at load ~1-3, so CPU
-ratios are given next to wall ones)::
+    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 5 \
+        --base base=/tmp/base,c1=/tmp/c1 --modes floor,raw,raw@base,streamed,\
+    streamed@c1,streamed@base,fold,fold@c1,fold@base                  (one line)
 
-    python scripts/sqlite_side_by_side.py --sizes 100000,1000000 --rounds 3 \
-        --base /tmp/base --modes floor,raw,streamed,streamed@base,fold,fold@base
+         N mode          cpu/floor  cpu/raw  first   max step
+    100000 raw                1.17     1.00   1.4 ms  0.8 ms
+    100000 raw@base           1.45          2.4 ms  0.3 ms
+    100000 streamed           1.85     1.58   2.2 ms  0.9 ms
+    100000 streamed@c1        2.23          3.5 ms  0.6 ms
+    100000 streamed@base      2.74     1.89   5.7 ms  0.6 ms   (cpu/raw: over raw@base)
+    100000 fold               2.15     1.83   7.1 ms  1.1 ms
+    100000 fold@c1            2.33          1.8 ms  0.6 ms
+    100000 fold@base          3.01     2.08   2.9 ms  0.7 ms
+   1000000 raw                1.19     1.00   1.5 ms  1.1 ms
+   1000000 raw@base           1.65          4.1 ms  0.4 ms
+   1000000 streamed           2.00     1.68   5.1 ms  1.2 ms
+   1000000 streamed@c1        2.54          2.3 ms  0.7 ms
+   1000000 streamed@base      3.13     1.90   4.9 ms  0.8 ms
+   1000000 fold               2.21     1.86   8.2 ms  1.7 ms
+   1000000 fold@c1            2.51          5.7 ms  0.7 ms
+   1000000 fold@base          3.17     1.92   3.7 ms  1.0 ms
 
-         N mode          wall/floor wall/raw cpu/floor cpu/raw  first  max step
-    100000 raw                 0.97     1.00      1.13    1.00   4.3 ms   0.1 ms
-    100000 streamed            2.12     2.20      2.47    2.18   4.8 ms   0.9 ms
-    100000 streamed@base       2.33     2.41      2.68    2.37   3.0 ms   1.4 ms
-    100000 fold                2.39     2.47      2.85    2.52   4.0 ms   1.2 ms
-    100000 fold@base           2.83     2.93      3.36    2.96   3.8 ms   1.2 ms
-   1000000 raw                 1.15     1.00      1.17    1.00   5.3 ms   1.7 ms
-   1000000 streamed            2.50     2.18      2.62    2.23   3.0 ms   2.6 ms
-   1000000 streamed@base       2.93     2.56      3.05    2.59   2.1 ms   2.0 ms
-   1000000 fold                3.08     2.68      3.19    2.72   5.2 ms   1.7 ms
-   1000000 fold@base           3.69     3.22      3.76    3.20   3.2 ms   2.6 ms
-
-(An earlier run of 5 rounds at load 7-12 gave raw@base/raw 1.25 and 1.22, streamed
-2.88 vs 3.12 and 3.61 vs 4.37 times the floor: the same direction.) Raw on the store
-before this change was 1.11x the floor at both sizes in a run at load ~1.
+An earlier run of the same kind at load 2-3 (the tree before the first row moved to
+the connection's thread alone, as ``@c2``; no raw@base) gave wall ratios close to
+these CPU ones: streamed 1.85x the floor at 100K and 2.07x at 1M (main 2.70x and
+3.12x), fold 1.77x and 1.81x raw, longest step 0.6-1.0 ms.
 
 "max step" is the longest single loop step in the loop thread's CPU time (the
 script's StepWatch; LoopWatch's wall-clock stall on a shared machine mostly measures
-waiting for a core). A step of a streamed read at the default batch is decoding and
-consuming one batch; at 1M events the longest of ~10,000 such steps passes 2 ms on
-this machine, before this change as after (the chunking hands over one batch per step,
-and each batch's rows leave the chunk with it, so no step frees a whole chunk).
+waiting for a core): a step of a streamed read is fetching, decoding and consuming one
+batch.
+
+Against issue 13: streamed 1.85x the floor at 100K and 2.00x at 1M in CPU (goal
+2.0x: met, at 1M only just); fold 1.83x and 1.86x raw (goal 1.5x: not met; main was
+at 2.08x and 1.92x, because the fetch path got faster too: raw went from 1.45-1.65x
+to 1.17-1.19x the floor). Fold over raw is decoding plus the fold itself, and
+decoding alone is 0.62x the floor; a fold at 1.5x raw leaves it
+under half the raw read, which would take decoding skipped, not sped up (payloads
+decoded lazily, on first access to ``data``: a change to `RecordedEvent` for every
+store, not made). The first event came after 1-9 ms and the longest step took at most
+1.7 ms of CPU (goals: 25 ms, 2 ms).
 
 Memory (the script's ``--memory`` pass: tracemalloc peak above the read's start,
 streamed, median of 3; ``--sizes 10000 --rounds 0 --modes floor --memory
---memory-sizes 10000,1000000``): 991 KiB at 10K events, 1087 KiB at 1M (1.10x, flat).
-Before this change the same pass gave 283 KiB at 10K: a chunk of 1,000 undecoded rows
-costs ~0.7 MiB, for one thread hop in ten.
-
-**Chunks stay at one batch by default** (`FETCH_ROWS` = the default batch): the rows
-above were measured with chunks of 1,000, and the ~0.7 MiB a chunk holds more than
-triples a streamed read's peak, which is what this project exists to keep down; issue
-13 asks for the speed with no regression in memory. So a hop per batch stays, and of
-this change the cheaper decoder remains (1.33x -> 1.22x the floor's CPU). The
-chunking machinery stays because it costs nothing at one batch per chunk and makes the
-trade a one-line change where throughput matters more than memory.
-
-The goals of project issue 13 (streamed at most 2.0x the floor, fold at most 1.5x
-raw) are not met: decoding alone costs more than the floor, and raw itself got
-faster. Reaching them needs decoding skipped, not sped up (payloads decoded lazily,
-on first access to ``data``), which is a change to `RecordedEvent` for every store.
+--memory-sizes 10000,1000000``, and the same from a copy of main): 277 KiB at 10K
+events and 317 KiB at 1M (1.14x); main gave 283 KiB and 590 KiB in the same session.
+The first batch's first row is fetched in the connection's thread and the rest of it
+on the loop's, into a new list: aiosqlite's thread keeps its last result until its
+next job, and with the whole first batch fetched there the peak was 351 KiB at 10K.
 
 Default batch size: 100
 -----------------------
-Measured with the benchmark itself (rows fetched a batch per hop, the default again;
-chunks of 1,000 add ~0.7 MiB: see above), one stream of ~250-byte events, memray peaks (which
-repeat to the byte between processes) and the event loop's longest stall::
+Measured with the benchmark itself (before later batches were fetched on the loop's
+thread), one stream of ~250-byte events, memray peaks (which repeat to the byte
+between processes) and the event loop's longest stall::
 
     eventbench run --scenarios read-stream --backends sqlite --sizes 10k,100k \
         --modes collected,streamed -p batch_size=100      # then -p batch_size=1000
@@ -147,10 +180,9 @@ Why 100 and not more: memory and the event loop grow with the batch, and the cyc
 garbage collector: a decoded batch is several GC-tracked objects per event (the event,
 its dicts and lists); at 100 rows a batch stays under the young generation's
 700-object threshold, while larger batches set off collections of older generations
-during the read. Smaller batches only add loop steps (one per batch; thread hops are
-one per `FETCH_ROWS` rows whatever the batch). Times on the shared 2-core machine
-these were measured on moved by tens of percent between runs, so no time ratio is
-quoted here; `eventbench compare` judges such changes.
+during the read. Smaller batches only add loop steps (one per batch). Times on the
+shared 2-core machine these were measured on moved by tens of percent between runs,
+so no time ratio is quoted here; `eventbench compare` judges such changes.
 """
 
 from __future__ import annotations
@@ -219,11 +251,12 @@ DEFAULT_BATCH_SIZE_SQLITE: Final = 100
 """Rows per ``fetchmany`` in a streamed read when the caller gives none (measured: see
 the module docstring)."""
 
-FETCH_ROWS: Final = DEFAULT_BATCH_SIZE_SQLITE
-"""Rows a streamed read takes from its connection's thread per hop (rounded to whole
-batches, at least one): one batch, as before chunking. 1,000 made a streamed read
-2.33x -> 2.12x the floor at 100K but raised its peak from 283 KiB to 991 KiB, a
-memory regression for a ~10% gain (see the module docstring)."""
+LOOP_FETCH_LIMIT_S: Final = 0.002
+"""A streamed read fetches its batches on the event loop's thread while each takes at
+most this long (from the page cache a batch of 100 rows takes ~0.15 ms); one that
+takes longer, as pages read from a cold disk would, sends the rest of the read to the
+connection's thread, so a slow disk never holds the loop batch after batch. 2 ms is
+issue 13's bound on a streamed read's loop step."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -311,11 +344,13 @@ _T = TypeVar("_T")
 # --------------------------------------------------------------------------- decoding
 
 
-# Decoding is the hot path of a read (about 1.6 us of Python per row against about 1 us
+# Decoding is the hot path of a read (about 1.7 us of Python per row against about 1.4 us
 # for SQLite to fetch it), so the two costliest constructors are bypassed where that is
-# provably equivalent: uuid.UUID(str) parses defensively (about 0.7 us), and events
-# are built with the contract's new_recorded_event. The uuid shortcut is checked
-# against the ordinary constructor at import and replaced by it if they ever differ.
+# provably equivalent: uuid.UUID(str) parses defensively (about 1.1 us), and events
+# are built with the contract's new_recorded_event. Ids are parsed by asyncpg's UUID
+# (a uuid.UUID subclass written in C, the very type PostgreSQL reads return: 0.13 us),
+# else by setting a bare UUID's slots (0.5 us); each is checked against the ordinary
+# constructor at import and the next one used if they ever differ.
 
 _new = object.__new__
 _set = object.__setattr__
@@ -330,16 +365,32 @@ def _uuid_fast(text: str) -> uuid.UUID:
 
 
 def _uuid_maker() -> Callable[[str], uuid.UUID]:
+    candidates: list[Callable[[str], uuid.UUID]] = [_uuid_fast]
+    try:
+        from asyncpg.pgproto.pgproto import UUID as CUuid
+    except ImportError:  # pragma: no cover (asyncpg is a dependency of eventbench)
+        pass
+    else:
+        candidates.insert(0, CUuid)
     sample = uuid.uuid4()
-    fast = _uuid_fast(str(sample))
-    return _uuid_fast if fast == sample and hash(fast) == hash(sample) else uuid.UUID
+    text = str(sample)
+    for candidate in candidates:
+        try:
+            made = candidate(text)
+        except Exception:  # pragma: no cover (a changed library: use the next one)
+            continue
+        if (
+            isinstance(made, uuid.UUID)
+            and made == sample
+            and sample == made
+            and hash(made) == hash(sample)
+            and str(made) == text
+        ):
+            return candidate
+    return uuid.UUID  # pragma: no cover
 
 
-_make_uuid = _uuid_maker()
-
-
-_FAST_UUID: Final = _make_uuid is _uuid_fast
-_UUID = uuid.UUID
+_make_uuid: Final = _uuid_maker()
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
@@ -375,10 +426,10 @@ class _Decoder:
         """Rows of `_STREAM_COLUMNS`, all of one stream."""
         # The same loop as all_rows, less the stream id column: this is the hot path of
         # read_stream, where widening each row tuple first costs ~9% of decoding (measured).
-        # The uuid shortcut is inlined: a call per row is ~5% of decoding (measured).
+        # Ids are parsed by one C call (_make_uuid), no longer inlined Python.
         loads = orjson.loads
         new_event = new_recorded_event
-        new, set_, uuid_type, unknown, fast = _new, _set, _UUID, _SAFE_UNKNOWN, _FAST_UUID
+        make_uuid = _make_uuid
         at_raw, at = self._at_raw, self._at
         out: list[RecordedEvent] = []
         append = out.append
@@ -386,13 +437,11 @@ class _Decoder:
             if raw != at_raw:
                 at_raw, at = raw, datetime.fromisoformat(raw)
             meta = self._meta.copy() if metadata == self._meta_raw else self._metadata(metadata)
-            if fast:
-                id_ = new(uuid_type)
-                set_(id_, "int", int(event_id.replace("-", ""), 16))
-                set_(id_, "is_safe", unknown)
-            else:
-                id_ = uuid_type(event_id)
-            append(new_event(stream_id, version, position, type_, loads(data), meta, id_, at))
+            append(
+                new_event(
+                    stream_id, version, position, type_, loads(data), meta, make_uuid(event_id), at
+                )
+            )
         self._at_raw, self._at = at_raw, at
         return out
 
@@ -400,7 +449,7 @@ class _Decoder:
         """Rows of `_ALL_COLUMNS`."""
         loads = orjson.loads
         new_event = new_recorded_event
-        new, set_, uuid_type, unknown, fast = _new, _set, _UUID, _SAFE_UNKNOWN, _FAST_UUID
+        make_uuid = _make_uuid
         at_raw, at = self._at_raw, self._at
         out: list[RecordedEvent] = []
         append = out.append
@@ -408,13 +457,11 @@ class _Decoder:
             if raw != at_raw:
                 at_raw, at = raw, datetime.fromisoformat(raw)
             meta = self._meta.copy() if metadata == self._meta_raw else self._metadata(metadata)
-            if fast:
-                id_ = new(uuid_type)
-                set_(id_, "int", int(event_id.replace("-", ""), 16))
-                set_(id_, "is_safe", unknown)
-            else:
-                id_ = uuid_type(event_id)
-            append(new_event(stream_id, version, position, type_, loads(data), meta, id_, at))
+            append(
+                new_event(
+                    stream_id, version, position, type_, loads(data), meta, make_uuid(event_id), at
+                )
+            )
         self._at_raw, self._at = at_raw, at
         return out
 
@@ -1089,40 +1136,55 @@ class SqliteStore:
     ) -> AsyncGenerator[Sequence[_Row], None]:
         """One cursor in one read transaction, yielded ``size`` rows at a time.
 
-        After the first batch, rows cross from the connection's thread in chunks of
-        about `FETCH_ROWS` (one thread hop each), handed on a batch per loop step (see
-        the module docstring).
+        The statement and the first row run in the connection's thread: that step
+        starts the read transaction, the one step of a read that may wait (for the
+        busy timeout). The rest is read on the event loop's own thread, one
+        ``fetchmany(size)`` per loop step, with no thread hop (see the module
+        docstring).
         """
         lease = await self._lease()
         cursor: aiosqlite.Cursor | None = None
-        chunk = size * max(1, FETCH_ROWS // size)
-        want = size  # the first chunk is one batch: the first event comes no later
         try:
             try:
                 await lease.conn.execute("BEGIN")
                 cursor = await lease.conn.execute(query.full_sql, query.full_params)
+                fetch = _in_loop_fetchmany(cursor)
+                if fetch is None:
+                    rows = cast("list[_Row]", await cursor.fetchmany(size))
+                else:
+                    # One row in the thread starts the transaction; the rest of the
+                    # batch is fetched here, into a new list: aiosqlite's thread keeps
+                    # its last result until its next job (the cursor's close), and a
+                    # whole batch held for the whole read raised the peak by a quarter.
+                    rows = cast("list[_Row]", await cursor.fetchmany(1))
+                    if rows and size > 1 and not lease.cut:  # (cut: raised below)
+                        rows = rows + fetch(size - 1)
             except (sqlite3.Error, ValueError) as exc:
                 raise _interrupted(what, exc) from exc
             while True:
-                try:
-                    rows = cast("list[_Row]", await cursor.fetchmany(want))
-                except (sqlite3.Error, ValueError) as exc:
-                    raise _interrupted(what, exc) from exc
-                if lease.cut:  # even an empty chunk may be short: never end quietly
+                if lease.cut:  # even an empty batch may be short: never end quietly
                     raise _interrupted(what)
                 if not rows:
                     return
-                while len(rows) > size:
-                    # Each batch leaves the chunk as it is handed over, so its rows are
-                    # freed with it, not all at once in one loop step.
-                    batch = rows[:size]
-                    del rows[:size]
-                    yield batch
-                    # Let the loop run between batches: with no fetch to await, the
-                    # consumer would otherwise take the whole chunk in one step.
-                    await asyncio.sleep(0)
                 yield rows
-                want = chunk
+                # One batch per loop step: the fetch below does not wait on anything.
+                await asyncio.sleep(0)
+                if lease.cut:
+                    # Cut meanwhile: its close may be running in the connection's
+                    # thread, so this read never touches the connection again.
+                    raise _interrupted(what)
+                try:
+                    if fetch is not None:
+                        began = time.perf_counter()
+                        rows = fetch(size)
+                        if time.perf_counter() - began > LOOP_FETCH_LIMIT_S:
+                            # Pages not in memory (a cold disk): the rest of this read
+                            # goes back to the connection's thread, off the loop.
+                            fetch = None
+                    else:
+                        rows = cast("list[_Row]", await cursor.fetchmany(size))
+                except (sqlite3.Error, ValueError) as exc:
+                    raise _interrupted(what, exc) from exc
         finally:
             await self._end_read(lease, cursor)
 
@@ -1180,6 +1242,21 @@ class SqliteStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _in_loop_fetchmany(cursor: aiosqlite.Cursor) -> Callable[[int], list[_Row]] | None:
+    """``fetchmany`` of the sqlite3 cursor under aiosqlite's, to run on the caller's thread.
+
+    aiosqlite keeps the cursor it wraps as ``_cursor`` (and reads its ``rowcount``
+    from the caller's thread itself); the connection is opened with
+    ``check_same_thread=False``. None if that ever changes: reads then stay in the
+    connection's thread, slower but as correct.
+    """
+    inner = getattr(cursor, "_cursor", None)
+    if not isinstance(inner, sqlite3.Cursor):
+        return None
+    fetchmany: Callable[[int], list[_Row]] = inner.fetchmany
+    return fetchmany
 
 
 def _check_pool_size(size: object) -> None:

@@ -8,6 +8,10 @@
     git show main:backends/postgres.py > /tmp/old_postgres.py
     python scripts/pg_side_by_side.py appends /tmp/old_postgres.py 10 200 [--no-sync]
 
+    # reads, this tree against another whole tree (store and contract), interleaved:
+    mkdir /tmp/base && git archive main | tar -x -C /tmp/base
+    python scripts/pg_side_by_side.py reads --base /tmp/base --sizes 100000 --memory ''
+
 ``--no-sync`` sets ``synchronous_commit = off`` on the throwaway database only, to show
 what is left when the commit's WAL flush does not dominate. Prints one line per figure.
 """
@@ -21,6 +25,7 @@ import dataclasses
 import gc
 import importlib.util
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -306,8 +311,16 @@ def _same(value: bytes) -> bytes:
 
 
 def _run_once(
-    database: str, variant: str, n: int, module: str | None, memory: bool, batch: int | None
+    database: str,
+    variant: str,
+    n: int,
+    module: str | None,
+    memory: bool,
+    batch: int | None,
+    tree: str | None = None,
 ) -> Any:
+    """One read in a fresh process; with ``tree`` (a copy of another checkout), the
+    process imports everything (store, contract, scenarios) from that tree."""
     cmd = [sys.executable, __file__, "read-once", "--database", database, variant, str(n)]
     if batch:
         cmd += ["--batch", str(batch)]
@@ -315,7 +328,10 @@ def _run_once(
         cmd += ["--module", module]
     if memory:
         cmd.append("--memory")
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = tree
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -326,10 +342,15 @@ def reads(
     old: str | None,
     memory: list[int],
     batch: int | None,
+    base: str | None = None,
 ) -> None:
-    """Every variant once per round, in fresh processes, in an order rotated each round."""
+    """Every variant once per round, in fresh processes, in an order rotated each round.
+
+    ``old`` reads with another postgres.py under this tree's contract; ``base`` with
+    another whole tree (``git archive main | tar -x -C DIR``), contract included.
+    """
     cells: list[tuple[str, str | None]] = [(v, None) for v in READ_VARIANTS]
-    if old:
+    if old or base:
         cells += [(f"old-{v}", old) for v in READ_VARIANTS if v != "bare"]
     runs: dict[tuple[int, str], list[dict[str, float]]] = {}
     med = statistics.median
@@ -341,8 +362,9 @@ def reads(
             order = cells[r % len(cells) :] + cells[: r % len(cells)]
             for name, module in order:
                 variant = name.removeprefix("old-")
+                tree = base if name.startswith("old-") else None
                 runs.setdefault((n, name), []).append(
-                    _run_once(database, variant, n, module, False, batch)
+                    _run_once(database, variant, n, module, False, batch, tree)
                 )
             print(f"  {n:,} events: round {r + 1}/{rounds} done", file=sys.stderr)
         bare = med(x["total_s"] for x in runs[(n, "bare")])
@@ -506,6 +528,7 @@ def main() -> None:
     side.add_argument("--old", help="another postgres.py to read with too (old-raw, ...)")
     side.add_argument("--memory", default="10000,1000000", help="sizes ('' for none)")
     side.add_argument("--batch", type=int, help="the store's default_batch_size")
+    side.add_argument("--base", help="another tree to read with too (old-raw, ...), whole")
     args = parser.parse_args()
     if args.what == "read-after-load":
         asyncio.run(read_after_load(args.variant, args.events))
@@ -531,6 +554,7 @@ def main() -> None:
             args.old,
             _sizes(args.memory),
             args.batch,
+            args.base,
         )
 
 

@@ -187,6 +187,26 @@ def decode(path: Path) -> dict[str, float]:
     }
 
 
+async def profile_streamed(path: Path) -> None:
+    """cProfile of ``async for`` over every event, after one warm-up read."""
+    import cProfile
+    import pstats
+
+    async with SqliteStore(path) as store:
+
+        async def read() -> None:
+            async with store.read_stream(STREAM) as events:
+                async for _ in events:
+                    pass
+
+        await read()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await read()
+        profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
 def worker(mode: str, path: Path, memory: bool) -> None:
     if mode == "floor":
         result = floor(path)
@@ -236,6 +256,12 @@ def main() -> None:
         "named MODE@base, e.g. --modes floor,raw,streamed,streamed@base; or several "
         "as NAME=DIR,NAME=DIR for modes MODE@NAME",
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="instead: cProfile one warm streamed read of N events (top functions by own time)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,6 +270,10 @@ def main() -> None:
         return
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        asyncio.run(seed_file(db_path(directory, args.profile), args.profile))
+        asyncio.run(profile_streamed(db_path(directory, args.profile)))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     memory_sizes = [int(s) for s in args.memory_sizes.split(",")] if args.memory else []
     modes = args.modes.split(",")

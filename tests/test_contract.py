@@ -29,6 +29,7 @@ from harness.contract import (
     WrongExpectedVersion,
     check_expected_version,
     encode_json,
+    new_recorded_event,
     validate_batch_size,
     validate_stream_id,
     validate_writes,
@@ -59,6 +60,23 @@ def test_events_are_frozen_and_get_unique_ids() -> None:
         a.type = "U"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         recorded(1).position = 2  # type: ignore[misc]
+
+
+def test_the_fast_builder_makes_ordinary_frozen_events() -> None:
+    from harness import contract
+
+    # The class-swap shortcut is the one in use here (CPython allows it); a change that
+    # silently fell back to a slower builder would show up here, not only in timings.
+    assert new_recorded_event is contract._build_by_class_swap
+    fields = ("s", 3, 7, "T", {"a": [1]}, {"m": 1}, uuid.uuid4(), datetime.now(UTC))
+    built, reference = new_recorded_event(*fields), RecordedEvent(*fields)
+    assert type(built) is RecordedEvent
+    assert built == reference and repr(built) == repr(reference)
+    assert built.data is fields[4] and built.recorded_at is fields[7]
+    with pytest.raises(AttributeError):
+        built.position = 8  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(built)) == reference
+    assert not hasattr(built, "__dict__")
 
 
 def test_all_errors_share_one_base_and_pickle() -> None:

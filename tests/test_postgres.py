@@ -175,6 +175,24 @@ async def test_read_events_are_ordinary_frozen_recorded_events(store: PostgresSt
     assert collected[0] == streamed
 
 
+async def test_each_event_gets_its_own_metadata(store: PostgresStore) -> None:
+    # Repeated metadata is parsed once and copied: no two events may share a dict.
+    meta = {"tenant": "a", "n": 1, "ok": True, "none": None}
+    nested = {"tags": ["x"], "deep": {"k": 1}}
+    sent = [NewEvent("T", {"i": i}, meta if i < 3 else nested) for i in range(6)]
+    await store.append(StreamWrite("s", NO_STREAM, sent))
+    for read in (
+        await store.read_stream("s").collect(),
+        [e async for e in store.read_stream("s", batch_size=2)],
+        [e async for e in store.read_all()],
+    ):
+        assert [e.metadata for e in read] == [e.metadata for e in sent]
+        assert len({id(e.metadata) for e in read}) == 6
+        assert len({id(e.metadata["tags"]) for e in read[3:]}) == 3
+        read[0].metadata["tenant"] = "changed"
+        assert read[1].metadata["tenant"] == "a"
+
+
 async def test_persists_across_close_and_reopen(make_store: MakeStore) -> None:
     first = await make_store()
     await first.append(StreamWrite("s", NO_STREAM, events(3)))

@@ -11,15 +11,16 @@ import contextlib
 import sqlite3
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backends.sqlite import (
     APPLICATION_ID,
     DEFAULT_BATCH_SIZE_SQLITE,
-    FETCH_ROWS,
     SCHEMA_VERSION,
     SqliteStore,
     availability,
@@ -108,6 +109,19 @@ def test_open_store_urls(tmp_path: Path) -> None:
     for bad in ["events.db", "sqlite:", "sqlite:///x.db", "postgresql://x", "SQLITE:x"]:
         with pytest.raises(ValueError, match="sqlite:"):
             open_store(bad)
+
+
+def test_ids_are_parsed_exactly() -> None:
+    from backends import sqlite as module
+
+    for _ in range(100):
+        original = uuid.uuid4()
+        parsed = module._make_uuid(str(original))
+        assert isinstance(parsed, uuid.UUID)
+        assert parsed == original and original == parsed and hash(parsed) == hash(original)
+        assert str(parsed) == str(original) and parsed.int == original.int
+    with pytest.raises(ValueError):
+        module._make_uuid("not-a-uuid")
 
 
 def test_capabilities() -> None:
@@ -486,13 +500,14 @@ async def test_raw_scan_counts_the_rows_of_a_stream(any_store: SqliteStore) -> N
     assert [n async for n in any_store.raw_scan("missing")] == []
 
 
-@pytest.mark.parametrize("batch_size", [7, None, FETCH_ROWS + 1])
-async def test_chunked_fetches_hand_over_whole_batches_of_the_snapshot(
+@pytest.mark.parametrize("batch_size", [7, None, DEFAULT_BATCH_SIZE_SQLITE + 1])
+async def test_streamed_batches_are_whole_batches_of_the_snapshot(
     any_store: SqliteStore, batch_size: int | None
 ) -> None:
-    # Several fetch chunks, the last one short: every batch is at most batch_size,
-    # only the last is short, and together they are exactly the collected read.
-    n = 2 * FETCH_ROWS + 345
+    # The first batch from the connection's thread, the rest from the loop's, the last
+    # one short: every batch is batch_size but the last, and together they are exactly
+    # the collected read.
+    n = 2 * DEFAULT_BATCH_SIZE_SQLITE + 345
     await any_store.bulk_load([("s", e) for e in events(n)])
     size = batch_size or DEFAULT_BATCH_SIZE_SQLITE
     read = any_store.read_stream("s", batch_size=batch_size)
@@ -504,6 +519,58 @@ async def test_chunked_fetches_hand_over_whole_batches_of_the_snapshot(
     assert [n async for n in any_store.raw_scan("s", batch_size=batch_size)] == [
         len(b) for b in batches
     ]
+
+
+async def test_later_batches_are_fetched_without_a_thread_hop(file_store: SqliteStore) -> None:
+    # A canary for aiosqlite's internals: if its cursor stopped exposing the sqlite3
+    # cursor, reads would quietly go back to a thread hop per batch (correct, slower).
+    from backends import sqlite as module
+
+    await file_store.bulk_load([("s", e) for e in events(10)])
+    lease = await file_store._lease()
+    try:
+        cursor = await lease.conn.execute("SELECT stream_version FROM events ORDER BY 1")
+        fetch = module._in_loop_fetchmany(cursor)
+        assert fetch is not None
+        assert await cursor.fetchmany(4) == [(1,), (2,), (3,), (4,)]
+        assert fetch(4) == [(5,), (6,), (7,), (8,)]
+        await cursor.close()
+    finally:
+        file_store._give_back(lease, clean=False)
+
+
+async def test_a_slow_fetch_on_the_loop_sends_the_rest_of_the_read_to_the_thread(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every page came from a cold disk: after the first slow fetch on the loop's
+    # thread, the rest of the read is fetched in the connection's, and reads it whole.
+    from backends import sqlite as module
+
+    calls: list[int] = []
+    real = module._in_loop_fetchmany
+
+    def counting(cursor: Any) -> Any:
+        fetch = real(cursor)
+        assert fetch is not None
+
+        def counted(size: int) -> Any:
+            calls.append(size)
+            return fetch(size)
+
+        return counted
+
+    monkeypatch.setattr(module, "_in_loop_fetchmany", counting)
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    await file_store.bulk_load([("s", e) for e in events(1000)])
+    streamed = [e async for e in file_store.read_stream("s", batch_size=10)]
+    assert [e.stream_version for e in streamed] == list(range(1, 1001))
+    # The first batch's rest, then one later batch that took "too long"; no more.
+    assert calls == [9, 10]
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 60.0)
+    calls.clear()
+    assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
+    # Every batch on the loop: the first one's 9 rows, 99 batches of 10, the empty end.
+    assert calls == [9] + [10] * 100
 
 
 async def test_each_event_gets_its_own_metadata(file_store: SqliteStore) -> None:
