@@ -392,6 +392,7 @@ def make_plan(
             "rounds": rounds,
             "optional_backends": optional,
             "instructions": instructions,
+            "timed_scheduling": timed_scheduling(),
             "modes": list(modes) if modes else None,
             "overrides": _json_params(overrides),
             "scenario_params": resolved_params,
@@ -434,8 +435,65 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+REALTIME_ENV: Final = "EVENTBENCH_REALTIME"
+"""Set to ``0`` to time runs under the normal scheduler (see `timed_scheduling`)."""
+REALTIME_PRIORITY: Final = 1
+"""The SCHED_FIFO priority of timed workers: the lowest, above every normal process but
+below the kernel's own real-time threads."""
+
+
+def timed_scheduling(env: Mapping[str, str] | None = None) -> str:
+    """How timed workers started with ``env`` (default: this process's environment; a
+    `Side` may add to it) are scheduled: ``"SCHED_FIFO"`` or ``"normal"``.
+
+    A timed worker (``measure: time``) runs under SCHED_FIFO at `REALTIME_PRIORITY`
+    when this process may grant it (root or CAP_SYS_NICE, or an RLIMIT_RTPRIO of 1;
+    Linux only) and ``EVENTBENCH_REALTIME`` is not ``0``; otherwise, and for every
+    other worker, under the normal scheduler. Each timed worker reports what it really
+    ran under in its cell's settings (``harness.worker.SCHEDULING_SETTING``).
+
+    Why: on a shared machine a fresh process's wall time varies mostly by how long it
+    waited for a core. The memory store's streamed read of 100K events, 16 fresh
+    processes per config interleaved process by process, load average 3.7-6.0 on 2
+    cores (``python scripts/process_noise.py --workload stream --procs 16 --configs
+    default,nice,fifo,norand+pin``): a process's fastest run varied between processes
+    (sd of log) by 0.25 in wall time under the normal scheduler, 0.21 at nice -20 (the
+    other sessions' processes sit in other cgroups, which nice does not reach), 0.22
+    with no address-space randomisation and the worker pinned to a core, and 0.03
+    under SCHED_FIFO; wall time less the process's own wait for a core
+    (/proc/self/schedstat run_delay) varied by 0.02, as CPU time did (0.02-0.03 under
+    every config). Address-space randomisation off, pinning, glibc malloc, transparent
+    huge pages for it, gc.freeze(): none narrowed CPU time's spread (0.03-0.08 against
+    0.04; ``--configs default,norand,pin,malloc,thp,gcfreeze,norand+pin``, load 2.4-3.7).
+    Through this runner, interleaved (``python scripts/time_variance.py --rounds 10
+    --repeats 6 --size 100000 --normal-too``, load average 4.2-4.4): wall time's
+    between-process spread 0.04-0.07 under SCHED_FIFO against 0.30-0.32 without, the
+    paired log ratio of a 25% slower read +0.24 with sd 0.05 against +0.25 with sd
+    0.39; CPU time 0.04-0.07 either way. ``python tests/verdicts.py --trials 20
+    --no-real-ref --no-instructions`` then caught that slowdown 20 times in 20 (19 by
+    total time), with no A/A comparison regressed.
+
+    The policy is set on the worker's main thread (the event loop's, where the timed
+    work runs) just after it starts, and threads it starts later inherit it; the
+    worker's own helper threads started before stay normal. A worker that spins
+    still leaves the other cores, and the kernel's reserve for normal tasks on its
+    own, to everything else, and the runner's timeouts still stop it. Only timed
+    workers get it: memory and instruction counts do not depend on the wait.
+    """
+    env = os.environ if env is None else env
+    if env.get(REALTIME_ENV, "1") == "0" or not hasattr(os, "sched_setscheduler"):
+        return "normal"
+    return "SCHED_FIFO"
+
+
+def _make_realtime(pid: int) -> None:
+    """Put process ``pid`` (its main thread) under SCHED_FIFO, if this process may."""
+    with contextlib.suppress(OSError):  # not permitted: it stays normal, and says so
+        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+
+
 def spawn_worker(
-    side: Side, *, stderr: int | IO[str] = subprocess.PIPE
+    side: Side, *, stderr: int | IO[str] = subprocess.PIPE, timed: bool = False
 ) -> tuple[subprocess.Popen[str], int]:
     """Start one ``python -m harness.worker`` for ``side``, its stdin and stdout piped.
 
@@ -445,6 +503,10 @@ def spawn_worker(
     runner dies, however it dies, the worker sees end of file and stops (see
     ``harness.worker``). Returns the process and this end of the pipe, to close once
     the worker has ended.
+
+    A ``timed`` worker (one that measures time) runs under SCHED_FIFO where this
+    runner may grant it (see `timed_scheduling`): it is set here, by the runner, so
+    that every side's worker gets it, whichever eventbench version the side runs.
     """
     env = {**os.environ, **side.env}
     env.setdefault("PYTHONHASHSEED", "0")
@@ -468,6 +530,8 @@ def spawn_worker(
         raise
     finally:
         os.close(watch_read)
+    if timed and timed_scheduling(env) == "SCHED_FIFO":
+        _make_realtime(proc.pid)
     return proc, watch_write
 
 
@@ -480,7 +544,7 @@ def call_worker(
     `WorkerTimedOut` raised, saying how long it ran and what it was ``doing``. Any
     exception in between (Ctrl-C, `Stopped`) stops the worker before it propagates.
     """
-    proc, watch = spawn_worker(side)
+    proc, watch = spawn_worker(side, timed=request.get("measure") == "time")
     try:
         with proc:
             try:

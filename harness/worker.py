@@ -313,7 +313,27 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                 captures=files,
             )
         out["settings"] = await store_settings(store)
+        if req.measure == "time":
+            out["settings"][SCHEDULING_SETTING] = scheduling()
     return out
+
+
+SCHEDULING_SETTING = "timed runs scheduled"
+"""The setting a timed cell reports: the scheduler its runs met (see `scheduling`)."""
+
+
+def scheduling() -> str:
+    """The scheduling policy of this thread, as read back from the kernel: what the
+    timed runs really met (the runner asks for SCHED_FIFO where it may, see
+    `harness.runner.timed_scheduling`)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "unknown (no sched_getscheduler here)"
+    policy = os.sched_getscheduler(0)
+    if policy == os.SCHED_FIFO:
+        return f"SCHED_FIFO priority {os.sched_getparam(0).sched_priority}"
+    if policy == os.SCHED_OTHER:
+        return f"normal (nice {os.getpriority(os.PRIO_PROCESS, 0)})"
+    return f"policy {policy}"
 
 
 async def store_settings(store: EventStore) -> dict[str, str]:

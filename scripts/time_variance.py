@@ -5,6 +5,11 @@ repeats within a process vs between processes, the first timed repeat vs later o
 and unpaired vs paired (per-round) ratios.
 
     python scripts/time_variance.py --rounds 10 --repeats 6 --size 100000
+    python scripts/time_variance.py --rounds 10 --repeats 6 --size 100000 --normal-too
+
+``--normal-too`` adds sides AN and SLOWN, the same as A and SLOW but timed under the
+normal scheduler (``EVENTBENCH_REALTIME=0``, see `harness.runner.timed_scheduling`),
+interleaved with the others.
 
 Figures are logs: "sd" is the standard deviation of log(time), ~ relative spread.
 """
@@ -26,7 +31,8 @@ sys.path.insert(0, str(TESTS))
 
 from variant_backends import VARIANT_ENV  # noqa: E402
 
-from harness.runner import Side, make_plan, run_plan  # noqa: E402
+from harness.runner import REALTIME_ENV, Side, make_plan, run_plan  # noqa: E402
+from harness.worker import SCHEDULING_SETTING  # noqa: E402
 
 
 def _side(label: str, variant: str, extra: dict[str, str]) -> Side:
@@ -44,6 +50,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("reports/time-variance.json"))
+    parser.add_argument(
+        "--normal-too",
+        action="store_true",
+        help="also sides AN, SLOWN timed under the normal scheduler",
+    )
     args = parser.parse_args()
     plan = make_plan(
         scenarios=["read-stream"],
@@ -55,6 +66,9 @@ def main() -> int:
         rounds=args.rounds,
     )
     sides = [_side("A", "", {}), _side("A2", "", {}), _side("SLOW", "slow-25", {})]
+    if args.normal_too:
+        normal = {REALTIME_ENV: "0"}
+        sides += [_side("AN", "", normal), _side("SLOWN", "slow-25", normal)]
     started = time.perf_counter()
     runs = run_plan(plan, sides=sides)
     took = time.perf_counter() - started
@@ -70,7 +84,15 @@ def main() -> int:
             data[metric][r.side] = [per[k] for k in sorted(per)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"took_s": took, "data": data}))
-    print(f"{args.rounds} rounds x {args.repeats} repeats, 3 sides, {took:.0f} s")
+    loads = os.getloadavg()
+    print(
+        f"{args.rounds} rounds x {args.repeats} repeats, {len(sides)} sides, {took:.0f} s; "
+        f"load average at the end {loads[0]:.2f} {loads[1]:.2f} {loads[2]:.2f}"
+    )
+    scheduled = {
+        r.side: sorted({c.settings.get(SCHEDULING_SETTING, "?") for c in r.cells}) for r in runs
+    }
+    print(f"timed runs scheduled: {scheduled}")
     for metric, per_side in data.items():
         if all(per_side.values()):
             print(f"--- {metric}")
@@ -96,15 +118,19 @@ def analyse(data: dict[str, list[list[float]]]) -> None:
             if k <= len(rounds[0]):
                 spread = _sd([min(r[:k]) for r in logs])
                 print(f"      min of first {k} repeats: between-process sd {spread:.3f}")
-    a = [min(r) for r in data["A"]]
-    for other in ("A2", "SLOW"):
+    pairs = [("A", "A2"), ("A", "SLOW"), ("AN", "SLOWN"), ("AN", "A")]
+    for base, other in pairs:
+        if base not in data or other not in data:
+            continue
+        a = [min(r) for r in data[base]]
         b = [min(r) for r in data[other]]
         d = [math.log(y / x) for x, y in zip(a, b, strict=True)]
         unpaired = [math.log(y / x) for x in a for y in b]
         print(
-            f"{other}/A: paired log ratios median {statistics.median(d):+.3f} sd {_sd(d):.3f}; "
+            f"{other}/{base}: paired log ratios median {statistics.median(d):+.3f} "
+            f"sd {_sd(d):.3f}; "
             f"unpaired HL {statistics.median(unpaired):+.3f}, "
-            f"sd(A)={_sd([math.log(x) for x in a]):.3f} "
+            f"sd({base})={_sd([math.log(x) for x in a]):.3f} "
             f"sd({other})={_sd([math.log(x) for x in b]):.3f}"
         )
     # Does load drift shared by neighbours? correlation of A and A2 per round.
