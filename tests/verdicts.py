@@ -75,6 +75,10 @@ class Settings:
     real_ref: bool = True
     instructions: bool = True
     """Run the instructions row (cachegrind: the slowest row by far)."""
+    others: bool = True
+    """Run the rows other than instructions (``--only-instructions`` turns them off:
+    instruction counts do not depend on the machine's load, so that row can run on its
+    own, even beside other work)."""
     out: Path = Path("reports/verdicts")
 
 
@@ -411,7 +415,9 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
     same_size = settings.time_size == settings.memory_size
     for trial in range(n):
         say(f"trial {trial + 1}/{n} ({time.perf_counter() - started:.0f} s so far)")
-        if same_size:
+        if not settings.others:
+            pass
+        elif same_size:
             got = _measure(
                 settings,
                 MEMORY_STORE,
@@ -441,13 +447,14 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 trial,
                 "memory",
             )
-        runs = {
-            f"{kind}:{side}": r
-            for kind, got in (("t", timed), ("m", memory))
-            for side, r in got.items()
-        }
-        trials.append(runs)
-        judge.trial(runs, say)
+        if settings.others:
+            runs = {
+                f"{kind}:{side}": r
+                for kind, got in (("t", timed), ("m", memory))
+                for side, r in got.items()
+            }
+            trials.append(runs)
+            judge.trial(runs, say)
         if instr.available:
             got = _measure(
                 settings,
@@ -465,6 +472,9 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 settings.instruction_size,
             )
             instr.add(hit, ratio)
+    if not settings.others:
+        say(f"done in {time.perf_counter() - started:.0f} s")
+        return [instr]
     judge.apart(trials, say)
     rows = [judge.interleaved, judge.files]
     if settings.real_ref:
@@ -525,6 +535,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="skip the instructions row (cachegrind, the slowest row)",
     )
+    parser.add_argument(
+        "--only-instructions",
+        action="store_true",
+        help="run only the instructions row (its counts do not depend on the load)",
+    )
     parser.add_argument("--out", type=Path, default=Settings.out)
     parser.add_argument(
         "--rejudge",
@@ -542,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.use_rounds is not None and (args.rejudge is None or args.use_rounds < 1):
         parser.error("--use-rounds needs --rejudge and at least 1 round")
+    if args.only_instructions and args.no_instructions:
+        parser.error("--only-instructions and --no-instructions leave nothing to run")
     if args.trials < 2:
         parser.error("--trials must be at least 2 (the two-file rows pair trials)")
     settings = Settings(
@@ -553,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeats=args.repeats,
         real_ref=not args.no_real_ref,
         instructions=not args.no_instructions,
+        others=not args.only_instructions,
         out=args.out,
     )
     if args.rejudge is not None:
