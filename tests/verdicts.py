@@ -76,9 +76,9 @@ class Settings:
     instructions: bool = True
     """Run the instructions row (cachegrind: the slowest row by far)."""
     others: bool = True
-    """Run the rows other than instructions (``--only-instructions`` turns them off:
-    instruction counts do not depend on the machine's load, so that row can run on its
-    own, even beside other work)."""
+    """Run the A/A, peak and slowdown rows (``--only`` turns them off, to run the
+    instructions row or the real ``compare --ref`` row on its own: instruction counts
+    do not depend on the machine's load, so that row can even run beside other work)."""
     out: Path = Path("reports/verdicts")
 
 
@@ -472,18 +472,17 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 settings.instruction_size,
             )
             instr.add(hit, ratio)
-    if not settings.others:
-        say(f"done in {time.perf_counter() - started:.0f} s")
-        return [instr]
-    judge.apart(trials, say)
-    rows = [judge.interleaved, judge.files]
+    rows = [judge.interleaved, judge.files] if settings.others else []
+    if settings.others:
+        judge.apart(trials, say)
     if settings.real_ref:
         say("a real `eventbench compare --ref HEAD` of identical code...")
         regressed, note = _real_compare_ref(settings)
         real_ref.add(regressed)
         real_ref.note = note
         rows.append(real_ref)
-    rows += [judge.peak, judge.slow, instr]
+    rows += [judge.peak, judge.slow] if settings.others else []
+    rows += [instr] if settings.instructions or settings.others else []
     say(f"done in {time.perf_counter() - started:.0f} s")
     return rows
 
@@ -536,9 +535,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the instructions row (cachegrind, the slowest row)",
     )
     parser.add_argument(
-        "--only-instructions",
-        action="store_true",
-        help="run only the instructions row (its counts do not depend on the load)",
+        "--only",
+        choices=("instructions", "real-ref"),
+        help="run only this row (instruction counts do not depend on the load, so that "
+        "row can run beside other work)",
     )
     parser.add_argument("--out", type=Path, default=Settings.out)
     parser.add_argument(
@@ -557,8 +557,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.use_rounds is not None and (args.rejudge is None or args.use_rounds < 1):
         parser.error("--use-rounds needs --rejudge and at least 1 round")
-    if args.only_instructions and args.no_instructions:
-        parser.error("--only-instructions and --no-instructions leave nothing to run")
+    if (args.only, args.no_instructions, args.no_real_ref) in (
+        ("instructions", True, False),
+        ("real-ref", False, True),
+    ):
+        parser.error(f"--only {args.only} and --no-{args.only} leave nothing to run")
     if args.trials < 2:
         parser.error("--trials must be at least 2 (the two-file rows pair trials)")
     settings = Settings(
@@ -568,9 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         instruction_size=args.instruction_size,
         rounds=args.rounds,
         repeats=args.repeats,
-        real_ref=not args.no_real_ref,
-        instructions=not args.no_instructions,
-        others=not args.only_instructions,
+        real_ref=args.only in (None, "real-ref") and not args.no_real_ref,
+        instructions=args.only in (None, "instructions") and not args.no_instructions,
+        others=args.only is None,
         out=args.out,
     )
     if args.rejudge is not None:
