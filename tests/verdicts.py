@@ -508,11 +508,14 @@ def render(rows: Sequence[Row], settings: Settings) -> str:
             f"{ratio} | {'PASS' if row.ok else 'FAIL'} |"
         )
     lines.append("")
-    lines.append(
-        f"{settings.trials} trials; each side {settings.rounds} rounds (fresh processes) of "
-        f"{settings.repeats} timed + {settings.memory_repeats} memray-tracked runs, "
-        "interleaved A B A B; default thresholds."
-    )
+    if settings.others or settings.instructions:
+        lines.append(
+            f"{settings.trials} trials; each side {settings.rounds} rounds (fresh processes) "
+            f"of {settings.repeats} timed + {settings.memory_repeats} memray-tracked runs, "
+            "interleaved (A B, then B A); default thresholds."
+        )
+    else:
+        lines.append("One `eventbench compare --ref HEAD` with its defaults.")
     return "\n".join(lines)
 
 
