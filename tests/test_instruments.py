@@ -4,6 +4,7 @@ interface every kind answers through, and instruction counts through the real ru
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -59,6 +60,37 @@ def test_a_block_until_the_end_counts_though_no_tick_ran_after_it() -> None:
         return watch.stop()
 
     assert asyncio.run(main())["stall_max_s"] >= BLOCK_S - 0.002
+
+
+def test_time_spent_waiting_for_a_core_is_not_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if the kernel had kept the loop's thread off every core while it blocked (a
+    # preemption, a real-time worker throttled): the scheduler's wait is subtracted.
+    waits = iter([0.0, BLOCK_S, BLOCK_S, BLOCK_S])
+    monkeypatch.setattr(LoopWatch, "_wait_s", lambda self: next(waits))
+
+    async def main() -> dict[str, float]:
+        watch = LoopWatch(0.001)
+        watch.start()
+        time.sleep(BLOCK_S)  # noqa: ASYNC251
+        return watch.stop()
+
+    assert asyncio.run(main())["stall_max_s"] < 0.002
+
+
+def test_the_scheduler_wait_is_read_where_linux_gives_it() -> None:
+    # Sleeping is not waiting for a core: the blocking above is a stall with the real
+    # figures (the test before it), and the wait is read from the kernel on Linux.
+    async def main() -> float:
+        watch = LoopWatch(0.001)
+        watch.start()
+        try:
+            return watch._wait_s()
+        finally:
+            watch.stop()
+
+    wait = asyncio.run(main())
+    if sys.platform == "linux":
+        assert wait > 0  # every process has waited for a core at some point
 
 
 def test_stall_figures_use_the_nearest_rank() -> None:
