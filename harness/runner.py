@@ -473,6 +473,13 @@ def timed_scheduling(env: Mapping[str, str] | None = None) -> str:
     --no-real-ref --no-instructions`` then caught that slowdown 20 times in 20 (19 by
     total time), with no A/A comparison regressed.
 
+    The kernel reserves 5% of each second for normal tasks (``sched_rt_runtime_us``
+    950000 of 1000000): a timed run that computes for more than about a second
+    without blocking is paused ~50 ms a second, which adds up to 5% to its time, on
+    both sides of a comparison alike, and which the loop-stall instrument subtracts
+    (it counts the loop thread's wait for a core out; see
+    `harness.instruments.stall`).
+
     The policy is set on the worker's main thread (the event loop's, where the timed
     work runs) just after it starts, and threads it starts later inherit it; the
     worker's own helper threads started before stay normal. A worker that spins
