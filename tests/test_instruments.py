@@ -65,8 +65,16 @@ def test_a_block_until_the_end_counts_though_no_tick_ran_after_it() -> None:
 def test_time_spent_waiting_for_a_core_is_not_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
     # As if the kernel had kept the loop's thread off every core while it blocked (a
     # preemption, a real-time worker throttled): the scheduler's wait is subtracted.
-    waits = iter([0.0, BLOCK_S, BLOCK_S, BLOCK_S])
-    monkeypatch.setattr(LoopWatch, "_wait_s", lambda self: next(waits))
+    real = LoopWatch._wait_s
+    calls: list[None] = []
+
+    def waited(self: LoopWatch) -> float:
+        # The real wait (a loaded machine's too), plus BLOCK_S after the start.
+        extra = BLOCK_S if calls else 0.0
+        calls.append(None)
+        return real(self) + extra
+
+    monkeypatch.setattr(LoopWatch, "_wait_s", waited)
 
     async def main() -> dict[str, float]:
         watch = LoopWatch(0.001)
@@ -74,7 +82,9 @@ def test_time_spent_waiting_for_a_core_is_not_a_stall(monkeypatch: pytest.Monkey
         time.sleep(BLOCK_S)  # noqa: ASYNC251
         return watch.stop()
 
-    assert asyncio.run(main())["stall_max_s"] < 0.002
+    # Without the subtraction this is BLOCK_S (the test above); with it, what is left
+    # is the ticker's own lateness, a millisecond or so.
+    assert asyncio.run(main())["stall_max_s"] < BLOCK_S / 2
 
 
 def test_the_scheduler_wait_is_read_where_linux_gives_it() -> None:
