@@ -199,27 +199,11 @@ class RecordedEvent:
 
 
 class _BlankRecordedEvent:
-    """RecordedEvent's memory layout without its frozen ``__setattr__``: see below."""
+    """RecordedEvent's memory layout (its fields, in order, as slots) without its
+    frozen ``__setattr__``: see `_build_by_class_swap`. Derived from RecordedEvent, so
+    the two layouts cannot drift apart."""
 
-    # In RecordedEvent's field order, so that the builder can check it against fields().
-    __slots__ = (  # noqa: RUF023
-        "stream_id",
-        "stream_version",
-        "position",
-        "type",
-        "data",
-        "metadata",
-        "id",
-        "recorded_at",
-    )
-    stream_id: str
-    stream_version: int
-    position: int
-    type: str
-    data: JsonObject
-    metadata: JsonObject
-    id: uuid.UUID
-    recorded_at: datetime
+    __slots__ = tuple(f.name for f in fields(RecordedEvent))
 
 
 _new_blank = object.__new__
@@ -232,7 +216,7 @@ def _build_by_class_swap(
     # specialized instruction each); the finished object then becomes a RecordedEvent,
     # which CPython allows between classes of the same slots layout. From then on it is
     # an ordinary RecordedEvent: frozen, and equal to one built by the class.
-    event = _new_blank(_BlankRecordedEvent)
+    event: Any = _new_blank(_BlankRecordedEvent)
     event.stream_id = a
     event.stream_version = b
     event.position = c
@@ -241,8 +225,8 @@ def _build_by_class_swap(
     event.metadata = f
     event.id = g
     event.recorded_at = h
-    event.__class__ = RecordedEvent  # type: ignore[assignment]
-    return event  # type: ignore[return-value]
+    event.__class__ = RecordedEvent
+    return event  # type: ignore[no-any-return]
 
 
 def _recorded_event_builder() -> Callable[..., RecordedEvent]:
@@ -264,7 +248,7 @@ def _recorded_event_builder() -> Callable[..., RecordedEvent]:
     """
     cls = RecordedEvent
     names = tuple(f.name for f in fields(cls))
-    if names != _BlankRecordedEvent.__slots__ or not all(
+    if len(names) != 8 or not all(
         type(getattr(cls, n, None)).__name__ == "member_descriptor" for n in names
     ):
         return cls
