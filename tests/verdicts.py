@@ -386,6 +386,47 @@ def rejudge(
     return [judge.interleaved, judge.files, judge.peak, judge.slow]
 
 
+def _measure_others(
+    settings: Settings, base: Side, other: Side, trial: int
+) -> dict[str, RunResults]:
+    """One trial of the A/A, peak and slowdown rows: every side's results, keyed
+    ``t:SIDE`` (timed) and ``m:SIDE`` (memory)."""
+    if settings.time_size == settings.memory_size:
+        timed = memory = _measure(
+            settings,
+            MEMORY_STORE,
+            settings.time_size,
+            [base, other, _side("PEAK", "peak+25"), _side("SLOW", "slow-25")],
+            True,
+            trial,
+            "time+memory",
+        )
+    else:
+        timed = _measure(
+            settings,
+            MEMORY_STORE,
+            settings.time_size,
+            [base, other, _side("SLOW", "slow-25")],
+            False,
+            trial,
+            "time",
+        )
+        memory = _measure(
+            settings,
+            MEMORY_STORE,
+            settings.memory_size,
+            [base, other, _side("PEAK", "peak+25")],
+            True,
+            trial,
+            "memory",
+        )
+    return {
+        f"{kind}:{side}": r
+        for kind, got in (("t", timed), ("m", memory))
+        for side, r in got.items()
+    }
+
+
 def run_session(settings: Settings, say: Callable[[str], None] | None = None) -> list[Row]:
     """Run every trial and return the table's rows; ``say`` gets progress lines."""
     say = say or (lambda line: print(line, flush=True))
@@ -412,47 +453,10 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
     base, other = _side("A", ""), _side("A2", "")
     trials: list[dict[str, RunResults]] = []
     started = time.perf_counter()
-    same_size = settings.time_size == settings.memory_size
     for trial in range(n):
         say(f"trial {trial + 1}/{n} ({time.perf_counter() - started:.0f} s so far)")
-        if not settings.others:
-            pass
-        elif same_size:
-            got = _measure(
-                settings,
-                MEMORY_STORE,
-                settings.time_size,
-                [base, other, _side("PEAK", "peak+25"), _side("SLOW", "slow-25")],
-                True,
-                trial,
-                "time+memory",
-            )
-            timed = memory = got
-        else:
-            timed = _measure(
-                settings,
-                MEMORY_STORE,
-                settings.time_size,
-                [base, other, _side("SLOW", "slow-25")],
-                False,
-                trial,
-                "time",
-            )
-            memory = _measure(
-                settings,
-                MEMORY_STORE,
-                settings.memory_size,
-                [base, other, _side("PEAK", "peak+25")],
-                True,
-                trial,
-                "memory",
-            )
         if settings.others:
-            runs = {
-                f"{kind}:{side}": r
-                for kind, got in (("t", timed), ("m", memory))
-                for side, r in got.items()
-            }
+            runs = _measure_others(settings, base, other, trial)
             trials.append(runs)
             judge.trial(runs, say)
         if instr.available:
