@@ -143,12 +143,38 @@ batch.
 Against issue 13: streamed 1.85x the floor at 100K and 2.00x at 1M in CPU (goal
 2.0x: met, at 1M only just); fold 1.83x and 1.86x raw (goal 1.5x: not met; main was
 at 2.08x and 1.92x, because the fetch path got faster too: raw went from 1.45-1.65x
-to 1.17-1.19x the floor). Fold over raw is decoding plus the fold itself, and
-decoding alone is 0.62x the floor; a fold at 1.5x raw leaves it
-under half the raw read, which would take decoding skipped, not sped up (payloads
-decoded lazily, on first access to ``data``: a change to `RecordedEvent` for every
-store, not made). The first event came after 1-9 ms and the longest step took at most
-1.7 ms of CPU (goals: 25 ms, 2 ms).
+to 1.17-1.19x the floor). The first event came after 1-9 ms and the longest step
+took at most 1.7 ms of CPU (goals: 25 ms, 2 ms).
+
+Why fold stays above 1.5x raw, and why payloads are still decoded eagerly: a streamed
+read built up a step at a time, each variant's decoder stopping after one more step
+(the script's stand-ins: what the read would cost if the steps after it were free, as
+lazily decoded fields would make them until first touched). Instructions of one warm
+read, counted by cachegrind (noise cannot move them; ``python
+scripts/sqlite_side_by_side.py --breakdown 100000 --instructions``), and the least
+CPU time of 9 rounds in one process beside them (``--breakdown 100000 --rounds
+9``; a cachegrind job shared the machine, so these are rougher)::
+
+    read              instructions/event  x raw     ns/event  x raw
+    floor                  11,723         0.92        1,420   1.19
+    raw                    12,677         1.00        1,190   1.00
+    streamed rows          14,824         1.17        1,547   1.30   the rows as events: the stream
+    streamed events        17,861         1.41        1,726   1.45   + events built, nothing parsed
+    streamed data          21,946         1.73        1,816   1.53   + data parsed (orjson)
+    streamed full          24,982         1.97        2,020   1.70   + metadata, id, time: the store
+    fold data              24,742         1.95        2,177   1.83   fold, metadata/id/time lazy
+    fold full              27,791         2.19        2,395   2.01   fold, the store
+
+A fold reads ``data`` of every event, so lazy payloads would leave it at "fold data":
+1.83-1.95x raw, still above 1.5x, while making every event a lazy object whose
+decoding errors surface wherever a consumer first touches a field instead of in the
+read (the contract raises them from the read). Even free events would leave the
+stream (2,100 instructions an event: ``async for`` and ``EventStream.__anext__``),
+parsing the data (4,100) and the fold's own Python (2,800) at 1.7x raw. So the 1.5x
+goal is out of reach for any store that hands over parsed dict payloads to a Python
+consumer one event at a time, and eager decoding stays. (An async generator under
+``__anext__`` would save about 65 of the stream's ~175 ns an event, 3% of a fold:
+measured, not kept, see above.)
 
 Memory (the script's ``--memory`` pass: tracemalloc peak above the read's start,
 streamed, median of 3; ``--sizes 10000 --rounds 0 --modes floor --memory

@@ -39,6 +39,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from backends.sqlite import SqliteStore
 from harness import seed
@@ -187,6 +188,157 @@ def decode(path: Path) -> dict[str, float]:
     }
 
 
+BREAKDOWN_STEPS = {
+    "rows": "the rows themselves, no events (the stream's own machinery)",
+    "events": "events built from the undecoded text (nothing parsed)",
+    "data": "events with data parsed; metadata, id and time left as text",
+    "full": "the store as it is (data, metadata, id and time decoded)",
+}
+
+
+def _breakdown_decoders() -> dict[str, Any]:
+    """Stand-ins for the store's decoder that stop after one more step each: what a
+    streamed read would cost if that step and those after it were free (lazily done)."""
+    import orjson
+
+    from backends import sqlite as module
+    from harness.contract import new_recorded_event as new_event
+
+    def rows(self: Any, stream_id: str, rows: Any) -> Any:
+        return rows
+
+    def events(self: Any, stream_id: str, rows: Any) -> Any:
+        return [new_event(stream_id, v, p, t, d, m, i, r) for v, p, t, d, m, i, r in rows]
+
+    def data(self: Any, stream_id: str, rows: Any) -> Any:
+        loads = orjson.loads
+        return [new_event(stream_id, v, p, t, loads(d), m, i, r) for v, p, t, d, m, i, r in rows]
+
+    return {"rows": rows, "events": events, "data": data, "full": module._Decoder.stream_rows}
+
+
+BREAKDOWN_CELLS = [
+    ("floor", ""),
+    ("raw", ""),
+    *(("streamed", step) for step in BREAKDOWN_STEPS),
+    ("fold", "data"),
+    ("fold", "full"),
+]
+
+
+async def _breakdown_read(store: SqliteStore, path: Path, mode: str) -> int:
+    if mode == "floor":
+        return int(floor(path)["events"])
+    count = 0
+    if mode == "raw":
+        async for rows in store.raw_scan(STREAM):
+            count += rows
+        return count
+    account = Account()
+    apply = account.apply
+    async with store.read_stream(STREAM) as events:
+        async for event in events:
+            if mode == "fold":
+                apply(event)
+            count += 1
+    return count
+
+
+def _use_decoder(step: str) -> None:
+    from backends import sqlite as module
+
+    if step:
+        module._Decoder.stream_rows = _breakdown_decoders()[step]  # type: ignore[method-assign]
+
+
+async def breakdown(path: Path, size: int, rounds: int) -> dict[tuple[str, str], float]:
+    """Where a streamed read's CPU goes, step by step, in one warm process: every variant
+    in turn each round, the least process CPU time of ``rounds`` (the run least
+    disturbed by the rest of a shared machine). Prints the garbage collections of the
+    last round; returns seconds per cell."""
+    import gc
+
+    best: dict[tuple[str, str], float] = {}
+    collections: dict[tuple[str, str], str] = {}
+    async with SqliteStore(path) as store:
+        for _ in range(rounds):
+            for mode, step in BREAKDOWN_CELLS:
+                _use_decoder(step or "full")
+                gc.collect()
+                before = [g["collections"] for g in gc.get_stats()]
+                started = time.process_time()
+                count = await _breakdown_read(store, path, mode)
+                took = time.process_time() - started
+                after = [g["collections"] for g in gc.get_stats()]
+                collections[mode, step] = "/".join(
+                    str(a - b) for a, b in zip(after, before, strict=True)
+                )
+                if count != size:
+                    raise SystemExit(f"{mode} {step} read {count} events of {size}")
+                best[mode, step] = min(best.get((mode, step), took), took)
+        _use_decoder("full")
+    print(f"collections (gen 0/1/2) in the last round: {collections}")
+    return best
+
+
+async def breakdown_worker(path: Path, mode: str, step: str, reads: int) -> None:
+    """One process of the instruction-count breakdown: a warm-up read, then ``reads``
+    more (cachegrind counts the whole process; 1 read less 0 reads is one read)."""
+    import gc
+
+    _use_decoder(step or "full")
+    async with SqliteStore(path) as store:
+        await _breakdown_read(store, path, mode)
+        for _ in range(reads):
+            gc.collect()
+            await _breakdown_read(store, path, mode)
+        gc.collect()
+
+
+def breakdown_instructions(path: Path) -> dict[tuple[str, str], float]:
+    """Instructions of one read per cell, by cachegrind: (warm-up + 1 read) less
+    (warm-up alone), each in its own process under valgrind. Noise cannot move them."""
+    import re
+    import tempfile
+
+    from harness.instruments.instructions import valgrind_command
+
+    counts: dict[tuple[str, str], float] = {}
+    for mode, step in BREAKDOWN_CELLS:
+        totals = []
+        for reads in (0, 1):
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "cachegrind.out"
+                args = [sys.executable, __file__, "--breakdown-worker", mode, step or "-",
+                        "--path", str(path), "--reads", str(reads)]  # fmt: skip
+                env = {**os.environ, "PYTHONHASHSEED": "0"}
+                done = subprocess.run(
+                    valgrind_command(out) + args, env=env, capture_output=True, text=True
+                )
+                if done.returncode:
+                    raise SystemExit(f"{mode} {step} failed under valgrind:\n{done.stderr}")
+                found = re.search(r"^summary:\s+(\d+)", out.read_text(), re.MULTILINE)
+                if found is None:
+                    raise SystemExit(f"no instruction count in {out}")
+                totals.append(int(found.group(1)))
+        counts[mode, step] = float(totals[1] - totals[0])
+        print(f"{mode} {step}: {counts[mode, step]:,.0f} instructions", file=sys.stderr)
+    return counts
+
+
+def print_breakdown(cost: dict[tuple[str, str], float], size: int, unit: str) -> None:
+    floor_cost, raw_cost = cost["floor", ""], cost["raw", ""]
+    print(f"{'read':<16} {unit + '/event':>14} {'x floor':>7} {'x raw':>6}")
+    for mode, step in BREAKDOWN_CELLS:
+        value = cost[mode, step]
+        name = f"{mode} {step}".strip()
+        print(
+            f"{name:<16} {value / size:>14.0f} {value / floor_cost:>7.2f} {value / raw_cost:>6.2f}"
+        )
+    for step, what in BREAKDOWN_STEPS.items():
+        print(f"  {step}: {what}")
+
+
 async def profile_streamed(path: Path) -> None:
     """cProfile of ``async for`` over every event, after one warm-up read."""
     import cProfile
@@ -262,9 +414,28 @@ def main() -> None:
         metavar="N",
         help="instead: cProfile one warm streamed read of N events (top functions by own time)",
     )
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        metavar="N",
+        help="instead: a streamed read of N events step by step (decoding steps left out "
+        "one at a time; the least CPU time of --rounds, in one process)",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --breakdown: count instructions (cachegrind) instead of CPU time",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--breakdown-worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--reads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.breakdown_worker:
+        mode, step = args.breakdown_worker
+        asyncio.run(breakdown_worker(Path(args.path), mode, "" if step == "-" else step,
+                                     args.reads))  # fmt: skip
+        return
     if args.worker:
         worker(args.worker, Path(args.path), args.memory)
         return
@@ -273,6 +444,17 @@ def main() -> None:
     if args.profile:
         asyncio.run(seed_file(db_path(directory, args.profile), args.profile))
         asyncio.run(profile_streamed(db_path(directory, args.profile)))
+        return
+    if args.breakdown:
+        asyncio.run(seed_file(db_path(directory, args.breakdown), args.breakdown))
+        path, size = db_path(directory, args.breakdown), args.breakdown
+        if args.instructions:
+            print(f"instructions of one warm read (cachegrind), {size:,} events")
+            print_breakdown(breakdown_instructions(path), size, "instructions")
+        else:
+            best = asyncio.run(breakdown(path, size, args.rounds))
+            print(f"least CPU time of {args.rounds} rounds, one process, {size:,} events")
+            print_breakdown({cell: took * 1e9 for cell, took in best.items()}, size, "ns")
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     memory_sizes = [int(s) for s in args.memory_sizes.split(",")] if args.memory else []
