@@ -492,6 +492,63 @@ async def profile_read(database: str, variant: str, n: int, batch: int | None) -
               f"{max(times) * 1e3:>7.2f} ms")  # fmt: skip
 
 
+async def gc_once(database: str, variant: str, n: int, frozen: bool) -> None:
+    """One warm read in this (fresh) process, with the garbage collector as it comes or
+    with everything alive before the read frozen (``gc.freeze``); prints JSON: the
+    process's CPU time, collections per generation, their total and longest pause."""
+    dsn = _reads_dsn(database)
+    store = new_pg.PostgresStore(dsn, schema=_reads_schema(n))
+    stream_id = Layout().stream_id(0)
+    async with store:
+        await _store_read(store, "raw", stream_id)  # warm-up: connection, pages, plans
+        gc.collect()
+        if frozen:
+            gc.freeze()
+        before = [g["collections"] for g in gc.get_stats()]
+        with _gc_pauses() as pauses:
+            started = time.process_time()
+            count, _, _ = await _store_read(store, variant, stream_id)
+            cpu = time.process_time() - started
+        after = [g["collections"] for g in gc.get_stats()]
+    if count != n:
+        raise SystemExit(f"{variant} read {count} events of {n}")
+    print(json.dumps({
+        "cpu_s": cpu,
+        "collections": [a - b for a, b in zip(after, before, strict=True)],
+        "gc_s": sum(pauses),
+        "gc_max_s": max(pauses, default=0.0),
+        "tracked": len(gc.get_objects()),
+    }))  # fmt: skip
+
+
+def gc_costs(database: str, n: int, rounds: int) -> None:
+    """What the cyclic garbage collector costs a read: each read in a fresh process, the
+    collector as it comes against everything alive before the read frozen, interleaved;
+    medians of ``rounds``."""
+    cells = [(variant, frozen) for variant in ("raw", "streamed", "fold") for frozen in (0, 1)]
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {cell: [] for cell in cells}
+    for r in range(rounds):
+        for variant, frozen in cells if r % 2 == 0 else cells[::-1]:
+            cmd = [sys.executable, __file__, "gc-once", "--database", database, variant,
+                   str(n)] + (["--frozen"] if frozen else [])  # fmt: skip
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            results[variant, frozen].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"{n:,} events, medians of {rounds} fresh processes; collections of the last round")
+    print(f"{'read':<18} {'CPU':>9} {'GC total':>9} {'GC max':>8}  collections  tracked objects")
+    for variant, frozen in cells:
+        runs = results[variant, frozen]
+
+        def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
+            return float(statistics.median(run[key] for run in runs))
+
+        name = f"{variant}{' (frozen)' if frozen else ''}"
+        print(
+            f"{name:<18} {med('cpu_s') * 1e3:>6.0f} ms {med('gc_s') * 1e3:>6.1f} ms "
+            f"{med('gc_max_s') * 1e3:>5.1f} ms  {'/'.join(map(str, runs[-1]['collections'])):>11}"
+            f"  {runs[-1]['tracked']:>15,}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -516,6 +573,15 @@ def main() -> None:
     costs = sub.add_parser("decode-costs")
     costs.add_argument("--database", default=READS_DATABASE)
     costs.add_argument("events", type=int)
+    gcs = sub.add_parser("gc-costs")
+    gcs.add_argument("--database", default=READS_DATABASE)
+    gcs.add_argument("events", type=int)
+    gcs.add_argument("--rounds", type=int, default=5)
+    gco = sub.add_parser("gc-once")
+    gco.add_argument("--database", default=READS_DATABASE)
+    gco.add_argument("variant", choices=("raw", "streamed", "fold"))
+    gco.add_argument("events", type=int)
+    gco.add_argument("--frozen", action="store_true")
     prof = sub.add_parser("profile")
     prof.add_argument("--database", default=READS_DATABASE)
     prof.add_argument("variant", choices=READ_VARIANTS[1:])
@@ -538,6 +604,10 @@ def main() -> None:
         asyncio.run(seed_reads(args.database, _sizes(args.sizes)))
     elif args.what == "decode-costs":
         asyncio.run(decode_costs(args.database, args.events))
+    elif args.what == "gc-costs":
+        gc_costs(args.database, args.events, args.rounds)
+    elif args.what == "gc-once":
+        asyncio.run(gc_once(args.database, args.variant, args.events, args.frozen))
     elif args.what == "profile":
         asyncio.run(profile_read(args.database, args.variant, args.events, args.batch))
     elif args.what == "read-once":
