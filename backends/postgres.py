@@ -148,7 +148,7 @@ events 12%, the consumer and ``__anext__`` 17%). Changes, each measured:
   3.8 ms. Peak memory of a streamed read (memray) is 1.89 MiB at 10K and 1.90 MiB at
   1M (1.01x; batches of 250 held 0.78-0.91 MiB).
 * *The first round trip fetches one slice*, so the first event waits for 250 rows, not
-  1000.
+  1000 (for 150 at the default since batches of 150, below).
 * *The default stays at batches of 250* (`DEFAULT_BATCH_SIZE`): 1000 doubles a
   streamed read's peak (0.78-0.91 MiB to 1.89 MiB, memray, above), and a streamed read
   that holds more memory is the regression this project exists to catch; issue 13
@@ -241,6 +241,54 @@ steps: every variant, bare asyncpg included, had a full collection of 11-16 ms i
 read (Records and events that outlive a young collection pile up in the oldest
 generation until one runs); without one (old-raw) the longest step was 2.0 ms.
 Wall-clock stalls (86-271 ms) here measure the scheduler of the busy machine.
+
+**Batches of 150** (`DEFAULT_BATCH_SIZE`, from 250). The longest loop steps above were
+garbage collections, and the read set them off itself: each row in flight is an
+asyncpg ``Record`` and a ``UUID`` (both tracked by the cyclic collector), and each
+event a tracked ``RecordedEvent``, so a batch of 250 with the next one prefetched put
+more than the young generation's threshold (700 net new tracked objects) in flight at
+once. Every batch then set off a young collection; whatever was in flight survived it,
+moved to older generations and set off a full collection every ~30,000 events, each
+a walk over every object of the process (the worker's ~24,000): 10-19 ms holding the
+loop. Batches of 150 or fewer stay under the threshold; 200 does not. Counted in one
+process after a warm-up read (``python scripts/pg_side_by_side.py gc-costs 1000000
+--rounds 3``, at 250; ``frozen`` = everything alive before the read moved out of the
+collector's reach with ``gc.freeze()``, which halves the collections' cost but not
+their number)::
+
+    1M events, batch 250   collections (gen 0/1/2)   all collections   longest
+    raw                           0/0/0                   0 ms            0 ms
+    streamed                   3640/330/30               634 ms           17 ms
+    streamed (frozen)          3640/330/30               292 ms          0.9 ms
+    fold                       3640/330/30               660 ms           16 ms
+    (batches of 100 or 150: 1/0/0 for streamed and fold, 0.1 ms at most)
+
+At 100 rows the read pays for more round trips than it saves; 150 is the largest
+size under the knee (7,000 round trips for 1M events instead of 4,000). Side by side
+in fresh processes, interleaved (``python scripts/pg_side_by_side.py read-once
+MODE N --batch B``, medians of 7 rounds at 100K and 3 at 1M, a cachegrind job
+sharing the machine), the longest step of a read's loop (thread CPU) and its time::
+
+                       longest step           whole read (wall)
+                       batch 150   250        batch 150   250
+    100K streamed        0.8 ms   15.0 ms       613 ms   589 ms
+    100K fold            0.8 ms   15.3 ms       647 ms   681 ms
+    100K raw             0.4 ms    0.7 ms       383 ms   356 ms
+    1M streamed          3.0 ms   17.2 ms      4.86 s   6.07 s
+    1M fold              1.2 ms   15.0 ms      4.71 s   5.66 s
+    1M raw               0.5 ms    1.8 ms      2.79 s   2.52 s
+
+A second 1M run of the same kind (3 rounds, batches of 100, 150 and 250) put streamed
+at 5.00, 4.94 and 5.22 s and fold at 6.36, 5.41 and 8.10 s, with the same longest
+steps; in one process (every read alternating, ``gc`` counted) streamed took 5.81,
+5.46 and 5.06 s at the median. So whole reads are level within this machine's noise,
+raw scans (more round trips, no garbage) are 5-10% slower, and the loop is no longer
+held for 15-19 ms at a time: the step bound of issue 13 (2 ms) holds at 100K, and at
+1M but for asyncpg's parsing of one large receive now and then. The margin is for
+flat payloads (about four tracked objects per row at the peak): events whose data
+holds lists or nested objects are tracked objects themselves, and a stream of those
+crosses the threshold again at a smaller batch. ``scripts/pg_side_by_side.py
+gc-costs`` measures it for any seeded stream.
 
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
@@ -335,8 +383,9 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 2
 DEFAULT_SCHEMA: Final = "eventbench"
-DEFAULT_BATCH_SIZE: Final = 250
-"""Rows per streamed batch (see the module docstring for the measurements: 1000 is
+DEFAULT_BATCH_SIZE: Final = 150
+"""Rows per streamed batch: the most that keeps a read's young objects under the
+garbage collector's threshold (see "Batches of 150" in the module docstring; 1000 is
 faster on a busy machine but holds twice the streamed peak)."""
 DECODE_CHUNK: Final = 250
 """Rows decoded in one step of a streamed read, so that no step holds the event loop
