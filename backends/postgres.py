@@ -290,6 +290,22 @@ holds lists or nested objects are tracked objects themselves, and a stream of th
 crosses the threshold again at a smaller batch. ``scripts/pg_side_by_side.py
 gc-costs`` measures it for any seeded stream.
 
+Then through the benchmark, against the store at 250 (``eventbench compare --ref
+4212888 --backends postgres --scenarios read-stream,fold --modes streamed,raw,floor``
+with ``--sizes 1m --memory-repeats 0``, then ``--sizes 10k,100k``; 6 rounds a side,
+interleaved, a cachegrind job sharing the machine): at 1M no cell regressed (all 6
+inconclusive at the 10% minimum effect); head/base medians: streamed CPU time 0.87x
+(interval 0.73-0.99) and total 0.94x, fold CPU 0.92x (0.75-1.00) and total 0.97x, raw
+0.91x and 0.95x; the loop's longest stall per read (median of the runs) 19.2 -> 5.0 ms
+streamed and 20.8 -> 6.0 ms fold, while the bare-driver floor stayed at 16-19 ms (its
+pages of 1000 still collect). At 10K and 100K every time verdict was inconclusive
+(geometric mean 0.99x total, 0.96x CPU), peaks fell (improved in 6 cells: 0.72-0.79x;
+0.83x over all cells), and the gate exits 1: allocations rose 3.6% in the raw cells
+and bytes allocated 6% in the streamed ones and ~30% in the raw ones. That is the
+price of 1.67x the round trips: each receive allocates asyncio's 256 KiB buffer and
+shrinks it at once, which memray counts in full; no more memory is held (the peaks
+above), and the time it costs is inside the CPU figures.
+
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
 stream_version LIMIT $4``; 200K ~250-byte events in one stream of a new schema, no
