@@ -77,10 +77,9 @@ loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
   batches so that the loop runs between them. Once the read transaction holds its WAL
   snapshot a step takes no lock and waits for nothing but the pages it reads (from the
   OS page cache, in these runs). From a cold disk a step would wait for those reads,
-  so a window of `LOOP_FETCH_WINDOW` fetches on the loop that take longer than
-  `LOOP_FETCH_LIMIT_S` (2 ms, the step bound of issue 13) on average sends the rest of
-  that read back to the connection's thread: a slow disk costs the loop a few steps,
-  not one per batch. A
+  so two fetches in a row on the loop that take longer than `LOOP_FETCH_LIMIT_S` (2
+  ms, the step bound of issue 13) send the rest of that read back to the
+  connection's thread: a slow disk costs the loop two steps, not one per batch. A
   read whose connection is cut never touches it again (its close may be running in the
   connection's thread). Fetching the next rows in the thread while the loop decodes (a
   prefetch) was measured before and was no faster: both threads need the GIL for most
@@ -279,24 +278,16 @@ DEFAULT_BATCH_SIZE_SQLITE: Final = 100
 the module docstring)."""
 
 LOOP_FETCH_LIMIT_S: Final = 0.002
-LOOP_FETCH_WINDOW: Final = 4
-"""A streamed read fetches its batches on the event loop's thread while they take
-`LOOP_FETCH_LIMIT_S` or less on average over each window of `LOOP_FETCH_WINDOW`
-fetches (from the page cache a batch of 100 rows takes ~0.15 ms); a window slower than
-that, as pages read from a cold disk would give, sends the rest of the read to the
-connection's thread, so a slow disk holds the loop for one window, not batch after
-batch. One slow fetch alone is not enough: a process that waits for a core, or a
+LOOP_FETCH_SLOW_IN_A_ROW: Final = 2
+"""A streamed read fetches its batches on the event loop's thread while they take at
+most `LOOP_FETCH_LIMIT_S` (from the page cache a batch of 100 rows takes ~0.15 ms);
+this many slow fetches in a row, as pages read from a cold disk would give, send the
+rest of the read to the connection's thread, so a slow disk never holds the loop batch
+after batch. One slow fetch alone is not enough: a process that waits for a core, or a
 real-time worker paused by the kernel's throttling, makes a single fetch slow now and
 then (a 1M-event read saw one 3.5-6.6 ms fetch in its first 500, at load ~3), and
 falling back on it cost the rest of the read its speed. 2 ms is issue 13's bound on a
-streamed read's loop step.
-
-Windows, not "two slow fetches in a row" as at first: under cachegrind a fetch takes
-about 2 ms, so a read left the loop after a number of batches that varied from process
-to process, and instruction counts of identical code with it (up to 9% apart;
-tests/verdicts.py's instructions row caught 10 of 20 planted +5% changes). A window's
-mean is far from the limit either way (~0.15 ms, or 3-7 ms under cachegrind, which
-then leaves the loop after the first window, in every process)."""
+streamed read's loop step."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -1201,7 +1192,7 @@ class SqliteStore:
                         rows = rows + fetch(size - 1)
             except (sqlite3.Error, ValueError) as exc:
                 raise _interrupted(what, exc) from exc
-            window_s, in_window = 0.0, 0  # the loop fetches of the current window
+            slow = 0  # loop fetches in a row that took longer than LOOP_FETCH_LIMIT_S
             while True:
                 if lease.cut:  # even an empty batch may be short: never end quietly
                     raise _interrupted(what)
@@ -1218,14 +1209,11 @@ class SqliteStore:
                     if fetch is not None:
                         began = time.perf_counter()
                         rows = fetch(size)
-                        window_s += time.perf_counter() - began
-                        in_window += 1
-                        if in_window == LOOP_FETCH_WINDOW:
-                            if window_s > LOOP_FETCH_LIMIT_S * LOOP_FETCH_WINDOW:
-                                # Pages not in memory (a cold disk): the rest of this
-                                # read goes back to the connection's thread.
-                                fetch = None
-                            window_s, in_window = 0.0, 0
+                        slow = slow + 1 if time.perf_counter() - began > LOOP_FETCH_LIMIT_S else 0
+                        if slow >= LOOP_FETCH_SLOW_IN_A_ROW:
+                            # Pages not in memory (a cold disk): the rest of this read
+                            # goes back to the connection's thread, off the loop.
+                            fetch = None
                     else:
                         rows = cast("list[_Row]", await cursor.fetchmany(size))
                 except (sqlite3.Error, ValueError) as exc:
