@@ -2,7 +2,9 @@
 
 Wall time on a shared machine moves by tens of percent between identical runs; the
 number of instructions the client process executes does not (two processes doing the
-same work differ by about 0.00001%, see the README's "Instructions"). It counts the
+same work differ by about 0.00001%), as long as the code's path does not depend on
+time: the SQLite store's loop-fetch valve (2 ms) does, and its streamed reads' counts
+varied by up to 9% between processes (README, "Verdicts you can trust"). It counts the
 client process only: a PostgreSQL server's own work is not in it.
 
 valgrind 3.19 (Debian 12's) has no way to start and stop cachegrind's counting from
