@@ -150,8 +150,9 @@ Why fold stays above 1.5x raw, and why payloads are still decoded eagerly: a str
 read built up a step at a time, each variant's decoder stopping after one more step
 (the script's stand-ins: what the read would cost if the steps after it were free, as
 lazily decoded fields would make them until first touched). Instructions of one warm
-read, counted by cachegrind (noise cannot move them; ``python
-scripts/sqlite_side_by_side.py --breakdown 100000 --instructions``), and the least
+read, counted by cachegrind (``python scripts/sqlite_side_by_side.py --breakdown
+100000 --instructions``; steady to about 1% between processes, the loop-fetch valve
+below being time-dependent, against steps of 15-30%), and the least
 CPU time of 9 rounds in one process beside them (``--breakdown 100000 --rounds
 9``; a cachegrind job shared the machine, so these are rougher)::
 
