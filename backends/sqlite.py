@@ -154,20 +154,20 @@ read, counted by cachegrind (``python scripts/sqlite_side_by_side.py --breakdown
 100000 --instructions``; steady to about 1% between processes, the loop-fetch valve
 below being time-dependent, against steps of 15-30%), and the least
 CPU time of 9 rounds in one process beside them (``--breakdown 100000 --rounds
-9``; a cachegrind job shared the machine, so these are rougher)::
+9``, load average 0.7-1.5)::
 
     read              instructions/event  x raw     ns/event  x raw
-    floor                  11,723         0.92        1,420   1.19
-    raw                    12,677         1.00        1,190   1.00
-    streamed rows          14,824         1.17        1,547   1.30   the rows as events: the stream
-    streamed events        17,861         1.41        1,726   1.45   + events built, nothing parsed
-    streamed data          21,946         1.73        1,816   1.53   + data parsed (orjson)
-    streamed full          24,982         1.97        2,020   1.70   + metadata, id, time: the store
-    fold data              24,742         1.95        2,177   1.83   fold, metadata/id/time lazy
-    fold full              27,791         2.19        2,395   2.01   fold, the store
+    floor                  11,723         0.92        1,228   1.03
+    raw                    12,677         1.00        1,191   1.00
+    streamed rows          14,824         1.17        1,320   1.11   the rows as events: the stream
+    streamed events        17,861         1.41        1,502   1.26   + events built, nothing parsed
+    streamed data          21,946         1.73        1,849   1.55   + data parsed (orjson)
+    streamed full          24,982         1.97        2,083   1.75   + metadata, id, time: the store
+    fold data              24,742         1.95        2,053   1.72   fold, metadata/id/time lazy
+    fold full              27,791         2.19        2,288   1.92   fold, the store
 
 A fold reads ``data`` of every event, so lazy payloads would leave it at "fold data":
-1.83-1.95x raw, still above 1.5x, while making every event a lazy object whose
+1.72-1.95x raw, still above 1.5x, while making every event a lazy object whose
 decoding errors surface wherever a consumer first touches a field instead of in the
 read (the contract raises them from the read). Even free events would leave the
 stream (2,100 instructions an event: ``async for`` and ``EventStream.__anext__``),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -196,9 +197,11 @@ BREAKDOWN_STEPS = {
 }
 
 
+@functools.cache
 def _breakdown_decoders() -> dict[str, Any]:
     """Stand-ins for the store's decoder that stop after one more step each: what a
-    streamed read would cost if that step and those after it were free (lazily done)."""
+    streamed read would cost if that step and those after it were free (lazily done).
+    Built once, before any is swapped in, so that "full" stays the store's own."""
     import orjson
 
     from backends import sqlite as module
@@ -247,8 +250,7 @@ async def _breakdown_read(store: SqliteStore, path: Path, mode: str) -> int:
 def _use_decoder(step: str) -> None:
     from backends import sqlite as module
 
-    if step:
-        module._Decoder.stream_rows = _breakdown_decoders()[step]  # type: ignore[method-assign]
+    module._Decoder.stream_rows = _breakdown_decoders()[step]  # type: ignore[method-assign]
 
 
 async def breakdown(path: Path, size: int, rounds: int) -> dict[tuple[str, str], float]:
