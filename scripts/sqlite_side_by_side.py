@@ -300,10 +300,9 @@ async def breakdown_worker(path: Path, mode: str, step: str, reads: int) -> None
 def breakdown_instructions(path: Path) -> dict[tuple[str, str], float]:
     """Instructions of one read per cell, by cachegrind: (warm-up + 1 read) less
     (warm-up alone), each in its own process under valgrind. Noise cannot move them."""
-    import re
     import tempfile
 
-    from harness.instruments.instructions import valgrind_command
+    from harness.instruments.instructions import read_count, valgrind_command
 
     counts: dict[tuple[str, str], float] = {}
     for mode, step in BREAKDOWN_CELLS:
@@ -319,10 +318,10 @@ def breakdown_instructions(path: Path) -> dict[tuple[str, str], float]:
                 )
                 if done.returncode:
                     raise SystemExit(f"{mode} {step} failed under valgrind:\n{done.stderr}")
-                found = re.search(r"^summary:\s+(\d+)", out.read_text(), re.MULTILINE)
-                if found is None:
+                count = read_count(out)
+                if count is None:
                     raise SystemExit(f"no instruction count in {out}")
-                totals.append(int(found.group(1)))
+                totals.append(count)
         counts[mode, step] = float(totals[1] - totals[0])
         print(f"{mode} {step}: {counts[mode, step]:,.0f} instructions", file=sys.stderr)
     return counts

@@ -40,7 +40,7 @@ from typing import Any, Final
 from harness.instruments.base import Measured
 from scenarios.base import Outcome, RunContext, Workload
 
-__all__ = ["METHOD", "Counted", "availability", "count_cell", "valgrind_command"]
+__all__ = ["METHOD", "Counted", "availability", "count_cell", "read_count", "valgrind_command"]
 
 METHOD = "cachegrind --cache-sim=no; (runs - baseline without the work) / runs"
 """How the count was isolated, recorded in the results with each count."""
@@ -69,6 +69,12 @@ def valgrind_command(out_file: Path) -> list[str]:
         f"--cachegrind-out-file={out_file}",
         "--quiet",
     ]
+
+
+def read_count(out_file: Path) -> int | None:
+    """The instructions a cachegrind run counted, from its output file (None: none)."""
+    found = _SUMMARY.search(out_file.read_text()) if out_file.exists() else None
+    return int(found.group(1)) if found else None
 
 
 SKIPPED: Final = Outcome(events=-1)
@@ -118,10 +124,10 @@ def _counted_process(request: Mapping[str, Any], timeout_s: float | None) -> tup
             ) from None
         if not answer.get("ok"):
             return 0, answer
-        found = _SUMMARY.search(out_file.read_text()) if out_file.exists() else None
-        if found is None:
+        count = read_count(out_file)
+        if count is None:
             raise RuntimeError(f"cachegrind wrote no instruction count to {out_file}")
-        return int(found.group(1)), answer
+        return count, answer
 
 
 def count_cell(request: Mapping[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
