@@ -391,35 +391,16 @@ def _measure_others(
 ) -> dict[str, RunResults]:
     """One trial of the A/A, peak and slowdown rows: every side's results, keyed
     ``t:SIDE`` (timed) and ``m:SIDE`` (memory)."""
+
+    def measure(size: int, flawed: list[Side], memory: bool, label: str) -> dict[str, RunResults]:
+        return _measure(settings, MEMORY_STORE, size, [base, other, *flawed], memory, trial, label)
+
+    peak, slow = _side("PEAK", "peak+25"), _side("SLOW", "slow-25")
     if settings.time_size == settings.memory_size:
-        timed = memory = _measure(
-            settings,
-            MEMORY_STORE,
-            settings.time_size,
-            [base, other, _side("PEAK", "peak+25"), _side("SLOW", "slow-25")],
-            True,
-            trial,
-            "time+memory",
-        )
+        timed = memory = measure(settings.time_size, [peak, slow], True, "time+memory")
     else:
-        timed = _measure(
-            settings,
-            MEMORY_STORE,
-            settings.time_size,
-            [base, other, _side("SLOW", "slow-25")],
-            False,
-            trial,
-            "time",
-        )
-        memory = _measure(
-            settings,
-            MEMORY_STORE,
-            settings.memory_size,
-            [base, other, _side("PEAK", "peak+25")],
-            True,
-            trial,
-            "memory",
-        )
+        timed = measure(settings.time_size, [slow], False, "time")
+        memory = measure(settings.memory_size, [peak], True, "memory")
     return {
         f"{kind}:{side}": r
         for kind, got in (("t", timed), ("m", memory))
@@ -476,17 +457,20 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 settings.instruction_size,
             )
             instr.add(hit, ratio)
-    rows = [judge.interleaved, judge.files] if settings.others else []
+    rows: list[Row] = []
     if settings.others:
         judge.apart(trials, say)
+        rows += [judge.interleaved, judge.files]
     if settings.real_ref:
         say("a real `eventbench compare --ref HEAD` of identical code...")
         regressed, note = _real_compare_ref(settings)
         real_ref.add(regressed)
         real_ref.note = note
         rows.append(real_ref)
-    rows += [judge.peak, judge.slow] if settings.others else []
-    rows += [instr] if settings.instructions or settings.others else []
+    if settings.others:
+        rows += [judge.peak, judge.slow]
+    if settings.instructions or settings.others:
+        rows.append(instr)
     say(f"done in {time.perf_counter() - started:.0f} s")
     return rows
 
