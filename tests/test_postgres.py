@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import pickle
 import random
@@ -426,8 +427,6 @@ async def test_a_default_streamed_read_sets_off_no_garbage_collections(
     # under the young generation's threshold: a read that crosses it collects once a
     # batch and, as survivors pile up, walks the whole process now and then (10-19 ms
     # holding the loop; see "Batches of 150" in backends/postgres.py).
-    import gc
-
     n = 20 * DEFAULT_BATCH_SIZE
     await store.bulk_load([("s", e) for e in events(n)])
 
