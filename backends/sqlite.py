@@ -77,9 +77,14 @@ loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
   batches so that the loop runs between them. Once the read transaction holds its WAL
   snapshot a step takes no lock and waits for nothing but the pages it reads (from the
   OS page cache, in these runs). From a cold disk a step would wait for those reads,
-  so two fetches in a row on the loop that take longer than `LOOP_FETCH_LIMIT_S` (2
+  so two fetches in a row on the loop that read blocks from storage (the thread's
+  ``ru_inblock``, see `_blocks_read`) and took longer than `LOOP_FETCH_LIMIT_S` (2
   ms, the step bound of issue 13) send the rest of that read back to the
-  connection's thread: a slow disk costs the loop two steps, not one per batch. A
+  connection's thread: a slow disk costs the loop two steps, not one per batch. Time
+  alone decided this at first, and under cachegrind (a fetch there takes about 2 ms)
+  where a read left the loop varied, so its instruction count did: 247.0-256.0 M a
+  run of a 10K-event read across processes, against 245.29 M (0.0005% apart) with
+  the valve off; a warm read now never leaves the loop, however slow the machine. A
   read whose connection is cut never touches it again (its close may be running in the
   connection's thread). Fetching the next rows in the thread while the loop decodes (a
   prefetch) was measured before and was no faster: both threads need the GIL for most
@@ -263,6 +268,11 @@ from harness.contract import (
 )
 from harness.text import join_sentences
 
+try:
+    import resource
+except ImportError:  # Windows: no getrusage
+    resource = None  # type: ignore[assignment]
+
 _SYNCHRONOUS_NAMES: Final = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 __all__ = [
@@ -280,15 +290,17 @@ the module docstring)."""
 
 LOOP_FETCH_LIMIT_S: Final = 0.002
 LOOP_FETCH_SLOW_IN_A_ROW: Final = 2
-"""A streamed read fetches its batches on the event loop's thread while they take at
-most `LOOP_FETCH_LIMIT_S` (from the page cache a batch of 100 rows takes ~0.15 ms);
-this many slow fetches in a row, as pages read from a cold disk would give, send the
-rest of the read to the connection's thread, so a slow disk never holds the loop batch
-after batch. One slow fetch alone is not enough: a process that waits for a core, or a
-real-time worker paused by the kernel's throttling, makes a single fetch slow now and
-then (a 1M-event read saw one 3.5-6.6 ms fetch in its first 500, at load ~3), and
-falling back on it cost the rest of the read its speed. 2 ms is issue 13's bound on a
-streamed read's loop step."""
+"""A streamed read fetches its batches on the event loop's thread; this many fetches in
+a row that read blocks from storage and took longer than `LOOP_FETCH_LIMIT_S` (from the
+page cache a batch of 100 rows takes ~0.15 ms), as a cold disk gives, send the rest of
+the read to the connection's thread, so a slow disk never holds the loop batch after
+batch. A fetch slow for any other reason stays: a process that waits for a core, a
+real-time worker paused by the kernel's throttling (a 1M-event read saw one 3.5-6.6 ms
+fetch in its first 500, at load ~3) or a run under cachegrind makes fetches slow, and
+falling back on that cost the rest of the read its speed and made its path (and its
+instruction count) depend on time. Where disk reads are not counted (`_blocks_read`
+is None) time alone decides, and one slow fetch is still not enough. 2 ms is issue
+13's bound on a streamed read's loop step."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -1193,7 +1205,11 @@ class SqliteStore:
                         rows = rows + fetch(size - 1)
             except (sqlite3.Error, ValueError) as exc:
                 raise _interrupted(what, exc) from exc
-            slow = 0  # loop fetches in a row that took longer than LOOP_FETCH_LIMIT_S
+            slow = 0  # loop fetches in a row that waited for the disk (LOOP_FETCH_*)
+            # Blocks the loop's thread had read from storage when its last fetch ended
+            # (one count per fetch; what the loop reads between two fetches counts
+            # towards the next, which must still be slow to count).
+            blocks = _blocks_read()
             while True:
                 if lease.cut:  # even an empty batch may be short: never end quietly
                     raise _interrupted(what)
@@ -1208,9 +1224,13 @@ class SqliteStore:
                     raise _interrupted(what)
                 try:
                     if fetch is not None:
-                        began = time.perf_counter()
+                        began, before = time.perf_counter(), blocks
                         rows = fetch(size)
-                        slow = slow + 1 if time.perf_counter() - began > LOOP_FETCH_LIMIT_S else 0
+                        # Read after every fetch, slow or not, so that how much work a
+                        # fetch costs never depends on how long it took.
+                        took, blocks = time.perf_counter() - began, _blocks_read()
+                        from_disk = blocks is None or blocks != before
+                        slow = slow + 1 if took > LOOP_FETCH_LIMIT_S and from_disk else 0
                         if slow >= LOOP_FETCH_SLOW_IN_A_ROW:
                             # Pages not in memory (a cold disk): the rest of this read
                             # goes back to the connection's thread, off the loop.
@@ -1291,6 +1311,28 @@ def _in_loop_fetchmany(cursor: aiosqlite.Cursor) -> Callable[[int], list[_Row]] 
         return None
     fetchmany: Callable[[int], list[_Row]] = inner.fetchmany
     return fetchmany
+
+
+def _disk_reads_counted() -> bool:
+    # Linux counts a thread's reads from storage (``ru_inblock``) only with task I/O
+    # accounting, which is also what gives every process its /proc/<pid>/io.
+    return hasattr(resource, "RUSAGE_THREAD") and os.path.exists("/proc/self/io")
+
+
+_DISK_READS_COUNTED: Final = resource is not None and _disk_reads_counted()
+
+
+def _blocks_read() -> int | None:
+    """Blocks this thread has read from storage so far, or None where that is not counted.
+
+    Pages served from the OS page cache never move it, however long a fetch takes:
+    that is what keeps a warm read's path (and its instruction count) independent of
+    time. None (no ``resource``, no per-thread counts, no I/O accounting) leaves the
+    loop-fetch valve to time alone.
+    """
+    if not _DISK_READS_COUNTED:
+        return None
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_inblock
 
 
 def _check_pool_size(size: object) -> None:

@@ -539,11 +539,8 @@ async def test_later_batches_are_fetched_without_a_thread_hop(file_store: Sqlite
         file_store._give_back(lease, clean=False)
 
 
-async def test_a_slow_fetch_on_the_loop_sends_the_rest_of_the_read_to_the_thread(
-    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # As if every page came from a cold disk: after two slow fetches in a row on the
-    # loop's thread, the rest of the read is fetched in the connection's, and read whole.
+def _counting_loop_fetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the fetches a streamed read makes on the loop's thread, in order."""
     from backends import sqlite as module
 
     calls: list[int] = []
@@ -560,6 +557,20 @@ async def test_a_slow_fetch_on_the_loop_sends_the_rest_of_the_read_to_the_thread
         return counted
 
     monkeypatch.setattr(module, "_in_loop_fetchmany", counting)
+    return calls
+
+
+async def test_fetches_that_wait_for_the_disk_send_the_rest_of_the_read_to_the_thread(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every page came from a cold disk: after two slow fetches in a row that read
+    # blocks from storage, the rest of the read is fetched in the connection's thread,
+    # and read whole.
+    from backends import sqlite as module
+
+    calls = _counting_loop_fetches(monkeypatch)
+    blocks = iter(range(10**6))
+    monkeypatch.setattr(module, "_blocks_read", lambda: next(blocks))
     monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
     await file_store.bulk_load([("s", e) for e in events(1000)])
     streamed = [e async for e in file_store.read_stream("s", batch_size=10)]
@@ -570,8 +581,78 @@ async def test_a_slow_fetch_on_the_loop_sends_the_rest_of_the_read_to_the_thread
     monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 60.0)
     calls.clear()
     assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
-    # Every batch on the loop: the first one's 9 rows, 99 batches of 10, the empty end.
+    # Fast fetches stay on the loop whatever they read: the first one's 9 rows, 99
+    # batches of 10, the empty end.
     assert calls == [9] + [10] * 100
+
+
+async def test_slow_fetches_from_the_page_cache_stay_on_the_loop(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fetch made slow by a busy core (or by cachegrind) read nothing from storage:
+    # the read keeps its path, so its cost does not depend on the machine's load.
+    from backends import sqlite as module
+
+    calls = _counting_loop_fetches(monkeypatch)
+    monkeypatch.setattr(module, "_blocks_read", lambda: 7)
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    await file_store.bulk_load([("s", e) for e in events(1000)])
+    assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
+    assert calls == [9] + [10] * 100
+
+
+async def test_where_disk_reads_are_not_counted_time_alone_decides(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends import sqlite as module
+
+    calls = _counting_loop_fetches(monkeypatch)
+    monkeypatch.setattr(module, "_blocks_read", lambda: None)
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    await file_store.bulk_load([("s", e) for e in events(1000)])
+    assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
+    assert calls == [9, 10, 10]
+
+
+def _filesystem_type(path: Path) -> str:
+    """The type of the filesystem ``path`` lives on, from /proc/self/mountinfo."""
+    best, kind = "", ""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mount_point, after = fields[4], fields[fields.index("-") + 1]
+        inside = str(path) == mount_point or str(path).startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, after
+    return kind
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the valve counts disk reads on Linux")
+def test_blocks_read_counts_reads_from_storage_and_not_from_the_page_cache(
+    tmp_path: Path,
+) -> None:
+    # The valve's signal itself: if it never moved, a cold disk would hold the loop.
+    import os
+
+    from backends import sqlite as module
+
+    if _filesystem_type(tmp_path.resolve()) in {"tmpfs", "ramfs"}:
+        pytest.skip(f"{tmp_path} is in memory: nothing there is read from storage")
+    path = tmp_path / "pages"
+    path.write_bytes(os.urandom(4 << 20))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        before = module._blocks_read()
+        assert before is not None, "Linux with /proc/self/io counts a thread's disk reads"
+        os.pread(fd, 1 << 20, 0)
+        warm = module._blocks_read()
+        assert warm == before, "pages just written come from the page cache"
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.pread(fd, 1 << 20, 0)
+        cold = module._blocks_read()
+        assert cold is not None and cold - warm >= (1 << 20) // 512
+    finally:
+        os.close(fd)
 
 
 async def test_each_event_gets_its_own_metadata(file_store: SqliteStore) -> None:
