@@ -134,14 +134,16 @@ def _plant_extra_decode_work() -> None:
     decoder._planted = True
 
 
-async def sqlite_variant_store() -> AsyncIterator[Any]:
+async def sqlite_variant_store(location: str | None = None) -> AsyncIterator[Any]:
     """The factory: a fresh SQLite store in a temporary file, with this process's variant
-    (only "" and "instr+5" apply)."""
+    (only "" and "instr+5" apply). With ``location``, another instance over a store that
+    another process seeded: the runner seeds it once, outside valgrind, as it does for
+    the reference store, and each counted process only opens it."""
     from backends.sqlite import temporary_store
 
     if chosen_variant() == "instr+5":
         _plant_extra_decode_work()
-    async with temporary_store() as store:
+    async with temporary_store(location) as store:
         yield store
 
 
