@@ -3,9 +3,14 @@
 Wall time on a shared machine moves by tens of percent between identical runs; the
 number of instructions the client process executes does not (two processes doing the
 same work differ by about 0.00001%), as long as the code's path does not depend on
-time: the SQLite store's loop-fetch valve (2 ms) does, and its streamed reads' counts
-varied by up to 9% between processes (README, "Verdicts you can trust"). It counts the
-client process only: a PostgreSQL server's own work is not in it.
+time. Where it does, the spread of the rounds shows it and widens what compare will
+call a change: the SQLite store's loop-fetch valve once judged fetches by time alone,
+and its streamed reads' counts varied by up to 9% between processes; it now also needs
+reads from storage, and the counts of a 10K-event read agree to about 0.01% (README,
+"Verdicts you can trust"). A PostgreSQL read's varied by 0.65% (4 processes, in two
+clusters); what of the client's work depends on time there was not pinned down (how
+the server's rows arrive does: a 10K-event read woke the loop 340-344 times). It counts
+the client process only: a PostgreSQL server's own work is not in it.
 
 valgrind 3.19 (Debian 12's) has no way to start and stop cachegrind's counting from
 Python (its client requests are machine-code sequences, and cachegrind's
