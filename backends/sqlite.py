@@ -1328,7 +1328,9 @@ def _blocks_read() -> int | None:
     Pages served from the OS page cache never move it, however long a fetch takes:
     that is what keeps a warm read's path (and its instruction count) independent of
     time. None (no ``resource``, no per-thread counts, no I/O accounting) leaves the
-    loop-fetch valve to time alone.
+    loop-fetch valve to time alone. A filesystem that does not account its reads to
+    the reading thread (some FUSE and network filesystems) never moves it either:
+    there slow fetches stay on the loop.
     """
     if not _DISK_READS_COUNTED:
         return None
