@@ -15,6 +15,7 @@ from results_factory import environment, read_cell
 from harness.compare import compare_results
 from harness.instruments import KINDS, Clock, LoopWatch, Memray, instrument_for
 from harness.instruments.stall import stall_figures
+from harness.results import Cell, InstructionSamples
 from harness.runner import make_plan, run_plan
 from scenarios.base import Outcome, Probe, RunContext
 
@@ -175,12 +176,12 @@ def test_compare_warns_when_a_setting_differs_between_sides() -> None:
     assert not any("synchronous" in w for w in same)
 
 
-@pytest.mark.slow
-def test_instructions_are_counted_per_run_and_repeat_between_processes() -> None:
+def _counted_streamed_read(backend: str, size: int) -> tuple[Cell, InstructionSamples]:
+    """A streamed-read cell counted in two rounds (two counted pairs), and its counts."""
     plan = make_plan(
         scenarios=["read-stream"],
-        backends=["memory"],
-        sizes=[300],
+        backends=[backend],
+        sizes=[size],
         repeats=1,
         memory_repeats=0,
         modes=["streamed"],
@@ -193,8 +194,14 @@ def test_instructions_are_counted_per_run_and_repeat_between_processes() -> None
     [cell] = results.cells
     assert cell.error is None, cell.error
     assert cell.instructions is not None
-    first, second = cell.instructions.per_run
-    assert cell.instructions.rounds == [0, 1]
+    return cell, cell.instructions
+
+
+@pytest.mark.slow
+def test_instructions_are_counted_per_run_and_repeat_between_processes() -> None:
+    cell, counted = _counted_streamed_read("memory", 300)
+    first, second = counted.per_run
+    assert counted.rounds == [0, 1]
     # Set-up (imports, seeding, warm-up) is subtracted: 300 events cost far less than
     # starting Python (~tens of millions of instructions), yet more than nothing.
     assert 300 * 500 < first < 300 * 200_000
@@ -207,21 +214,7 @@ def test_sqlite_streamed_reads_count_the_same_instructions_in_every_process() ->
     # Under cachegrind a fetch takes about the 2 ms the SQLite store's loop-fetch valve
     # once judged by time alone, so where a read left the loop, and its count, varied
     # by up to 9% between processes. A warm read must keep one path, however slow.
-    plan = make_plan(
-        scenarios=["read-stream"],
-        backends=["sqlite"],
-        sizes=[3000],
-        repeats=1,
-        memory_repeats=0,
-        modes=["streamed"],
-        rounds=2,
-        instructions=True,
-    )
-    [results] = run_plan(plan)
-    [cell] = results.cells
-    assert cell.error is None, cell.error
-    assert cell.instructions is not None
-    first, second = cell.instructions.per_run
+    first, second = _counted_streamed_read("sqlite", 3000)[1].per_run
     assert abs(first - second) / first < 0.001, (first, second)
 
 
