@@ -742,6 +742,9 @@ class Outline:
     sides: tuple[str, ...]
     timeout_s: float | None
     """The timeout every worker gets; None when it scales with the cell."""
+    estimated_s: float = 0.0
+    """How long the run should take by the runner's cost model (`estimate_s`, seeding
+    included), at the speeds measured on this project's machine; 0 when unknown."""
 
     @property
     def backends(self) -> list[str]:
@@ -1211,6 +1214,8 @@ def run_plan(
                 if seeded_once(s, c)
             }
             will_run = {c.key for _, c, _, _ in runnable}
+            total = sum(estimate_s(c, k, plan, not seeded_once(s, c)) for s, c, k, _ in runnable)
+            total += sum(seed_estimate_s(key[3]) for key in last_use)
             progress.planned(
                 Outline(
                     plan=plan,
@@ -1219,10 +1224,9 @@ def run_plan(
                     left_out=tuple(left_out),
                     sides=tuple(labels),
                     timeout_s=timeout_s,
+                    estimated_s=total,
                 )
             )
-            total = sum(estimate_s(c, k, plan, not seeded_once(s, c)) for s, c, k, _ in runnable)
-            total += sum(seed_estimate_s(key[3]) for key in last_use)
             progress.start(total, len(runnable))
             remaining: dict[tuple[str, tuple[str, str, str, int]], int] = {}
             for side, cell, _, _ in runnable:

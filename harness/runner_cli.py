@@ -57,6 +57,7 @@ from harness.runner import (
     run_status,
 )
 from harness.stats import NO_FIT_REASON
+from harness.text import about_duration
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count
 
@@ -89,6 +90,8 @@ class RichProgress(Progress):
         self.done = 0
         self.tasks = 0
         self.started = time.monotonic()
+        self.total_weight = 0.0
+        self.done_weight = 0.0
 
     def planned(self, outline: Outline) -> None:
         self.console.print(banner(self.title, outline), highlight=False, markup=False)
@@ -98,6 +101,7 @@ class RichProgress(Progress):
     def start(self, total_weight: float, tasks: int) -> None:
         self.bar.start()
         self.tasks = tasks
+        self.total_weight = total_weight
         self.started = time.monotonic()
         self.task_id = self.bar.add_task("starting", total=total_weight, done=0, tasks=tasks)
 
@@ -108,13 +112,16 @@ class RichProgress(Progress):
         if not self.console.is_terminal:
             # No live bar in a CI log or a pipe: one line per step keeps progress visible.
             elapsed = time.monotonic() - self.started
+            left = remaining_s(elapsed, self.done_weight, self.total_weight)
+            eta = f", about {about_duration(left)} left" if left is not None else ""
             self.console.print(
-                f"[{self.done}/{self.tasks} workers, {elapsed:.0f} s] {description}",
+                f"[{self.done}/{self.tasks} workers, {elapsed:.0f} s{eta}] {description}",
                 highlight=False,
                 markup=False,
             )
 
     def advance(self, weight: float) -> None:
+        self.done_weight += weight
         if self.task_id is not None:
             if not description_is_seed(self.bar, self.task_id):
                 self.done += 1
@@ -128,6 +135,15 @@ class RichProgress(Progress):
 
     def stop(self) -> None:
         self.bar.stop()
+
+
+def remaining_s(elapsed_s: float, done_weight: float, total_weight: float) -> float | None:
+    """Time left at the pace so far: the cost model's share still to run, scaled by how
+    long its done share really took. None until enough has run to tell (6 s and 2% of
+    the work): the first workers pay for imports and seeding."""
+    if total_weight <= 0 or elapsed_s < 6 or done_weight < 0.02 * total_weight:
+        return None
+    return elapsed_s * max(0.0, total_weight - done_weight) / done_weight
 
 
 def banner(title: str, outline: Outline) -> str:
@@ -147,9 +163,15 @@ def banner(title: str, outline: Outline) -> str:
         limit = f"timeout {outline.timeout_s:g} s per worker"
     else:
         limit = "no timeout"
+    estimate = (
+        f", about {about_duration(outline.estimated_s)} at this project's speeds"
+        if outline.estimated_s > 0
+        else ""
+    )
     return (
         f"{title}: {count} cell{'s' if count != 1 else ''}{where}; {runs} "
-        f"({outline.workers} worker processes, {limit}). Ctrl-C stops and keeps finished cells."
+        f"({outline.workers} worker processes{estimate}, {limit}). Ctrl-C stops and keeps "
+        "finished cells."
     )
 
 
@@ -602,7 +624,7 @@ Exit status:
     is_flag=True,
     help="The full picture: every scenario on SQLite, memory and PostgreSQL (when "
     "available) at 10K, 100K and 1M events, 4 rounds of 2 timed + 1 tracked runs per cell "
-    "(tens of minutes).",
+    "(hours: about 5 on a 2-core machine; --shard splits it across machines).",
 )
 @click.option(
     "--output",

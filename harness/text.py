@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["join_sentences"]
+__all__ = ["about_duration", "join_sentences"]
 
 _ENDS = (".", "?", "!", ":", "…")
 
@@ -25,3 +25,14 @@ def join_sentences(*parts: str) -> str:
             text += "."
         out.append(text)
     return " ".join(out)
+
+
+def about_duration(seconds: float) -> str:
+    """A rough duration for a person: "40 s", "12 min", "5 h 24 min"."""
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
