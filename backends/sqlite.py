@@ -78,13 +78,20 @@ loop 9%, asyncio and aiosqlite 7%. Two changes, each measured:
   snapshot a step takes no lock and waits for nothing but the pages it reads (from the
   OS page cache, in these runs). From a cold disk a step would wait for those reads,
   so two fetches in a row on the loop that read blocks from storage (the thread's
-  ``ru_inblock``, see `_blocks_read`) and took longer than `LOOP_FETCH_LIMIT_S` (2
-  ms, the step bound of issue 13) send the rest of that read back to the
-  connection's thread: a slow disk costs the loop two steps, not one per batch. Time
-  alone decided this at first, and under cachegrind (a fetch there takes about 2 ms)
-  where a read left the loop varied, so its instruction count did: 247.0-256.0 M a
-  run of a 10K-event read across processes, against 245.29 M (0.0005% apart) with
-  the valve off; a warm read now never leaves the loop, however slow the machine. A
+  ``ru_inblock``, see `_blocks_read`) and waited for them longer than
+  `LOOP_FETCH_LIMIT_S` (2 ms, the step bound of issue 13; waited = wall time less the
+  thread's CPU time) send the rest of that read back to the connection's thread: a
+  slow disk costs the loop two steps, not one per batch. Wall time alone decided this
+  at first, and under cachegrind (a fetch there takes about 2 ms of CPU) where a read
+  left the loop varied, and so did its instruction count: 247.0-256.0 M a run of a
+  10K-event read between processes, against 245.29 M (0.0005% apart) with the valve
+  off. Requiring blocks from storage was not enough on this project's VM, which evicts
+  the page cache within minutes: while ``drop_caches`` ran every second, 4 processes
+  counted 245.5-251.3 M (2.4% apart) with "slow and from storage", 245.55-245.58 M
+  (0.014%) with "waited and from storage" (``python scripts/instruction_spread.py
+  --drop-caches 1``). A cold 100K-event read there had 11 of 1,001 fetches read
+  blocks, and at most one of them waited over 2 ms (``python
+  scripts/cold_fetch_waits.py``, 4 runs): on such a disk no read leaves the loop. A
   read whose connection is cut never touches it again (its close may be running in the
   connection's thread). Fetching the next rows in the thread while the loop decodes (a
   prefetch) was measured before and was no faster: both threads need the GIL for most
@@ -291,16 +298,17 @@ the module docstring)."""
 LOOP_FETCH_LIMIT_S: Final = 0.002
 LOOP_FETCH_SLOW_IN_A_ROW: Final = 2
 """A streamed read fetches its batches on the event loop's thread; this many fetches in
-a row that read blocks from storage and took longer than `LOOP_FETCH_LIMIT_S` (from the
-page cache a batch of 100 rows takes ~0.15 ms), as a cold disk gives, send the rest of
-the read to the connection's thread, so a slow disk never holds the loop batch after
-batch. A fetch slow for any other reason stays: a process that waits for a core, a
-real-time worker paused by the kernel's throttling (a 1M-event read saw one 3.5-6.6 ms
-fetch in its first 500, at load ~3) or a run under cachegrind makes fetches slow, and
-falling back on that cost the rest of the read its speed and made its path (and its
-instruction count) depend on time. Where disk reads are not counted (`_blocks_read`
-is None) time alone decides, and one slow fetch is still not enough. 2 ms is issue
-13's bound on a streamed read's loop step."""
+a row that read blocks from storage and waited for them longer than
+`LOOP_FETCH_LIMIT_S` (from the page cache a batch of 100 rows takes ~0.15 ms), as a
+slow disk gives, send the rest of the read to the connection's thread, so a slow disk
+never holds the loop batch after batch. A fetch slow for any other reason stays: a
+process that waits for a core, a real-time worker paused by the kernel's throttling (a
+1M-event read saw one 3.5-6.6 ms fetch in its first 500, at load ~3) or a run under
+cachegrind makes fetches slow, and falling back on that cost the rest of the read its
+speed and made its path (and its instruction count) depend on time. Where disk reads
+are not counted (`_blocks_read` is None) the wait alone decides (wall time less the
+thread's CPU time, which a wait for a core still adds to), and one slow fetch is still
+not enough. 2 ms is issue 13's bound on a streamed read's loop step."""
 
 SCHEMA_VERSION: Final = 1
 """The layout this module writes (``PRAGMA user_version``)."""
@@ -1224,13 +1232,18 @@ class SqliteStore:
                     raise _interrupted(what)
                 try:
                     if fetch is not None:
-                        began, before = time.perf_counter(), blocks
+                        began, cpu_began, before = time.perf_counter(), _thread_cpu(), blocks
                         rows = fetch(size)
-                        # Read after every fetch, slow or not, so that how much work a
-                        # fetch costs never depends on how long it took.
+                        # Blocks are read after every fetch, slow or not, so that a warm
+                        # read's work does not depend on how long its fetches took; the
+                        # CPU clock is read again only for a slow fetch from storage.
                         took, blocks = time.perf_counter() - began, _blocks_read()
-                        from_disk = blocks is None or blocks != before
-                        slow = slow + 1 if took > LOOP_FETCH_LIMIT_S and from_disk else 0
+                        waited = (
+                            took > LOOP_FETCH_LIMIT_S
+                            and (blocks is None or blocks != before)
+                            and took - (_thread_cpu() - cpu_began) > LOOP_FETCH_LIMIT_S
+                        )
+                        slow = slow + 1 if waited else 0
                         if slow >= LOOP_FETCH_SLOW_IN_A_ROW:
                             # Pages not in memory (a cold disk): the rest of this read
                             # goes back to the connection's thread, off the loop.
@@ -1313,6 +1326,10 @@ def _in_loop_fetchmany(cursor: aiosqlite.Cursor) -> Callable[[int], list[_Row]] 
     return fetchmany
 
 
+_thread_cpu = time.thread_time
+"""CPU time of the calling thread: what a fetch spent computing, not waiting."""
+
+
 def _disk_reads_counted() -> bool:
     # Linux counts a thread's reads from storage (``ru_inblock``) only with task I/O
     # accounting, which is also what gives every process its /proc/<pid>/io.
@@ -1328,7 +1345,7 @@ def _blocks_read() -> int | None:
     Pages served from the OS page cache never move it, however long a fetch takes:
     that is what keeps a warm read's path (and its instruction count) independent of
     time. None (no ``resource``, no per-thread counts, no I/O accounting) leaves the
-    loop-fetch valve to time alone. A filesystem that does not account its reads to
+    loop-fetch valve to the wait alone. A filesystem that does not account its reads to
     the reading thread (some FUSE and network filesystems) never moves it either:
     there slow fetches stay on the loop.
     """

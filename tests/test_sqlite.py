@@ -563,14 +563,15 @@ def _counting_loop_fetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_fetches_that_wait_for_the_disk_send_the_rest_of_the_read_to_the_thread(
     file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # As if every page came from a cold disk: after two slow fetches in a row that read
-    # blocks from storage, the rest of the read is fetched in the connection's thread,
-    # and read whole.
+    # As if every page came from a slow disk: after two fetches in a row that read
+    # blocks from storage and waited for them, the rest of the read is fetched in the
+    # connection's thread, and read whole.
     from backends import sqlite as module
 
     calls = _counting_loop_fetches(monkeypatch)
     blocks = iter(range(10**6))
     monkeypatch.setattr(module, "_blocks_read", lambda: next(blocks))
+    monkeypatch.setattr(module, "_thread_cpu", lambda: 0.0)  # all of it spent waiting
     monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
     await file_store.bulk_load([("s", e) for e in events(1000)])
     streamed = [e async for e in file_store.read_stream("s", batch_size=10)]
@@ -601,13 +602,32 @@ async def test_slow_fetches_from_the_page_cache_stay_on_the_loop(
     assert calls == [9] + [10] * 100
 
 
-async def test_where_disk_reads_are_not_counted_time_alone_decides(
+async def test_fetches_from_storage_that_spent_their_time_computing_stay_on_the_loop(
+    file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under cachegrind every fetch is slow, and on a machine that evicts the page cache
+    # some read blocks; they waited for no disk, so the read keeps its path (and count).
+    from backends import sqlite as module
+
+    calls = _counting_loop_fetches(monkeypatch)
+    blocks = iter(range(10**6))
+    cpu = iter(range(10**6))
+    monkeypatch.setattr(module, "_blocks_read", lambda: next(blocks))
+    monkeypatch.setattr(module, "_thread_cpu", lambda: float(next(cpu)))  # 1 s each
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    await file_store.bulk_load([("s", e) for e in events(1000)])
+    assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
+    assert calls == [9] + [10] * 100
+
+
+async def test_where_disk_reads_are_not_counted_the_wait_alone_decides(
     file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backends import sqlite as module
 
     calls = _counting_loop_fetches(monkeypatch)
     monkeypatch.setattr(module, "_blocks_read", lambda: None)
+    monkeypatch.setattr(module, "_thread_cpu", lambda: 0.0)
     monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
     await file_store.bulk_load([("s", e) for e in events(1000)])
     assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
