@@ -3,12 +3,15 @@ runner, with fixed expectations (the session itself runs twenty)."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from results_factory import environment, read_cell
 from verdicts import Settings, first_rounds, rejudge, render, run_session
 
-from harness.results import load_results
+from harness.results import InstructionSamples, RunResults, load_results, save_results
 
 # These judge measured time: `nox -s tests` runs them alone (see the session).
 pytestmark = pytest.mark.serial
@@ -60,3 +63,28 @@ def test_a_small_verdict_session_holds(tmp_path: Path) -> None:
     ]
     fewer = rejudge(settings, tmp_path, 2, say=lambda _: None)
     assert [(r.hits, r.comparisons) for r in fewer[:3]] == [(0, 3), (0, 3), (0, 3)]
+
+
+def test_an_instructions_session_is_judged_again_from_its_files(tmp_path: Path) -> None:
+    # `--only instructions` writes only the counted sides' files; judging them again
+    # gives the instructions row, with how far apart each side's processes were.
+    cell = read_cell("read-stream", "sqlite", "streamed", 10_000, random.Random(3))
+
+    def counted(per_run: list[float]) -> RunResults:
+        rounds = list(range(len(per_run)))
+        samples = InstructionSamples(per_run, events=10_000, method="test", rounds=rounds)
+        return RunResults(environment(), {}, [replace(cell, instructions=samples)])
+
+    steady = [2.4560e8, 2.4561e8, 2.4559e8, 2.4560e8]
+    spread = [2.4560e8, 2.6100e8, 2.4559e8, 2.4560e8]  # one process 6.3% off
+    for trial, base in enumerate([steady, spread, steady]):
+        save_results(counted(base), tmp_path / f"trial-{trial:02d}-instructions-A.json")
+        head = counted([x * 1.05 for x in steady])
+        save_results(head, tmp_path / f"trial-{trial:02d}-instructions-INSTR.json")
+    settings = Settings(trials=20, rounds=4, others=False, real_ref=False, out=tmp_path)
+    [row] = rejudge(settings, tmp_path, None, say=lambda _: None)
+    assert row.judged_by == "instructions"
+    # The spread of trial 1 raises its minimum effect past the planted 5%.
+    assert (row.hits, row.comparisons) == (2, 3)
+    assert row.note == "each side's processes within 6.275% of each other"
+    assert not row.ok

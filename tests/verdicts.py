@@ -157,6 +157,16 @@ def _metric(comparison: Comparison, metric: str, size: int) -> tuple[bool, float
     return False, None
 
 
+def _count_spread(run: RunResults, size: int) -> float:
+    """(max - min) / min of the instruction counts of the cell at ``size``, one per
+    round (process pair): 0 where nothing was counted."""
+    for cell in run.cells:
+        if cell.size == size and cell.instructions is not None and cell.instructions.per_run:
+            counts = cell.instructions.per_run
+            return (max(counts) - min(counts)) / min(counts)
+    return 0.0
+
+
 def _summary(comparison: Comparison, metrics: Sequence[str] | None = None) -> str:
     """Each metric's ratio and verdict (every metric that was not unchanged, or the
     named ones), so a session's log shows what moved and what was blamed."""
@@ -260,11 +270,32 @@ class Judge:
         )
         self.wall_hits = self.cpu_hits = 0
         self.cpu_ratios: list[float] = []
+        self.instr = Row(
+            f"A/B +5% instructions per event, SQLite streamed decode "
+            f"({settings.instruction_size:,} events)",
+            "instructions",
+            f"{n} of {n} detected",
+            lambda hits, total: hits == total,
+        )
+        self.instr_spread = 0.0
 
     @property
     def plans(self) -> tuple[str, ...]:
         same_size = self.settings.time_size == self.settings.memory_size
         return ("t",) if same_size else ("t", "m")
+
+    def instructions(self, got: dict[str, RunResults], say: Callable[[str], None]) -> None:
+        """Judge one trial of the instructions row (sides ``A`` and ``INSTR``)."""
+        size = self.settings.instruction_size
+        compared = compare_results(got["A"], got["INSTR"])
+        hit, ratio = _metric(compared, INSTRUCTION_METRIC, size)
+        self.instr.add(hit, ratio)
+        self.instr_spread = max(self.instr_spread, *(_count_spread(r, size) for r in got.values()))
+        self.instr.note = f"each side's processes within {self.instr_spread:.3%} of each other"
+        say(
+            f"  instructions {'caught' if hit else 'MISSED'}: "
+            f"{_summary(compared, (INSTRUCTION_METRIC,))}"
+        )
 
     def trial(self, runs: dict[str, RunResults], say: Callable[[str], None]) -> None:
         """Judge one trial's interleaved comparisons: A/A, peak+25 and slow-25."""
@@ -364,26 +395,44 @@ def rejudge(
     """Judge the results files a session wrote to ``directory`` again (e.g. with a
     changed `harness.compare`), optionally at only their first ``rounds`` rounds."""
     trials: list[dict[str, RunResults]] = []
+    counted: list[dict[str, RunResults]] = []
     for trial in range(settings.trials):
         found = sorted(directory.glob(f"trial-{trial:02d}-*.json"))
         if not found:
             break
-        runs = {}
+        runs: dict[str, RunResults] = {}
+        got: dict[str, RunResults] = {}
         for path in found:
             _, _, name, side = path.stem.split("-", 3)
             kind = {"time": "t", "memory": "m", "time+memory": "t"}.get(name)
-            if kind is not None:
-                run = load_results(path)
-                runs[f"{kind}:{side}"] = run if rounds is None else first_rounds(run, rounds)
-        trials.append(runs)
-    if len(trials) < 2:
+            if kind is None and name != "instructions":
+                continue
+            run = load_results(path)
+            run = run if rounds is None else first_rounds(run, rounds)
+            if kind is None:
+                got[side] = run
+            else:
+                runs[f"{kind}:{side}"] = run
+        if runs:
+            trials.append(runs)
+        if got:
+            counted.append(got)
+    if max(len(trials), len(counted)) < 2:
         raise SystemExit(f"{directory}: fewer than two trials' results files to judge")
-    judge = Judge(replace(settings, trials=len(trials)))
-    for index, runs in enumerate(trials):
-        say(f"trial {index + 1}/{len(trials)}")
-        judge.trial(runs, say)
-    judge.apart(trials, say)
-    return [judge.interleaved, judge.files, judge.peak, judge.slow]
+    judge = Judge(replace(settings, trials=max(len(trials), len(counted))))
+    rows: list[Row] = []
+    if trials:
+        for index, runs in enumerate(trials):
+            say(f"trial {index + 1}/{len(trials)}")
+            judge.trial(runs, say)
+        judge.apart(trials, say)
+        rows += [judge.interleaved, judge.files, judge.peak, judge.slow]
+    for index, got in enumerate(counted):
+        say(f"instructions trial {index + 1}/{len(counted)}")
+        judge.instructions(got, say)
+    if counted:
+        rows.append(judge.instr)
+    return rows
 
 
 def _measure_others(
@@ -419,13 +468,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
         "0 of 1 regressed",
         lambda hits, _: hits == 0,
     )
-    instr = Row(
-        f"A/B +5% instructions per event, SQLite streamed decode "
-        f"({settings.instruction_size:,} events)",
-        "instructions",
-        f"{n} of {n} detected",
-        lambda hits, total: hits == total,
-    )
+    instr = judge.instr
     if not settings.instructions:
         instr.note = "not available: left out (--no-instructions)"
     elif shutil.which("valgrind") is None:
@@ -451,12 +494,7 @@ def run_session(settings: Settings, say: Callable[[str], None] | None = None) ->
                 "instructions",
                 instructions=True,
             )
-            hit, ratio = _metric(
-                compare_results(got["A"], got["INSTR"]),
-                INSTRUCTION_METRIC,
-                settings.instruction_size,
-            )
-            instr.add(hit, ratio)
+            judge.instructions(got, say)
     rows: list[Row] = []
     if settings.others:
         judge.apart(trials, say)
