@@ -31,11 +31,14 @@ def test_a_small_verdict_session_holds(tmp_path: Path) -> None:
         instructions=False,
         out=tmp_path,
     )
-    rows = run_session(settings, say=lambda _: None)
+    log: list[str] = []
+    rows = run_session(settings, say=log.append)
     interleaved, files, peak, slow, instructions = rows
-    # Identical code, measured together or minutes apart: never a regression.
-    assert (interleaved.hits, interleaved.comparisons) == (0, 3)
-    assert (files.hits, files.comparisons) == (0, 3)
+    # Identical code, measured together or minutes apart: never a regression. (On a
+    # failure the session's log says which metric of which comparison was blamed.)
+    said = "\n".join(log)
+    assert (interleaved.hits, interleaved.comparisons) == (0, 3), said
+    assert (files.hits, files.comparisons) == (0, 3), said
     # +25% on a streamed peak of a few hundred KiB: caught every time.
     assert (peak.hits, peak.comparisons) == (3, 3)
     assert all(1.2 < r < 1.4 for r in peak.ratios)
