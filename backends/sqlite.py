@@ -163,8 +163,8 @@ read built up a step at a time, each variant's decoder stopping after one more s
 (the script's stand-ins: what the read would cost if the steps after it were free, as
 lazily decoded fields would make them until first touched). Instructions of one warm
 read, counted by cachegrind (``python scripts/sqlite_side_by_side.py --breakdown
-100000 --instructions``; steady to about 1% between processes, the loop-fetch valve
-below being time-dependent, against steps of 15-30%), and the least
+100000 --instructions``; steady to about 1% between processes when measured, while
+the loop-fetch valve below still judged by time, against steps of 15-30%), and the least
 CPU time of 9 rounds in one process beside them (``--breakdown 100000 --rounds
 9``, load average 0.7-1.5)::
 
@@ -1330,13 +1330,10 @@ _thread_cpu = time.thread_time
 """CPU time of the calling thread: what a fetch spent computing, not waiting."""
 
 
-def _disk_reads_counted() -> bool:
-    # Linux counts a thread's reads from storage (``ru_inblock``) only with task I/O
-    # accounting, which is also what gives every process its /proc/<pid>/io.
-    return hasattr(resource, "RUSAGE_THREAD") and os.path.exists("/proc/self/io")
-
-
-_DISK_READS_COUNTED: Final = resource is not None and _disk_reads_counted()
+# Linux counts a thread's reads from storage (``ru_inblock``) only with task I/O
+# accounting, which is also what gives every process its /proc/<pid>/io. (No
+# ``resource`` at all, on Windows, has no RUSAGE_THREAD either.)
+_DISK_READS_COUNTED: Final = hasattr(resource, "RUSAGE_THREAD") and os.path.exists("/proc/self/io")
 
 
 def _blocks_read() -> int | None:
