@@ -90,8 +90,6 @@ class RichProgress(Progress):
         self.done = 0
         self.tasks = 0
         self.started = time.monotonic()
-        self.total_weight = 0.0
-        self.done_weight = 0.0
 
     def planned(self, outline: Outline) -> None:
         self.console.print(banner(self.title, outline), highlight=False, markup=False)
@@ -101,7 +99,6 @@ class RichProgress(Progress):
     def start(self, total_weight: float, tasks: int) -> None:
         self.bar.start()
         self.tasks = tasks
-        self.total_weight = total_weight
         self.started = time.monotonic()
         self.task_id = self.bar.add_task("starting", total=total_weight, done=0, tasks=tasks)
 
@@ -112,7 +109,10 @@ class RichProgress(Progress):
         if not self.console.is_terminal:
             # No live bar in a CI log or a pipe: one line per step keeps progress visible.
             elapsed = time.monotonic() - self.started
-            left = remaining_s(elapsed, self.done_weight, self.total_weight)
+            left = None
+            if self.task_id is not None:
+                weights = self.bar.tasks[self.task_id]  # the bar keeps the cost model's tally
+                left = remaining_s(elapsed, weights.completed, weights.total or 0.0)
             eta = f", about {about_duration(left)} left" if left is not None else ""
             self.console.print(
                 f"[{self.done}/{self.tasks} workers, {elapsed:.0f} s{eta}] {description}",
@@ -121,7 +121,6 @@ class RichProgress(Progress):
             )
 
     def advance(self, weight: float) -> None:
-        self.done_weight += weight
         if self.task_id is not None:
             if not description_is_seed(self.bar, self.task_id):
                 self.done += 1
