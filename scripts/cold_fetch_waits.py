@@ -6,8 +6,8 @@ Seeds one stream of N events into a fresh file (the store's own schema), then re
 with the bare ``sqlite3`` module in fetches of 100 rows (the store's default batch)
 twice: warm, then after emptying the page cache (``/proc/sys/vm/drop_caches``, root
 only). For each fetch it records the wall time, the time it waited (wall time less the
-thread's CPU time, `time.thread_time`) and whether the thread read blocks from storage
-(``ru_inblock``): the three things the SQLite store's loop-fetch valve looks at
+thread's CPU time) and whether the thread read blocks from storage, with the store's
+own `_thread_cpu` and `_blocks_read`: the three things the SQLite store's loop-fetch valve looks at
 (backends/sqlite.py, `LOOP_FETCH_LIMIT_S`).
 
 On this project's VM (virtio disk), 100K events, 4 runs: warm, no fetch read a block
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import sqlite3
 import statistics
 import sys
@@ -33,7 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from backends.sqlite import LOOP_FETCH_LIMIT_S, open_store  # noqa: E402
+from backends.sqlite import (  # noqa: E402
+    LOOP_FETCH_LIMIT_S,
+    _blocks_read,
+    _thread_cpu,
+    open_store,
+)
 from scenarios.append import make_events  # noqa: E402
 
 BATCH = 100
@@ -58,13 +62,12 @@ def read(path: Path) -> tuple[list[float], list[float], int]:
             ("s",),
         )
         while True:
-            began, cpu = time.perf_counter(), time.thread_time()
-            blocks = resource.getrusage(resource.RUSAGE_THREAD).ru_inblock
+            began, cpu, blocks = time.perf_counter(), _thread_cpu(), _blocks_read()
             rows = cursor.fetchmany(BATCH)
             took = time.perf_counter() - began
-            waits.append(took - (time.thread_time() - cpu))
+            waits.append(took - (_thread_cpu() - cpu))
             walls.append(took)
-            from_storage += resource.getrusage(resource.RUSAGE_THREAD).ru_inblock != blocks
+            from_storage += _blocks_read() != blocks
             if not rows:
                 return walls, waits, from_storage
     finally:
@@ -75,6 +78,8 @@ def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     if not os.access(DROP_CACHES, os.W_OK):
         raise SystemExit(f"this needs to write {DROP_CACHES}: run as root")
+    if _blocks_read() is None:
+        raise SystemExit("this system does not count a thread's reads from storage")
     with tempfile.TemporaryDirectory(prefix="eventbench-cold-", dir=ROOT) as directory:
         path = Path(directory) / "events.db"
         asyncio.run(seed(path, size))
