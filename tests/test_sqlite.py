@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -539,8 +540,14 @@ async def test_later_batches_are_fetched_without_a_thread_hop(file_store: Sqlite
         file_store._give_back(lease, clean=False)
 
 
-def _counting_loop_fetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The sizes of the fetches a streamed read makes on the loop's thread, in order."""
+def _valve_sees(
+    monkeypatch: pytest.MonkeyPatch,
+    blocks: Callable[[], int | None],
+    cpu: Callable[[], float],
+) -> list[int]:
+    """Give the loop-fetch valve these readings of the thread's blocks read from
+    storage and CPU clock, with every fetch "slow" (a limit of 0 s); the sizes of the
+    fetches a streamed read then makes on the loop's thread, in order, fill the list."""
     from backends import sqlite as module
 
     calls: list[int] = []
@@ -557,7 +564,15 @@ def _counting_loop_fetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return counted
 
     monkeypatch.setattr(module, "_in_loop_fetchmany", counting)
+    monkeypatch.setattr(module, "_blocks_read", blocks)
+    monkeypatch.setattr(module, "_thread_cpu", cpu)
+    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
     return calls
+
+
+def _ever_more() -> Callable[[], int]:
+    """A reading that moves at every call (blocks read, or seconds of CPU)."""
+    return itertools.count().__next__
 
 
 async def test_fetches_that_wait_for_the_disk_send_the_rest_of_the_read_to_the_thread(
@@ -568,11 +583,7 @@ async def test_fetches_that_wait_for_the_disk_send_the_rest_of_the_read_to_the_t
     # connection's thread, and read whole.
     from backends import sqlite as module
 
-    calls = _counting_loop_fetches(monkeypatch)
-    blocks = iter(range(10**6))
-    monkeypatch.setattr(module, "_blocks_read", lambda: next(blocks))
-    monkeypatch.setattr(module, "_thread_cpu", lambda: 0.0)  # all of it spent waiting
-    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    calls = _valve_sees(monkeypatch, _ever_more(), lambda: 0.0)  # all of it waiting
     await file_store.bulk_load([("s", e) for e in events(1000)])
     streamed = [e async for e in file_store.read_stream("s", batch_size=10)]
     assert [e.stream_version for e in streamed] == list(range(1, 1001))
@@ -592,11 +603,7 @@ async def test_slow_fetches_from_the_page_cache_stay_on_the_loop(
 ) -> None:
     # A fetch made slow by a busy core (or by cachegrind) read nothing from storage:
     # the read keeps its path, so its cost does not depend on the machine's load.
-    from backends import sqlite as module
-
-    calls = _counting_loop_fetches(monkeypatch)
-    monkeypatch.setattr(module, "_blocks_read", lambda: 7)
-    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    calls = _valve_sees(monkeypatch, lambda: 7, lambda: 0.0)
     await file_store.bulk_load([("s", e) for e in events(1000)])
     assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
     assert calls == [9] + [10] * 100
@@ -607,14 +614,7 @@ async def test_fetches_from_storage_that_spent_their_time_computing_stay_on_the_
 ) -> None:
     # Under cachegrind every fetch is slow, and on a machine that evicts the page cache
     # some read blocks; they waited for no disk, so the read keeps its path (and count).
-    from backends import sqlite as module
-
-    calls = _counting_loop_fetches(monkeypatch)
-    blocks = iter(range(10**6))
-    cpu = iter(range(10**6))
-    monkeypatch.setattr(module, "_blocks_read", lambda: next(blocks))
-    monkeypatch.setattr(module, "_thread_cpu", lambda: float(next(cpu)))  # 1 s each
-    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    calls = _valve_sees(monkeypatch, _ever_more(), _ever_more())  # 1 s of CPU each
     await file_store.bulk_load([("s", e) for e in events(1000)])
     assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
     assert calls == [9] + [10] * 100
@@ -623,12 +623,7 @@ async def test_fetches_from_storage_that_spent_their_time_computing_stay_on_the_
 async def test_where_disk_reads_are_not_counted_the_wait_alone_decides(
     file_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends import sqlite as module
-
-    calls = _counting_loop_fetches(monkeypatch)
-    monkeypatch.setattr(module, "_blocks_read", lambda: None)
-    monkeypatch.setattr(module, "_thread_cpu", lambda: 0.0)
-    monkeypatch.setattr(module, "LOOP_FETCH_LIMIT_S", 0.0)
+    calls = _valve_sees(monkeypatch, lambda: None, lambda: 0.0)
     await file_store.bulk_load([("s", e) for e in events(1000)])
     assert len([e async for e in file_store.read_stream("s", batch_size=10)]) == 1000
     assert calls == [9, 10, 10]
