@@ -623,7 +623,7 @@ Exit status:
     is_flag=True,
     help="The full picture: every scenario on SQLite, memory and PostgreSQL (when "
     "available) at 10K, 100K and 1M events, 4 rounds of 2 timed + 1 tracked runs per cell "
-    "(hours: about 5 on a 2-core machine; --shard splits it across machines).",
+    "(about 2 hours on a 2-core machine; --shard splits it across machines).",
 )
 @click.option(
     "--output",
