@@ -178,9 +178,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A rough cost model of one worker process, in seconds, fitted to one `eventbench run
 # --full` of the reference stores on this project's 2-core machine (quiet, 2026-12-02:
 # it took 1 h 53 min; the model says 1 h 56 min, and said 5 h 11 min before). It drives
-# the ETA, the split of shards and, times TIMEOUT_MARGIN, the default timeout of each worker. Per
-# cell it is rough: collected reads cost about twice the average per event (more under
-# memray), streamed, raw and floor reads about half of it.
+# the ETA, the split of shards and, times TIMEOUT_MARGIN, the default timeout of each worker.
+# Per cell it is rough: in that run collected reads took 1.2-1.5x what it says and
+# streamed, raw and floor reads about 0.7x (`eventbench run` prints the time left at the
+# pace so far, in a CI log at every step).
 WORKER_START_S = 0.5
 """Starting an interpreter, importing eventbench, opening the store."""
 EVENT_RUN_S = {"time": 3e-6, "memory": 18e-6}
