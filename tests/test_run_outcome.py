@@ -221,7 +221,7 @@ def test_help_says_what_the_default_covers_the_timeouts_and_the_exit_codes() -> 
     assert "read-stream on SQLite at 10K and 100K events" in text
     assert "--full" in text and "every scenario" in text
     assert "--timeout, --worker-timeout SECONDS" in text
-    assert "Default: 10x the cell's expected duration" in text and "at least 120 s" in text
+    assert "Default: 25x the cell's expected duration" in text and "at least 120 s" in text
     assert "--skip-unavailable" in text
     for line in ("0 every cell that could run", "1 a cell failed, or nothing was measured"):
         assert line in text
