@@ -13,6 +13,7 @@ appended to, so a reader can slice below its snapshot without holding it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import uuid
@@ -183,6 +184,11 @@ class MemoryStore:
             source, end = pick()
             # Only a batch is copied at a time: the stream is never copied whole.
             for lo in range(start, end, size):
+                if lo != start:
+                    # A loop turn between batches, as a store that waits for its
+                    # storage gives: without it a read held the event loop from its
+                    # first event to its last (2.0 s at 1M events).
+                    await asyncio.sleep(0)
                 yield [stored.decode() for stored in source[lo : min(lo + size, end)]]
 
         async def collect() -> list[RecordedEvent]:
