@@ -559,6 +559,10 @@ class EventStream:
     If the read fails part way (for example `ReadInterrupted`), the error is raised
     again on every later use: a failed read never looks like a shorter stream.
 
+    A streamed read lets the event loop run other tasks between its batches (a store
+    awaits its storage, or gives the loop a turn): it never holds the program's other
+    tasks for the whole read.
+
     Backends build one from two callables; they never subclass it.
     """
 

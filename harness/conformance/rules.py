@@ -73,6 +73,11 @@ STREAMING: Final = (
     "whatever the stream's length, and yields its first event once the first batch is "
     "fetched and decoded, not the whole stream"
 )
+LOOP_TURNS: Final = (
+    "EventStream: a streamed read lets the event loop run other tasks between its "
+    "batches (it awaits its storage, or gives the loop a turn), so no read holds the "
+    "loop for more than a couple of batches, whatever the stream's length"
+)
 SNAPSHOT: Final = (
     "EventStream: a read takes its snapshot when it begins (entering async with, the "
     "first __anext__, batches() or collect()) and returns exactly the events that "

@@ -534,6 +534,7 @@ class CollectsThenYields(Mutant):
         "faults.cut-read-stream",
         "faults.cut-read-all",
         "faults.cut-idle",
+        "streaming.loop-turns",
     )
     ONLY_CAUGHT_BY = True
 
@@ -562,6 +563,18 @@ class KeepsDecodedEvents(Mutant):
         del kept
 
 
+class HoldsTheLoop(Mutant):
+    """A synchronous driver under ``async def``: every batch is fetched and yielded
+    without the event loop getting a turn, so a read holds every other task of the
+    program from its first event to its last. Memory and results are right."""
+
+    CAUGHT_BY = ("streaming.loop-turns",)
+    ONLY_CAUGHT_BY = True
+
+    async def fetch_pause(self) -> None:
+        return None
+
+
 class BuffersInAThread(Mutant):
     """Wraps a synchronous driver with ``asyncio.to_thread`` and fetches every row in the
     worker thread before yielding the first: memory the streaming checks must see even
@@ -574,6 +587,7 @@ class BuffersInAThread(Mutant):
         "faults.cut-read-stream",
         "faults.cut-read-all",
         "faults.cut-idle",
+        "streaming.loop-turns",
     )
     ONLY_CAUGHT_BY = True
 

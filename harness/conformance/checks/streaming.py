@@ -14,6 +14,13 @@ tenfold. Growth is judged in "events' worth":
 the memory one event costs in a collected read of the same store, so the limits hold
 for small and large events alike. The reads use the store's own default batch size,
 as its users do; the batch size it yields is observed and allowed for.
+
+A streamed read must also let the program's other tasks run while it reads: a read
+that never gives the event loop a turn (a synchronous driver under ``async def``, or a
+store that has everything in memory) holds every timer, health check and request of
+the program until its last event. That is counted, not timed: a task that takes every
+loop turn it is given runs beside the read, and the check counts the events the read
+hands over between two of its turns.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ READ_SECONDS = 60.0
 a hang (far more than any store needs; the operation timeout is meant for small steps)."""
 SETTLE_ROUNDS = 5
 READERS = ("read_stream", "read_all")
+HOLD_BATCHES = 2
+HOLD_EVENTS = 1_000
+"""A streamed read may hand over HOLD_BATCHES batches (of the size it yields), or
+HOLD_EVENTS events where that is more, without the event loop running another task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,3 +336,86 @@ def _register(reader: str) -> None:
 
 for _reader in READERS:
     _register(_reader)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopHold:
+    """How a streamed read shared the event loop with a task that takes every turn."""
+
+    longest: int
+    """The most events handed over in a row with no loop turn between them."""
+    batch: int
+    """The largest batch the read yielded."""
+    events: int
+    turns: int
+    """Loop turns the other task had during the read."""
+
+    @property
+    def allowed(self) -> int:
+        return max(HOLD_BATCHES * self.batch, HOLD_EVENTS)
+
+
+async def _loop_hold(rec: Recorder, read: EventStream, what: str) -> LoopHold:
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def consume() -> LoopHold:
+        seen = largest = run = longest = 0
+        seen_turns = -1
+        async with read as events:
+            async for batch in events.batches():
+                if turns != seen_turns:  # the loop ran the other task since the last batch
+                    seen_turns, run = turns, 0
+                run += len(batch)
+                longest = max(longest, run)
+                largest = max(largest, len(batch))
+                seen += len(batch)
+        return LoopHold(longest, largest, seen, turns)
+
+    task = asyncio.create_task(other_task())
+    try:
+        hold: LoopHold = await rec.within(consume(), what, max(rec.timeout, READ_SECONDS))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return hold
+
+
+@check(
+    "streaming.loop-turns",
+    f"a streamed read_stream and read_all of {LARGE:,} events let other tasks run between "
+    f"batches (at most {HOLD_BATCHES} batches, or {HOLD_EVENTS:,} events, without a loop turn)",
+    rules.LOOP_TURNS,
+)
+async def loop_turns(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await _seed(rec)
+        rec.case(
+            f"a stream of {LARGE} small events, read streamed (by batches()) by read_stream "
+            "and by read_all at the default batch size, beside a task that takes every "
+            "turn of the event loop it is given"
+        )
+        for reader in READERS:
+            what = f"a streamed {reader} of {LARGE} events"
+            hold = await _loop_hold(rec, _open(rec, reader, LARGE)(), what)
+            rec.require(
+                hold.events == LARGE,
+                f"{what} yielded {hold.events} events, expected {LARGE}",
+                rules.STREAMED_EQUALS_COLLECTED,
+            )
+            rec.require(
+                hold.longest <= hold.allowed,
+                f"{what} handed over {hold.longest:,} events in a row (batches of up to "
+                f"{hold.batch:,}) without letting the event loop run another task (allowed: "
+                f"{hold.allowed:,}; the other task had {hold.turns:,} turns in the whole "
+                "read): every timer, health check and request of the program waits while "
+                "it reads. Await the storage for each batch, or give the loop a turn "
+                "(await asyncio.sleep(0)) between batches.",
+                rules.LOOP_TURNS,
+            )
