@@ -174,7 +174,9 @@ async def seed_reads(database: str, sizes: list[int]) -> None:
             print(f"{n}: seeded and analyzed in {took:.1f} s")
 
 
-async def _bare_read(conn: asyncpg.Connection, schema: str, stream_id: str) -> tuple[int, float]:
+async def _bare_read(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, schema: str, stream_id: str
+) -> tuple[int, float]:
     """asyncpg alone: keyset pages of BARE_PAGE rows, the store's columns, no decoding."""
     sql = new_pg._statements(f'"{schema}"').stream_batch
     bound = await conn.fetchval(f'SELECT version FROM "{schema}".streams WHERE stream_id = $1',
@@ -549,6 +551,77 @@ def gc_costs(database: str, n: int, rounds: int) -> None:
         )
 
 
+ARRAY_BATCH = """SELECT array_agg(stream_version), array_agg(position), array_agg(type),
+        array_agg(data), array_agg(metadata), array_agg(uuid_send(id)), array_agg(recorded_at)
+    FROM ({inner}) AS batch"""
+SHAPES = ("floor", "raw", "records-1000", "arrays-1000", "arrays-500")
+
+
+async def batch_shape_once(database: str, shape: str, n: int) -> None:
+    """One whole read of the ``n``-event stream, fetched in one batch shape, no decoding:
+    ``floor`` (asyncpg keyset pages of BARE_PAGE, one after the other), ``raw`` (the
+    store's `raw_scan` at its default batches), ``records-B`` (the store's batch query,
+    B rows, next batch requested before counting this one), ``arrays-B`` (the same B
+    rows as one row of seven arrays, ids as bytes, prefetched alike). Prints JSON."""
+    store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n))
+    async with store:
+        stream_id = Layout(streams=1, payload_bytes=250).stream_id(0)
+        inner = store._sql.stream_batch
+        pool = store._require_pool()
+
+        async def once() -> int:
+            if shape == "raw":
+                return sum([rows async for rows in store.raw_scan(stream_id)])
+            async with pool.acquire() as conn:
+                if shape == "floor":
+                    return (await _bare_read(conn, store.schema, stream_id))[0]
+                kind, size = shape.rsplit("-", 1)
+                sql = ARRAY_BATCH.format(inner=inner) if kind == "arrays" else inner
+                limit = int(size)
+
+                async def batch(last: int) -> tuple[int, int]:
+                    if kind == "arrays":
+                        row = await conn.fetchrow(sql, stream_id, last, 2**62, limit)
+                        assert row is not None  # an aggregate without GROUP BY: one row
+                        versions = row[0]
+                        return (0, last) if versions is None else (len(versions), versions[-1])
+                    rows = await conn.fetch(sql, stream_id, last, 2**62, limit)
+                    return len(rows), rows[-1][0] if rows else last
+
+                count = 0
+                pending = asyncio.ensure_future(batch(0))
+                while True:
+                    got, last = await pending
+                    count += got
+                    if got < limit:
+                        return count
+                    pending = asyncio.ensure_future(batch(last))
+                    await asyncio.sleep(0)
+
+        await once()  # warm-up
+        started, cpu = time.perf_counter(), time.process_time()
+        count = await once()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert count == n, (shape, count, n)
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu}))
+
+
+def batch_shapes(database: str, n: int, rounds: int) -> None:
+    """Every shape in a fresh process, the order rotated each round; medians and the
+    ratio to the floor (wall), and client CPU (the process's own, server excluded)."""
+    runs: dict[str, list[dict[str, float]]] = {shape: [] for shape in SHAPES}
+    for r in range(rounds):
+        for shape in SHAPES[r % len(SHAPES) :] + SHAPES[: r % len(SHAPES)]:
+            cmd = [sys.executable, __file__, "batch-shape-once", "--database", database]
+            done = subprocess.run([*cmd, shape, str(n)], check=True, capture_output=True, text=True)
+            runs[shape].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    floor = statistics.median(run["wall_s"] for run in runs["floor"])
+    for shape, got in runs.items():
+        wall = statistics.median(run["wall_s"] for run in got)
+        cpu = statistics.median(run["cpu_s"] for run in got)
+        print(f"{shape:<14} {wall:7.3f} s  {wall / floor:5.2f}x floor   client CPU {cpu:6.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -587,6 +660,14 @@ def main() -> None:
     prof.add_argument("variant", choices=READ_VARIANTS[1:])
     prof.add_argument("events", type=int)
     prof.add_argument("--batch", type=int, help="the store's default_batch_size")
+    shapes = sub.add_parser("batch-shapes")
+    shapes.add_argument("--database", default=READS_DATABASE)
+    shapes.add_argument("events", type=int)
+    shapes.add_argument("--rounds", type=int, default=5)
+    shape_once = sub.add_parser("batch-shape-once")
+    shape_once.add_argument("--database", default=READS_DATABASE)
+    shape_once.add_argument("shape", choices=SHAPES)
+    shape_once.add_argument("events", type=int)
     side = sub.add_parser("reads")
     side.add_argument("--database", default=READS_DATABASE)
     side.add_argument("--sizes", default="100000,1000000")
@@ -602,6 +683,10 @@ def main() -> None:
         asyncio.run(appends(args.old_module, args.blocks, args.per_block, args.no_sync))
     elif args.what == "seed-reads":
         asyncio.run(seed_reads(args.database, _sizes(args.sizes)))
+    elif args.what == "batch-shapes":
+        batch_shapes(args.database, args.events, args.rounds)
+    elif args.what == "batch-shape-once":
+        asyncio.run(batch_shape_once(args.database, args.shape, args.events))
     elif args.what == "decode-costs":
         asyncio.run(decode_costs(args.database, args.events))
     elif args.what == "gc-costs":

@@ -61,7 +61,11 @@ READERS = ("read_stream", "read_all")
 HOLD_BATCHES = 2
 HOLD_EVENTS = 1_000
 """A streamed read may hand over HOLD_BATCHES batches (of the size it yields), or
-HOLD_EVENTS events where that is more, without the event loop running another task."""
+HOLD_EVENTS events where that is more, without the event loop running another task.
+A store's batch is its own unit of work (one that fetches three batches in one call and
+yields them back to back holds the loop for three); 1,000 events take about 2 ms to
+decode at the reference stores' ~2 us an event, the longest step issue 13 allows a
+streamed read. A store that never gives the loop a turn hands over all 20,000."""
 
 
 @dataclass(frozen=True, slots=True)
