@@ -306,6 +306,31 @@ price of 1.67x the round trips: each receive allocates asyncio's 256 KiB buffer 
 shrinks it at once, which memray counts in full; no more memory is held (the peaks
 above), and the time it costs is inside the CPU figures.
 
+**A batch as one row of arrays** (measured, not adopted). Batches of 150 make a raw
+scan 1.6-1.8x the floor (issue 13 asks 1.2x): the server's fixed cost per query, not
+the client, sets the pace of a 150-row round trip. Fetched as one row of seven arrays
+(``array_agg`` of each column over the same keyset query, ids as ``uuid_send`` bytes),
+a batch of 1,000 holds a handful of tracked objects instead of 1,000 Records and UUIDs,
+so it would stay under the collector's threshold at the floor's page size. Every read
+in a fresh process, shapes rotated each round, medians, no decoding (``python
+scripts/pg_side_by_side.py batch-shapes 1000000 --rounds 5``, then ``100000 --rounds
+7``; quiet machine)::
+
+                       1M: wall   x floor  client CPU     100K: wall  x floor
+    floor (pages of 1,000)  1.39 s   1.00     1.25 s          125 ms    1.00
+    raw (the store, 150)    2.21 s   1.58     1.65 s          213 ms    1.71
+    Records of 1,000        1.35 s   0.97     1.21 s          127 ms    1.02
+    arrays of 1,000         1.90 s   1.36     0.97 s          175 ms    1.41
+    arrays of 500           1.93 s   1.39     0.98 s          207 ms    1.66
+
+Arrays take the least client CPU of all, but the server spends about twice as long
+on a batch (its execution, ``EXPLAIN ANALYZE``, which the script prints last: 0.86
+ms for a batch of 1,000 at 1M and 1.02 ms at 100K, against 0.45-0.47 ms as Records),
+and with the next batch already requested the read waits for it: 1.36-1.41x the
+floor, short of 1.2x, with work moved from the client to the server every client
+shares. Records of 1,000 are at the floor, and are what the collector's threshold
+rules out (above). So the raw goal stays unmet at this design.
+
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
 stream_version LIMIT $4``; 200K ~250-byte events in one stream of a new schema, no

@@ -12,6 +12,10 @@
     mkdir /tmp/base && git archive main | tar -x -C /tmp/base
     python scripts/pg_side_by_side.py reads --base /tmp/base --sizes 100000 --memory ''
 
+    # one batch's shape: Records of 150 (the store) or 1,000, or one row of arrays:
+    python scripts/pg_side_by_side.py seed-reads
+    python scripts/pg_side_by_side.py batch-shapes 1000000 --rounds 5
+
 ``--no-sync`` sets ``synchronous_commit = off`` on the throwaway database only, to show
 what is left when the commit's WAL flush does not dominate. Prints one line per figure.
 """
@@ -620,6 +624,33 @@ def batch_shapes(database: str, n: int, rounds: int) -> None:
         wall = statistics.median(run["wall_s"] for run in got)
         cpu = statistics.median(run["cpu_s"] for run in got)
         print(f"{shape:<14} {wall:7.3f} s  {wall / floor:5.2f}x floor   client CPU {cpu:6.3f} s")
+    asyncio.run(_server_times(database, n))
+
+
+async def _server_times(database: str, n: int) -> None:
+    """The server's execution time of one batch of 1,000 in each shape (EXPLAIN ANALYZE,
+    median of 31 batches from the middle of the stream; rows are not sent)."""
+    schema = f'"{_reads_schema(n)}"'
+    inner = new_pg._statements(schema).stream_batch
+    stream_id = Layout(streams=1, payload_bytes=250).stream_id(0)
+    conn = await asyncpg.connect(_reads_dsn(database))
+    try:
+        await conn.execute("SET jit = off")  # as the store's sessions
+        for shape, sql in (("records", inner), ("arrays", ARRAY_BATCH.format(inner=inner))):
+            took = []
+            for k in range(31):
+                plan = await conn.fetch(
+                    "EXPLAIN (ANALYZE, TIMING OFF) "
+                    + sql.replace("$1", "'" + stream_id.replace("'", "''") + "'")
+                    .replace("$2", str(n // 2 + k * 1000))
+                    .replace("$3", str(2**62))
+                    .replace("$4", "1000")
+                )
+                [line] = [row[0] for row in plan if row[0].startswith("Execution Time")]
+                took.append(float(line.split(":")[1].split()[0]))
+            print(f"server, a batch of 1,000 as {shape}: {statistics.median(took):.2f} ms")
+    finally:
+        await conn.close()
 
 
 def main() -> None:
