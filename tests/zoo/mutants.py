@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import orjson
 
 from harness.contract import (
+    DEFAULT_BATCH_SIZE,
     AppendResult,
     Capabilities,
     EventStream,
@@ -573,6 +574,22 @@ class HoldsTheLoop(Mutant):
 
     async def fetch_pause(self) -> None:
         return None
+
+
+class HoldsTheLoopInLargeBatches(HoldsTheLoop):
+    """HoldsTheLoop with a default batch of 10,000 events: two batches are the whole
+    read, so the loop check must judge it at a smaller batch_size, as the streaming
+    checks do."""
+
+    CAUGHT_BY = ("streaming.loop-turns",)
+    ONLY_CAUGHT_BY = True
+
+    async def batches(
+        self, source: Source, start: int, size: int
+    ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        size = 10_000 if size == DEFAULT_BATCH_SIZE else size
+        async for batch in super().batches(source, start, size):
+            yield batch
 
 
 class BuffersInAThread(Mutant):
