@@ -16,8 +16,6 @@ and untracked.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import time
 import uuid
@@ -96,43 +94,9 @@ def _chunks(layout: Layout, size: int, chunk: int) -> Iterator[list[tuple[str, N
         yield batch
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block, then one full collection.
-
-    Seeding makes millions of tracked objects, and a store that keeps its events as
-    objects (the memory store) keeps them all: every full collection then walks a
-    heap that grows with the load. Paused, `load` of 1M events (one stream, 250-byte
-    payloads; old and new code alternated, fresh processes) took 10.5-10.9 s against
-    19.5-20.7 s on the memory store, 20.0-20.1 s against 21.9-22.1 s on SQLite.
-    The collection at the end leaves the heap as a worker finds it after any
-    seeding (everything long-lived in the oldest generation, the counters at zero);
-    every instrument collects again before it measures.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.collect()
-
-
 async def load(store: EventStore, layout: Layout, size: int) -> float:
     """Seed an empty store with the layout's ``size`` events; returns seconds taken."""
     started = time.perf_counter()
-    with _collector_paused():
-        await _load(store, layout, size)
-    if isinstance(store, SupportsAnalyze):
-        # As an operator would after a bulk load: reads are then planned from
-        # statistics of the data they read, the same on every run and machine.
-        await store.analyze()
-    await verify(store, layout, size)
-    return time.perf_counter() - started
-
-
-async def _load(store: EventStore, layout: Layout, size: int) -> None:
     if isinstance(store, BulkLoader):
         for batch in _chunks(layout, size, LOAD_CHUNK):
             await store.bulk_load(batch)
@@ -142,6 +106,12 @@ async def _load(store: EventStore, layout: Layout, size: int) -> None:
             for stream_id, event in batch:
                 by_stream.setdefault(stream_id, []).append(event)
             await store.append(*(StreamWrite(s, ANY, evs) for s, evs in by_stream.items()))
+    if isinstance(store, SupportsAnalyze):
+        # As an operator would after a bulk load: reads are then planned from
+        # statistics of the data they read, the same on every run and machine.
+        await store.analyze()
+    await verify(store, layout, size)
+    return time.perf_counter() - started
 
 
 def expected_version(layout: Layout, size: int, stream: int) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from backends.memory import MemoryStore
@@ -67,28 +65,6 @@ async def test_verify_catches_incomplete_seeds() -> None:
         await seed.verify(store, layout, 10)
         with pytest.raises(seed.SeedError, match="incomplete"):
             await seed.verify(store, layout, 11)
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-async def test_seeding_pauses_the_garbage_collector_and_restores_it(enabled: bool) -> None:
-    import gc
-
-    seen: list[bool] = []
-
-    class Watched(MemoryStore):
-        async def bulk_load(self, events: Sequence[tuple[str, NewEvent]]) -> None:
-            seen.append(gc.isenabled())
-            await super().bulk_load(events)
-
-    (gc.enable if enabled else gc.disable)()
-    try:
-        async with Watched() as store:
-            await seed.load(store, Layout(), 10)
-            assert seen == [False]  # no collections over a heap the load keeps growing
-            assert gc.isenabled() is enabled  # as the worker had it
-            assert await store.stream_version(Layout().stream_id(0)) == 10
-    finally:
-        gc.enable()
 
 
 async def test_fold_gives_the_same_state_collected_and_streamed() -> None:
