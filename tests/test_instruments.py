@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -221,8 +222,7 @@ def test_sqlite_streamed_reads_count_the_same_instructions_in_every_process(
     # ever reads from storage. On disk, CI's parallel tests can make a fetch really
     # wait for the disk, and the valve then rightly moves the read off the loop.
     shm = Path("/dev/shm")
-    in_memory = shm / f"eventbench-{tmp_path.name}" if shm.is_dir() else tmp_path
-    in_memory.mkdir(exist_ok=True)
+    in_memory = Path(tempfile.mkdtemp(prefix="eventbench-", dir=shm)) if shm.is_dir() else tmp_path
     monkeypatch.setenv("TMPDIR", str(in_memory))  # the seeding worker's temporary store
     try:
         first, second = _counted_streamed_read("sqlite", 3000)[1].per_run
