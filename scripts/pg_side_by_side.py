@@ -144,6 +144,9 @@ async def appends(old_path: str, blocks: int, per_block: int, no_sync: bool) -> 
 # --------------------------------------------------------------------------- reads
 
 READS_DATABASE = "eventbench_pg_reads"
+READS_LAYOUT = Layout(streams=1, payload_bytes=250)
+"""What `seed_reads` loads: one stream of ~250-byte events, as the runner seeds."""
+READS_STREAM = READS_LAYOUT.stream_id(0)
 READ_VARIANTS = ("bare", "raw", "streamed", "fold")
 BARE_PAGE = 1000
 
@@ -165,7 +168,7 @@ async def seed_reads(database: str, sizes: list[int]) -> None:
             await admin.execute(f'CREATE DATABASE "{database}"')
     finally:
         await admin.close()
-    layout = Layout(streams=1, payload_bytes=250)
+    layout = READS_LAYOUT
     for n in sizes:
         store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n))
         async with store:
@@ -225,7 +228,7 @@ async def read_once(
     pg = _load_module(module) if module else new_pg
     dsn = _reads_dsn(database)
     schema = _reads_schema(n)
-    stream_id = Layout().stream_id(0)
+    stream_id = READS_STREAM
     options = {"default_batch_size": batch} if batch else {}
     store = pg.PostgresStore(dsn, schema=schema, **options)
     bare = await asyncpg.connect(dsn, server_settings={"jit": "off"})
@@ -402,7 +405,7 @@ async def decode_costs(database: str, n: int) -> None:
     best of 5 over ``n`` rows already fetched): what decoding adds to the rows."""
     dsn = _reads_dsn(database)
     store = new_pg.PostgresStore(dsn, schema=_reads_schema(n))
-    stream_id = Layout().stream_id(0)
+    stream_id = READS_STREAM
     async with store:
         rows: list[Any] = []
         plan = store._stream_plan(stream_id, 0, new_pg.DEFAULT_BATCH_SIZE)
@@ -469,7 +472,7 @@ async def profile_read(database: str, variant: str, n: int, batch: int | None) -
 
     options = {"default_batch_size": batch} if batch else {}
     store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n), **options)
-    stream_id = Layout().stream_id(0)
+    stream_id = READS_STREAM
     async with store:
         await _store_read(store, variant, stream_id)
         profiler = cProfile.Profile()
@@ -504,7 +507,7 @@ async def gc_once(database: str, variant: str, n: int, frozen: bool) -> None:
     process's CPU time, collections per generation, their total and longest pause."""
     dsn = _reads_dsn(database)
     store = new_pg.PostgresStore(dsn, schema=_reads_schema(n))
-    stream_id = Layout().stream_id(0)
+    stream_id = READS_STREAM
     async with store:
         await _store_read(store, "raw", stream_id)  # warm-up: connection, pages, plans
         gc.collect()
@@ -569,7 +572,7 @@ async def batch_shape_once(database: str, shape: str, n: int) -> None:
     rows as one row of seven arrays, ids as bytes, prefetched alike). Prints JSON."""
     store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n))
     async with store:
-        stream_id = Layout(streams=1, payload_bytes=250).stream_id(0)
+        stream_id = READS_STREAM
         inner = store._sql.stream_batch
         pool = store._require_pool()
 
@@ -585,11 +588,11 @@ async def batch_shape_once(database: str, shape: str, n: int) -> None:
 
                 async def batch(last: int) -> tuple[int, int]:
                     if kind == "arrays":
-                        row = await conn.fetchrow(sql, stream_id, last, 2**62, limit)
+                        row = await conn.fetchrow(sql, stream_id, last, new_pg.FLOOR_BOUND, limit)
                         assert row is not None  # an aggregate without GROUP BY: one row
                         versions = row[0]
                         return (0, last) if versions is None else (len(versions), versions[-1])
-                    rows = await conn.fetch(sql, stream_id, last, 2**62, limit)
+                    rows = await conn.fetch(sql, stream_id, last, new_pg.FLOOR_BOUND, limit)
                     return len(rows), rows[-1][0] if rows else last
 
                 count = 0
@@ -632,7 +635,7 @@ async def _server_times(database: str, n: int) -> None:
     median of 31 batches from the middle of the stream; rows are not sent)."""
     schema = f'"{_reads_schema(n)}"'
     inner = new_pg._statements(schema).stream_batch
-    stream_id = Layout(streams=1, payload_bytes=250).stream_id(0)
+    stream_id = READS_STREAM
     conn = await asyncpg.connect(_reads_dsn(database))
     try:
         await conn.execute("SET jit = off")  # as the store's sessions
@@ -643,7 +646,7 @@ async def _server_times(database: str, n: int) -> None:
                     "EXPLAIN (ANALYZE, TIMING OFF) "
                     + sql.replace("$1", "'" + stream_id.replace("'", "''") + "'")
                     .replace("$2", str(n // 2 + k * 1000))
-                    .replace("$3", str(2**62))
+                    .replace("$3", str(new_pg.FLOOR_BOUND))
                     .replace("$4", "1000")
                 )
                 [line] = [row[0] for row in plan if row[0].startswith("Execution Time")]
@@ -656,6 +659,13 @@ async def _server_times(database: str, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
+
+    def on_reads(name: str) -> argparse.ArgumentParser:
+        """A command that works on the seeded reads database (``seed-reads``)."""
+        command = sub.add_parser(name)
+        command.add_argument("--database", default=READS_DATABASE)
+        return command
+
     read = sub.add_parser("read-after-load")
     read.add_argument("variant", choices=("old", "new"))
     read.add_argument("events", type=int)
@@ -664,43 +674,34 @@ def main() -> None:
     append.add_argument("blocks", type=int)
     append.add_argument("per_block", type=int)
     append.add_argument("--no-sync", action="store_true")
-    seeding = sub.add_parser("seed-reads")
-    seeding.add_argument("--database", default=READS_DATABASE)
+    seeding = on_reads("seed-reads")
     seeding.add_argument("--sizes", default="10000,100000,1000000")
-    once = sub.add_parser("read-once")
-    once.add_argument("--database", default=READS_DATABASE)
+    once = on_reads("read-once")
     once.add_argument("variant", choices=READ_VARIANTS)
     once.add_argument("events", type=int)
     once.add_argument("--module")
     once.add_argument("--memory", action="store_true")
     once.add_argument("--batch", type=int, help="the store's default_batch_size")
-    costs = sub.add_parser("decode-costs")
-    costs.add_argument("--database", default=READS_DATABASE)
+    costs = on_reads("decode-costs")
     costs.add_argument("events", type=int)
-    gcs = sub.add_parser("gc-costs")
-    gcs.add_argument("--database", default=READS_DATABASE)
+    gcs = on_reads("gc-costs")
     gcs.add_argument("events", type=int)
     gcs.add_argument("--rounds", type=int, default=5)
-    gco = sub.add_parser("gc-once")
-    gco.add_argument("--database", default=READS_DATABASE)
+    gco = on_reads("gc-once")
     gco.add_argument("variant", choices=("raw", "streamed", "fold"))
     gco.add_argument("events", type=int)
     gco.add_argument("--frozen", action="store_true")
-    prof = sub.add_parser("profile")
-    prof.add_argument("--database", default=READS_DATABASE)
+    prof = on_reads("profile")
     prof.add_argument("variant", choices=READ_VARIANTS[1:])
     prof.add_argument("events", type=int)
     prof.add_argument("--batch", type=int, help="the store's default_batch_size")
-    shapes = sub.add_parser("batch-shapes")
-    shapes.add_argument("--database", default=READS_DATABASE)
+    shapes = on_reads("batch-shapes")
     shapes.add_argument("events", type=int)
     shapes.add_argument("--rounds", type=int, default=5)
-    shape_once = sub.add_parser("batch-shape-once")
-    shape_once.add_argument("--database", default=READS_DATABASE)
+    shape_once = on_reads("batch-shape-once")
     shape_once.add_argument("shape", choices=SHAPES)
     shape_once.add_argument("events", type=int)
-    side = sub.add_parser("reads")
-    side.add_argument("--database", default=READS_DATABASE)
+    side = on_reads("reads")
     side.add_argument("--sizes", default="100000,1000000")
     side.add_argument("--rounds", type=int, default=5)
     side.add_argument("--old", help="another postgres.py to read with too (old-raw, ...)")
