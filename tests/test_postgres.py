@@ -139,6 +139,7 @@ async def test_settings_name_the_server_settings_and_whether_seeded_tables_were_
     assert before["pool_size"] == "10" and before["default_batch_size"] == str(DEFAULT_BATCH_SIZE)
     # The store turns JIT off for its sessions; the report must say what they see.
     assert before["server.jit"] == "off"
+    assert before["server.plan_cache_mode"] == "force_generic_plan"
     for name in ("autovacuum", "shared_buffers", "synchronous_commit", "work_mem"):
         assert f"server.{name}" in before, name
     await store.bulk_load([("s", e) for e in events(50)])
@@ -560,6 +561,25 @@ async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
         await conn.close()
     counts = [c async for c in store.raw_scan("big")]
     assert sum(counts) == n
+
+
+async def test_a_streamed_read_plans_its_batch_statement_once(make_store: MakeStore) -> None:
+    # With plan_cache_mode at its default the server planned the keyset query again for
+    # every batch (a custom plan each time: its cost estimate depends on the bounds),
+    # which cost a raw scan of 1M events ~20%.
+    store = await make_store(pool_size=1)  # every query below runs on the one connection
+    await store.bulk_load([("s", e) for e in events(2_000)])
+    batches = [n async for n in store.raw_scan("s", batch_size=100)]
+    assert sum(batches) == 2_000 and len(batches) > 10
+    assert len([e async for e in store.read_stream("s", batch_size=100)]) == 2_000
+    async with store._require_pool().acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%stream_version) > ($1, $2)%' "
+            "AND statement NOT LIKE '%pg_prepared_statements%'"
+        )
+    assert len(rows) == 1, rows
+    assert rows[0]["custom_plans"] == 0 and rows[0]["generic_plans"] >= 40, rows
 
 
 # --------------------------------------------------------------------------- writes
