@@ -331,6 +331,37 @@ floor, short of 1.2x, with work moved from the client to the server every client
 shares. Records of 1,000 are at the floor, and are what the collector's threshold
 rules out (above). So the raw goal stays unmet at this design.
 
+**Generic plans** (``plan_cache_mode = force_generic_plan`` in the store's sessions).
+asyncpg prepares each statement once, but the server still chose a plan per execution:
+with statistics, the custom plan's estimate for a bounded batch stays below the generic
+plan's (which guesses a third of the range), so the plan cache never switched, and
+every batch of a 1M-event read was planned again (``pg_prepared_statements``: 2,000
+custom plans in 2,000 batches). The generic plan of every statement the store runs is
+the index scan it was written for (``EXPLAIN`` after ``ANALYZE``, and the tests above
+without statistics), so nothing is lost by fixing it. Server time of one batch of 150
+from the middle of the 1M stream, and whole raw scans on the store's one connection,
+the modes alternating in one process (``python scripts/pg_side_by_side.py plan-costs
+1000000``, medians of 301 batches and of 7 scans)::
+
+                         planning   execution   raw scan: wall   client CPU   server CPU
+    auto (the default)     55 us      119 us         3.39 s        2.41 s       1.74 s
+    force_generic_plan      9 us      105 us         3.20 s        2.49 s       1.56 s
+
+The client's share is unchanged; the server spends ~40% less time per batch, which
+on a 2-core machine it shares with the client is about 6% of a raw scan. Through the
+benchmark (``eventbench compare --ref d467b3c --backends postgres --scenarios
+read-stream,fold --modes streamed,raw,floor --sizes 100k,1m --rounds 8
+--memory-repeats 0``; a busy day: the floor's cells took 1.5x their time in the
+README's run): no regression in 12 cells, geometric mean of head/base 0.92x total time
+and 0.96x CPU time, every single cell within this machine's noise (0.78x-1.09x;
+cells that read the same rows moved in opposite directions). The floor runs on the
+store's sessions too, so raw over the floor stays where it was (1.66-1.67x before,
+1.73-1.78x after, in that run): what limits a raw scan is the client's cost per round
+trip (asyncpg's parsing is the same per row; the loop's wake-ups, ``send``, ``recv``
+and ``epoll`` per batch are not), ~120 us of client CPU a batch beyond the floor's
+pages of 1,000 on this VM (``python scripts/pg_side_by_side.py profile raw 100000``:
+6.3 loop iterations, 2.3 ``recv`` and one ``send`` per batch).
+
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
 stream_version LIMIT $4``; 200K ~250-byte events in one stream of a new schema, no
@@ -842,7 +873,7 @@ class PostgresStore:
                     # whole stream costs more than it saves (see the docstring).
                     "jit": "off",
                     # Every statement's generic plan is its index scan; planning each
-                    # batch again cost a raw scan ~20% (see "Generic plans").
+                    # batch again cost the server 40% more per batch (see "Generic plans").
                     "plan_cache_mode": "force_generic_plan",
                 },
             )

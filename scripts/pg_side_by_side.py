@@ -16,6 +16,9 @@
     python scripts/pg_side_by_side.py seed-reads
     python scripts/pg_side_by_side.py batch-shapes 1000000 --rounds 5
 
+    # what planning each batch costs (plan_cache_mode), server time and whole raw scans:
+    python scripts/pg_side_by_side.py plan-costs 1000000
+
 ``--no-sync`` sets ``synchronous_commit = off`` on the throwaway database only, to show
 what is left when the commit's WAL flush does not dominate. Prints one line per figure.
 """
@@ -656,6 +659,71 @@ async def _server_times(database: str, n: int) -> None:
         await conn.close()
 
 
+PLAN_MODES = ("auto", "force_generic_plan")
+
+
+def _server_cpu_s(pid: int) -> float | None:
+    """CPU time (user + system) of a local server process so far; None if not local."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def plan_costs(database: str, n: int, rounds: int) -> None:
+    """What planning costs a streamed read: the server's planning and execution time of
+    one batch of the store's default size under each ``plan_cache_mode`` (``EXPLAIN
+    ANALYZE`` of a prepared batch, median of 301 batches from the second quarter of the
+    stream), then whole raw scans of the store under each mode, alternating in this one
+    process on the store's only connection: wall, client CPU and the server process's
+    CPU (from /proc, when the server runs on this machine)."""
+    store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n), pool_size=1)
+    size = new_pg.DEFAULT_BATCH_SIZE
+    async with store:
+        async with store._require_pool().acquire() as conn:
+            pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
+            await conn.execute(
+                f"PREPARE batch(text, bigint, bigint, bigint) AS {store._sql.stream_batch}"
+            )
+            stream = "'" + READS_STREAM.replace("'", "''") + "'"
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                await conn.execute(f"SET plan_cache_mode = {mode}")
+                planning, execution = [], []
+                for k in range(301):
+                    text = await conn.fetchval(
+                        "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE "
+                        f"batch({stream}, {n // 4 + k * size}, {n}, {size})"
+                    )
+                    plan = json.loads(text)[0]
+                    planning.append(plan["Planning Time"])
+                    execution.append(plan["Execution Time"])
+                print(f"server, a batch of {size} with {mode}: planning "
+                      f"{statistics.median(planning) * 1e3:.0f} us, execution "
+                      f"{statistics.median(execution) * 1e3:.0f} us")  # fmt: skip
+            await conn.execute("DEALLOCATE batch")
+        runs: dict[str, list[tuple[float, float, float | None]]] = {m: [] for m in PLAN_MODES}
+        for r in range(rounds + 1):
+            for mode in PLAN_MODES if r % 2 == 0 else PLAN_MODES[::-1]:
+                async with store._require_pool().acquire() as conn:
+                    await conn.execute(f"SET plan_cache_mode = {mode}")  # stays: no reset
+                server, wall, cpu = _server_cpu_s(pid), time.perf_counter(), time.process_time()
+                count = sum([rows async for rows in store.raw_scan(READS_STREAM)])
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                after = _server_cpu_s(pid)
+                assert count == n, (count, n)
+                if r:  # the first round warms pages and plans up
+                    runs[mode].append((wall, cpu, None if server is None or after is None
+                                       else after - server))  # fmt: skip
+    for mode, got in runs.items():
+        servers = [s for _, _, s in got if s is not None]
+        on_server = f"{statistics.median(servers):.2f} s" if servers else "-"
+        wall = statistics.median(w for w, _, _ in got)
+        cpu = statistics.median(c for _, c, _ in got)
+        print(f"raw scan of {n:,} with {mode:<18}: wall {wall:.2f} s, client CPU {cpu:.2f} s, "
+              f"server CPU {on_server} (medians of {rounds})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -701,6 +769,9 @@ def main() -> None:
     shape_once = on_reads("batch-shape-once")
     shape_once.add_argument("shape", choices=SHAPES)
     shape_once.add_argument("events", type=int)
+    plans = on_reads("plan-costs")
+    plans.add_argument("events", type=int)
+    plans.add_argument("--rounds", type=int, default=7)
     side = on_reads("reads")
     side.add_argument("--sizes", default="100000,1000000")
     side.add_argument("--rounds", type=int, default=5)
@@ -719,6 +790,8 @@ def main() -> None:
         batch_shapes(args.database, args.events, args.rounds)
     elif args.what == "batch-shape-once":
         asyncio.run(batch_shape_once(args.database, args.shape, args.events))
+    elif args.what == "plan-costs":
+        asyncio.run(plan_costs(args.database, args.events, args.rounds))
     elif args.what == "decode-costs":
         asyncio.run(decode_costs(args.database, args.events))
     elif args.what == "gc-costs":
