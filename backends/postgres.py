@@ -347,7 +347,7 @@ the modes alternating in one process (``python scripts/pg_side_by_side.py plan-c
     auto (the default)     55 us      119 us         3.39 s        2.41 s       1.74 s
     force_generic_plan      9 us      105 us         3.20 s        2.49 s       1.56 s
 
-The client's share is unchanged; the server spends ~40% less time per batch, which
+The client's share is unchanged; the server spends a third less time per batch, which
 on a 2-core machine it shares with the client is about 6% of a raw scan. Through the
 benchmark (``eventbench compare --ref d467b3c --backends postgres --scenarios
 read-stream,fold --modes streamed,raw,floor --sizes 100k,1m --rounds 8
@@ -873,7 +873,7 @@ class PostgresStore:
                     # whole stream costs more than it saves (see the docstring).
                     "jit": "off",
                     # Every statement's generic plan is its index scan; planning each
-                    # batch again cost the server 40% more per batch (see "Generic plans").
+                    # batch again cost the server half again its time (see "Generic plans").
                     "plan_cache_mode": "force_generic_plan",
                 },
             )

@@ -566,7 +566,7 @@ async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
 async def test_a_streamed_read_plans_its_batch_statement_once(make_store: MakeStore) -> None:
     # With plan_cache_mode at its default the server planned the keyset query again for
     # every batch (a custom plan each time: its cost estimate depends on the bounds),
-    # which cost the server ~40% more per batch of a 1M-event read.
+    # which cost the server half again its time per batch of a 1M-event read.
     store = await make_store(pool_size=1)  # every query below runs on the one connection
     await store.bulk_load([("s", e) for e in events(2_000)])
     batches = [n async for n in store.raw_scan("s", batch_size=100)]
