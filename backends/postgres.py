@@ -331,6 +331,30 @@ floor, short of 1.2x, with work moved from the client to the server every client
 shares. Records of 1,000 are at the floor, and are what the collector's threshold
 rules out (above). So the raw goal stays unmet at this design.
 
+**Two connections per read** (measured, not adopted). Versions (and positions) are
+gap-free, so every batch's range is known when a read opens, and two connections can
+each fetch every other batch, two in flight at once: the round trips then overlap, and
+a raw scan reaches the floor's pace at batches of 150 (``two-conns-150`` in
+``python scripts/pg_side_by_side.py batch-shapes 1000000 --rounds 5``, then ``100000
+--rounds 7``; a busy day, the floor took 1.5x its time of the run above)::
+
+                       1M: wall   x floor  client CPU     100K: wall  x floor
+    floor (pages of 1,000)  2.06 s   1.00     1.88 s          229 ms    1.00
+    raw (the store, 150)    3.32 s   1.61     2.50 s          354 ms    1.54
+    two connections, 150    2.25 s   1.09     1.84 s          274 ms    1.19
+
+It meets issue 13's raw goal (1.2x the floor) and would break its streamed one (1.3x
+raw), which holds today: a streamed read is bound by the client's CPU, not the server,
+and that CPU alone was 2.0x the floor's wall time at 1M and 1.6x at 100K (4.11 s and
+359 ms against 2.01 s and 219 ms, the compare run under "Generic plans"). A streamed
+read at most 1.3x a raw scan that is at most 1.2x the floor would have to take at most
+1.56x the floor, so the two goals cannot both hold while decoding costs what it does
+(see "Reads near the floor"). A second connection would hide only server time, which
+the prefetch already hides from a streamed read (1.10-1.13x raw in the README's run),
+and would double the connections a read holds: a pool of 10 would serve 5 readers, and
+readers that each hold one connection while waiting for a second can deadlock a full
+pool. So a read keeps one connection.
+
 **Generic plans** (``plan_cache_mode = force_generic_plan`` in the store's sessions).
 asyncpg prepares each statement once, but the server still chose a plan per execution:
 with statistics, the custom plan's estimate for a bounded batch stays below the generic

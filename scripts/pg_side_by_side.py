@@ -564,7 +564,7 @@ def gc_costs(database: str, n: int, rounds: int) -> None:
 ARRAY_BATCH = """SELECT array_agg(stream_version), array_agg(position), array_agg(type),
         array_agg(data), array_agg(metadata), array_agg(uuid_send(id)), array_agg(recorded_at)
     FROM ({inner}) AS batch"""
-SHAPES = ("floor", "raw", "records-1000", "arrays-1000", "arrays-500")
+SHAPES = ("floor", "raw", "records-1000", "arrays-1000", "arrays-500", "two-conns-150")
 
 
 async def batch_shape_once(database: str, shape: str, n: int) -> None:
@@ -572,7 +572,8 @@ async def batch_shape_once(database: str, shape: str, n: int) -> None:
     ``floor`` (asyncpg keyset pages of BARE_PAGE, one after the other), ``raw`` (the
     store's `raw_scan` at its default batches), ``records-B`` (the store's batch query,
     B rows, next batch requested before counting this one), ``arrays-B`` (the same B
-    rows as one row of seven arrays, ids as bytes, prefetched alike). Prints JSON."""
+    rows as one row of seven arrays, ids as bytes, prefetched alike), ``two-conns-B``
+    (the store's batch query on two connections, see `_two_connections`). Prints JSON."""
     store = new_pg.PostgresStore(_reads_dsn(database), schema=_reads_schema(n))
     async with store:
         stream_id = READS_STREAM
@@ -582,6 +583,8 @@ async def batch_shape_once(database: str, shape: str, n: int) -> None:
         async def once() -> int:
             if shape == "raw":
                 return sum([rows async for rows in store.raw_scan(stream_id)])
+            if shape.startswith("two-conns-"):
+                return await _two_connections(pool, inner, stream_id, n, int(shape[10:]))
             async with pool.acquire() as conn:
                 if shape == "floor":
                     return (await _bare_read(conn, store.schema, stream_id))[0]
@@ -614,6 +617,27 @@ async def batch_shape_once(database: str, shape: str, n: int) -> None:
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert count == n, (shape, count, n)
     print(json.dumps({"wall_s": wall, "cpu_s": cpu}))
+
+
+async def _two_connections(pool: asyncpg.Pool, sql: str, stream_id: str, n: int, size: int) -> int:
+    """Versions are gap-free, so every batch's range is known when the read opens: two
+    connections each fetch every other batch, two batches in flight at once."""
+    async with pool.acquire() as one, pool.acquire() as two:
+        conns = (one, two)
+
+        async def batch(k: int) -> int:
+            rows = await conns[k % 2].fetch(sql, stream_id, k * size, min(n, (k + 1) * size), size)
+            return len(rows)
+
+        batches = -(-n // size)
+        pending = [asyncio.ensure_future(batch(k)) for k in range(min(2, batches))]
+        count = 0
+        for k in range(2, batches + 2):
+            count += await pending.pop(0)
+            if k < batches:
+                pending.append(asyncio.ensure_future(batch(k)))
+                await asyncio.sleep(0)
+        return count
 
 
 def batch_shapes(database: str, n: int, rounds: int) -> None:
