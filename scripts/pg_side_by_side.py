@@ -689,9 +689,12 @@ PLAN_MODES = ("auto", "force_generic_plan")
 def _server_cpu_s(pid: int) -> float | None:
     """CPU time (user + system) of a local server process so far; None if not local."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        name, rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
     except OSError:
         return None
+    if "postgres" not in name:  # a process of this machine that happens to have that pid
+        return None
+    fields = rest.split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
