@@ -355,17 +355,20 @@ and would double the connections a read holds: a pool of 10 would serve 5 reader
 readers that each hold one connection while waiting for a second can deadlock a full
 pool. So a read keeps one connection.
 
-**Generic plans** (``plan_cache_mode = force_generic_plan`` in the store's sessions).
-asyncpg prepares each statement once, but the server still chose a plan per execution:
-with statistics, the custom plan's estimate for a bounded batch stays below the generic
+**Generic plans** (``plan_cache_mode = force_generic_plan``, set in each of the store's
+sessions when it opens, on servers 12 and later: older ones lack the setting). asyncpg
+prepares each statement once, but the server still chose a plan per execution: with
+statistics, the custom plan's estimate for a bounded batch stays below the generic
 plan's (which guesses a third of the range), so the plan cache never switched, and
-every batch of a 1M-event read was planned again (``pg_prepared_statements``: 2,000
+every batch of a 1M-event stream was planned again (``pg_prepared_statements``: 2,000
 custom plans in 2,000 batches). The generic plan of every statement the store runs is
-the index scan it was written for (``EXPLAIN`` after ``ANALYZE``, and the tests above
-without statistics), so nothing is lost by fixing it. Server time of one batch of 150
-from the middle of the 1M stream, and whole raw scans on the store's one connection,
-the modes alternating in one process (``python scripts/pg_side_by_side.py plan-costs
-1000000``, medians of 301 batches and of 7 scans)::
+the index scan it was written for (``EXPLAIN`` of each on the seeded 1M stream; the
+batch statements also without statistics, in tests/test_postgres.py), and the custom
+plans of the collected reads are the same index scans, so nothing is lost by fixing it.
+Server time of one batch of 150 from the middle of the 1M stream, and whole raw scans
+on the store's one connection, the modes alternating in one process (``python
+scripts/pg_side_by_side.py plan-costs 1000000``, medians of 301 batches and of 7
+scans)::
 
                          planning   execution   raw scan: wall   client CPU   server CPU
     auto (the default)     55 us      119 us         3.39 s        2.41 s       1.74 s
@@ -763,11 +766,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # json's binary form is its text, so asyncpg's own bytea codec passes it through
     # in C; an identity function as codec cost a Python call per value (see above).
     await conn.set_builtin_type_codec("json", schema="pg_catalog", codec_name="bytea")
+    # Every statement's generic plan is its index scan; planning each batch again cost
+    # the server half again its time (see "Generic plans"). Set here, not among the
+    # pool's server_settings: a server before 12 has no such setting and would refuse
+    # the connection.
+    if conn.get_server_version().major >= 12:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
-    """Pool reset: asyncpg still rolls back any open transaction; the store sets no
-    session state, so the default reset query's round trip is skipped."""
+    """Pool reset: asyncpg still rolls back any open transaction. The default reset
+    query's round trip is skipped: the store's only session state is what
+    `_init_connection` sets when a connection opens, which its ``RESET ALL`` would
+    undo."""
 
 
 async def _fetch_batch(
@@ -896,9 +907,6 @@ class PostgresStore:
                     # Reads are short keyset queries; JIT compiling a plan over a
                     # whole stream costs more than it saves (see the docstring).
                     "jit": "off",
-                    # Every statement's generic plan is its index scan; planning each
-                    # batch again cost the server half again its time (see "Generic plans").
-                    "plan_cache_mode": "force_generic_plan",
                 },
             )
         except (*_CONNECTION_LOST, asyncpg.PostgresError, TimeoutError) as exc:

@@ -28,6 +28,7 @@ from backends.postgres import (
     DEFAULT_BATCH_SIZE,
     SCHEMA_VERSION,
     PostgresStore,
+    _init_connection,
     open_store,
 )
 from harness import provision
@@ -580,6 +581,27 @@ async def test_a_streamed_read_plans_its_batch_statement_once(make_store: MakeSt
         )
     assert len(rows) == 1, rows
     assert rows[0]["custom_plans"] == 0 and rows[0]["generic_plans"] >= 40, rows
+
+
+@pytest.mark.parametrize(("major", "sets"), [(11, False), (12, True), (17, True)])
+async def test_generic_plans_are_asked_only_of_servers_that_know_the_setting(
+    major: int, sets: bool
+) -> None:
+    # A server before 12 refuses a session that names plan_cache_mode.
+    statements: list[str] = []
+
+    class Connection:
+        def get_server_version(self) -> Any:
+            return asyncpg.types.ServerVersion(major, 0, 0, "final", 0)
+
+        async def set_builtin_type_codec(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        async def execute(self, sql: str) -> None:
+            statements.append(sql)
+
+    await _init_connection(Connection())  # type: ignore[arg-type]
+    assert statements == (["SET plan_cache_mode = force_generic_plan"] if sets else [])
 
 
 # --------------------------------------------------------------------------- writes
