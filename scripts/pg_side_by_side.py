@@ -701,7 +701,7 @@ def _server_cpu_s(pid: int) -> float | None:
 async def plan_costs(database: str, n: int, rounds: int) -> None:
     """What planning costs a streamed read: the server's planning and execution time of
     one batch of the store's default size under each ``plan_cache_mode`` (``EXPLAIN
-    ANALYZE`` of a prepared batch, median of 301 batches from the second quarter of the
+    ANALYZE`` of a prepared batch, median of 301 batches from the middle half of the
     stream), then whole raw scans of the store under each mode, alternating in this one
     process on the store's only connection: wall, client CPU and the server process's
     CPU (from /proc, when the server runs on this machine)."""
@@ -718,9 +718,11 @@ async def plan_costs(database: str, n: int, rounds: int) -> None:
                 await conn.execute(f"SET plan_cache_mode = {mode}")
                 planning, execution = [], []
                 for k in range(301):
+                    # Full batches from the middle half of the stream, whatever its size.
+                    start = n // 4 + k * size % max(size, n // 2)
                     text = await conn.fetchval(
                         "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE "
-                        f"batch({stream}, {n // 4 + k * size}, {n}, {size})"
+                        f"batch({stream}, {start}, {n}, {size})"
                     )
                     plan = json.loads(text)[0]
                     planning.append(plan["Planning Time"])
