@@ -381,9 +381,12 @@ read-stream,fold --modes streamed,raw,floor --sizes 100k,1m --rounds 8
 --memory-repeats 0``; a busy day: the floor's cells took 1.5x their time in the
 README's run): no regression in 12 cells, geometric mean of head/base 0.92x total time
 and 0.96x CPU time, every single cell within this machine's noise (0.78x-1.09x;
-cells that read the same rows moved in opposite directions). The floor runs on the
-store's sessions too, so raw over the floor stays where it was (1.66-1.67x before,
-1.73-1.78x after, in that run): what limits a raw scan is the client's cost per round
+cells that read the same rows moved in opposite directions); with ``--scenarios
+read-stream,catch-up,append --modes collected,streamed,batch-1,batch-100,contention
+--sizes 10k,100k --rounds 6`` and memray, no regression in 11 cells either (0.93x total
+time, peaks and allocations 1.00x; catch-up's first event 0.82x at 10K, improved).
+The floor runs on the store's sessions too, so raw over the floor stays where it was
+(1.66-1.67x before, 1.73-1.78x after, at 1M in the first run): what limits a raw scan is the client's cost per round
 trip (asyncpg's parsing is the same per row; the loop's wake-ups, ``send``, ``recv``
 and ``epoll`` per batch are not), ~120 us of client CPU a batch beyond the floor's
 pages of 1,000 on this VM (``python scripts/pg_side_by_side.py profile raw 100000``:
