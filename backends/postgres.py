@@ -389,8 +389,9 @@ The floor runs on the store's sessions too, so raw over the floor stays where it
 (1.66-1.67x before, 1.73-1.78x after, at 1M in the first run): what limits a raw
 scan is the client's cost per round trip (asyncpg's parsing is the same per row; the
 loop's wake-ups, ``send``, ``recv`` and ``epoll`` per batch are not), ~120 us of client
-CPU a batch beyond the floor's pages of 1,000 on this VM (``python scripts/pg_side_by_side.py profile raw 100000``:
-6.3 loop iterations, 2.3 ``recv`` and one ``send`` per batch).
+CPU a batch beyond the floor's pages of 1,000 on this VM (``python
+scripts/pg_side_by_side.py profile raw 100000``: 6.3 loop iterations, 2.3 ``recv`` and
+one ``send`` per batch).
 
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
