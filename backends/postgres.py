@@ -43,14 +43,15 @@ reported as `WrongExpectedVersion` (or `DuplicateEventId`), never as a driver er
 `bulk_load` takes an exclusive lock that appends take shared, so seeding and
 appending never interleave.
 
-**Reads.** A collected read is one ``fetch``. A streamed read holds one pooled
-connection and reads keyset batches up to a bound taken when it opens (the stream's
-version, or ``global_position.last``): rows below the bound are immutable and all
-committed, so the batches return exactly the snapshot at open without holding a
-transaction open. A stream's batch is ``(stream_id, stream_version) > ($1, last)
-AND (stream_id, stream_version) <= ($1, bound) ORDER BY stream_id, stream_version
-LIMIT n``; a read of all streams asks for ``position > last ORDER BY position LIMIT
-n`` and drops rows past the bound itself. Both forms are planned as an index range
+**Reads.** A collected read is one ``fetch`` (of a streamed read's batch statement,
+unbounded: see "Generic plans"). A streamed read holds one pooled connection and reads
+keyset batches up to a bound taken when it opens (the stream's version, or
+``global_position.last``): rows below the bound are immutable and all committed, so
+the batches return exactly the snapshot at open without holding a transaction open.
+A stream's batch is ``(stream_id, stream_version) > ($1, last) AND (stream_id,
+stream_version) <= ($1, bound) ORDER BY stream_id, stream_version LIMIT n``; a read of
+all streams asks for ``position > last ORDER BY position LIMIT n`` and drops rows past
+the bound itself. Both forms are planned as an index range
 scan in key order with or without statistics (a test EXPLAINs them right after a
 bulk load, after ANALYZE and as generic plans); the plain form ``stream_id = $1 AND
 stream_version > $2 AND stream_version <= $3`` is costed without statistics as a
@@ -361,10 +362,31 @@ prepares each statement once, but the server still chose a plan per execution: w
 statistics, the custom plan's estimate for a bounded batch stays below the generic
 plan's (which guesses a third of the range), so the plan cache never switched, and
 every batch of a 1M-event stream was planned again (``pg_prepared_statements``: 2,000
-custom plans in 2,000 batches). The generic plan of every statement the store runs is
-the index scan it was written for (``EXPLAIN`` of each on the seeded 1M stream; the
-batch statements also without statistics, in tests/test_postgres.py), and the custom
-plans of the collected reads are the same index scans, so nothing is lost by fixing it.
+custom plans in 2,000 batches). The batch statements' generic plans are the index
+range scans they were written for, with or without statistics (tests/test_postgres.py
+EXPLAINs them). A collected read runs the same statement as its streamed batches, with
+neither bound nor limit: its own plain form (``stream_id = $1 AND stream_version > $2
+ORDER BY stream_version``) was planned generically as a bitmap scan of the stream and a
+sort wherever the guess for "one stream" came out small, where its custom plan had been
+the index scan; the batch statement's ``LIMIT`` leads a generic plan to the index in
+order. The reverse holds for custom plans: the batch statement with a limit past every
+row was planned as a parallel bitmap scan and a sort. Server time of a collected read
+of the big stream (``python scripts/pg_side_by_side.py collect-plans --rounds 10``:
+``EXPLAIN ANALYZE``, the statements alternating, medians; ANALYZEd)::
+
+    50K events beside a stream of 10     generic plan              custom plan
+      plain statement                    39 ms (bitmap, sort)      12 ms (index)
+      batch statement, unbounded         14 ms (index)             14 ms (index)
+    1M events beside 10,000 streams of 10
+      plain statement                    224 ms (index)            314 ms (index)
+      batch statement, unbounded         263 ms (index)            1,336 ms (bitmap, sort)
+
+Where both are index scans the batch statement's row comparisons and limit cost the
+server ~15% more (about 40 ms for 1M rows, ~1% of a collected read of them, which
+decoding dominates); its generic plan never sorts. So collected reads run the batch
+statement where plans are generic, and keep their plain statements on a server before
+12, which plans every execution.
+
 Server time of one batch of 150 from the middle of the 1M stream, and whole raw scans
 on the store's one connection, the modes alternating in one process (``python
 scripts/pg_side_by_side.py plan-costs 1000000``, medians of 301 batches and of 7
@@ -494,6 +516,8 @@ DECODE_CHUNK: Final = 250
 """Rows decoded in one step of a streamed read, so that no step holds the event loop
 for long (see the module docstring)."""
 DEFAULT_POOL_SIZE: Final = 10
+_UNBOUNDED: Final = 2**63 - 1
+"""A bound or limit past every version and position (the largest bigint)."""
 _SERVER_SETTINGS: Final = (
     "autovacuum",
     "effective_cache_size",
@@ -674,6 +698,7 @@ class _Sql:
     stream_versions: str
     stream_batch: str
     stream_collect: str
+    """A collected read where generic plans cannot be asked for (see "Generic plans")."""
     last_position: str
     all_batch: str
     all_collect: str
@@ -774,8 +799,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # the server half again its time (see "Generic plans"). Set here, not among the
     # pool's server_settings: a server before 12 has no such setting and would refuse
     # the connection.
-    if conn.get_server_version().major >= 12:
+    if _has_generic_plans(conn):
         await conn.execute("SET plan_cache_mode = force_generic_plan")
+
+
+def _has_generic_plans(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> bool:
+    """Whether the server can be asked to plan every statement generically (12+)."""
+    return conn.get_server_version().major >= 12
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -848,6 +878,9 @@ class PostgresStore:
         self._application_name = f"eventbench-{secrets.token_hex(6)}"
         self._pool: asyncpg.Pool | None = None
         self._monitor: asyncpg.Connection | None = None
+        # Known once open; a server before 12 cannot be asked for generic plans, and
+        # its collected reads then run statements of their own (see "Generic plans").
+        self._generic_plans = True
         self._monitor_lock = asyncio.Lock()
         self._wait_s = 0.0
         self._acquires = 0
@@ -892,6 +925,8 @@ class PostgresStore:
         pool = await self._create_pool(self._pool_size)
         try:
             await self._ensure_schema(pool)
+            async with pool.acquire() as conn:
+                self._generic_plans = _has_generic_plans(conn)
         except BaseException:
             pool.terminate()
             raise
@@ -1308,8 +1343,13 @@ class PostgresStore:
         size = validate_batch_size(batch_size, self._default_batch_size)
         plan = self._stream_plan(stream_id, start, size)
         decode = _decode_stream_rows(stream_id)
-        sql = self._sql.stream_collect
-        return self._read(plan, decode, sql, (stream_id, start))
+        collect: tuple[str, tuple[Any, ...]]
+        if self._generic_plans:
+            # The batch statement with neither bound nor limit (see "Generic plans").
+            collect = self._sql.stream_batch, (stream_id, start, _UNBOUNDED, _UNBOUNDED)
+        else:
+            collect = self._sql.stream_collect, (stream_id, start)
+        return self._read(plan, decode, *collect)
 
     def _stream_plan(self, stream_id: str, start: int, size: int) -> _ReadPlan:
         return _ReadPlan(
@@ -1328,7 +1368,12 @@ class PostgresStore:
         start = validate_from(after_position, "after_position")
         size = validate_batch_size(batch_size, self._default_batch_size)
         plan = self._all_plan(start, size)
-        return self._read(plan, _decode_all_rows, self._sql.all_collect, (start,))
+        collect: tuple[str, tuple[Any, ...]]
+        if self._generic_plans:
+            collect = self._sql.all_batch, (start, _UNBOUNDED)
+        else:
+            collect = self._sql.all_collect, (start,)
+        return self._read(plan, _decode_all_rows, *collect)
 
     def _all_plan(self, start: int, size: int) -> _ReadPlan:
         return _ReadPlan(
@@ -1594,7 +1639,7 @@ async def server_version() -> str:
 FLOOR_BATCH_SIZE: Final = 1000
 """Rows per page of the floor when the read names no batch size: the fastest plain
 fetch measured (see `_floor_scan`)."""
-FLOOR_BOUND: Final = 2**63 - 1
+FLOOR_BOUND: Final = _UNBOUNDED
 """The largest stream version there can be: the floor's pages need no bound query."""
 
 

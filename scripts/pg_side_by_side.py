@@ -18,6 +18,8 @@
 
     # what planning each batch costs (plan_cache_mode), server time and whole raw scans:
     python scripts/pg_side_by_side.py plan-costs 1000000
+    # how a collected read is planned, generically and per execution, in two statements:
+    python scripts/pg_side_by_side.py collect-plans
 
 ``--no-sync`` sets ``synchronous_commit = off`` on the throwaway database only, to show
 what is left when the commit's WAL flush does not dominate. Prints one line per figure.
@@ -753,6 +755,70 @@ async def plan_costs(database: str, n: int, rounds: int) -> None:
               f"server CPU {on_server} (medians of {rounds})")  # fmt: skip
 
 
+COLLECT_LAYOUTS = {
+    # schema: (the big stream's events, [(streams beside it, events each)])
+    "collect_pair": (50_000, [(1, 10)]),
+    "collect_skew": (1_000_000, [(10_000, 10)]),
+}
+
+
+async def collect_plans(database: str, rounds: int) -> None:
+    """How a collected read of one big stream is planned, generically and per execution,
+    as the plain statement (``stream_id = $1 AND stream_version > $2``) and as the batch
+    statement with neither bound nor limit, on two layouts (`COLLECT_LAYOUTS`, seeded
+    once into ``database`` and ANALYZEd): the plan's nodes, and the server's execution
+    time (``EXPLAIN ANALYZE``, the two statements alternating, medians of ``rounds``)."""
+    pad = "x" * 250  # ~250-byte events, as the benchmark seeds
+    for schema, (n, beside) in COLLECT_LAYOUTS.items():
+        store = new_pg.PostgresStore(_reads_dsn(database), schema=schema)
+        async with store:
+            if await store.stream_version("big") != n:
+                if await store.stream_version("big"):
+                    raise SystemExit(f"schema {schema} holds other data: drop it first")
+                await store.bulk_load([
+                    (f"small-{k}", NewEvent("t", {"i": i}))
+                    for streams, m in beside for k in range(streams) for i in range(m)
+                ])  # fmt: skip
+                for lo in range(0, n, 100_000):
+                    chunk = range(lo, min(n, lo + 100_000))
+                    await store.bulk_load(
+                        [("big", NewEvent("t", {"i": i, "pad": pad})) for i in chunk]
+                    )
+                await store.analyze()
+            sql = store._sql
+        conn = await asyncpg.connect(_reads_dsn(database), server_settings={"jit": "off"})
+        try:
+            plain = sql.stream_collect
+            await conn.execute(f"PREPARE plain(text, bigint) AS {plain}")
+            await conn.execute(f"PREPARE batch(text, bigint, bigint, bigint) AS {sql.stream_batch}")
+            calls = {
+                "plain": "plain('big', 0)",
+                "batch": f"batch('big', 0, {2**63 - 1}, {2**63 - 1})",
+            }
+            for mode in ("force_generic_plan", "force_custom_plan"):
+                await conn.execute(f"SET plan_cache_mode = {mode}")
+                took: dict[str, list[float]] = {name: [] for name in calls}
+                shapes: dict[str, str] = {}
+                for r in range(rounds):
+                    for name in calls if r % 2 == 0 else list(calls)[::-1]:
+                        text = await conn.fetchval(
+                            f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE {calls[name]}"
+                        )
+                        plan = json.loads(text)[0]
+                        took[name].append(plan["Execution Time"])
+                        nodes, todo = [], [plan["Plan"]]
+                        while todo:
+                            node = todo.pop(0)
+                            nodes.append(node["Node Type"])
+                            todo.extend(node.get("Plans", ()))
+                        shapes[name] = " > ".join(nodes)
+                for name in calls:
+                    print(f"{schema} ({n:,} events beside {beside}), {mode}, {name}: "
+                          f"{statistics.median(took[name]):,.0f} ms  {shapes[name]}")  # fmt: skip
+        finally:
+            await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -801,6 +867,8 @@ def main() -> None:
     plans = on_reads("plan-costs")
     plans.add_argument("events", type=int)
     plans.add_argument("--rounds", type=int, default=7)
+    collects = on_reads("collect-plans")
+    collects.add_argument("--rounds", type=int, default=4)
     side = on_reads("reads")
     side.add_argument("--sizes", default="100000,1000000")
     side.add_argument("--rounds", type=int, default=5)
@@ -819,6 +887,8 @@ def main() -> None:
         batch_shapes(args.database, args.events, args.rounds)
     elif args.what == "batch-shape-once":
         asyncio.run(batch_shape_once(args.database, args.shape, args.events))
+    elif args.what == "collect-plans":
+        asyncio.run(collect_plans(args.database, args.rounds))
     elif args.what == "plan-costs":
         asyncio.run(plan_costs(args.database, args.events, args.rounds))
     elif args.what == "decode-costs":

@@ -551,13 +551,19 @@ async def test_first_batch_is_an_index_range_scan_with_or_without_statistics(
                     conn, all_read.batch_sql, *all_read.batch_args(start, n + 10, 250)
                 )
                 _assert_index_range_scan(nodes, "events_pkey", when)
-            # After five runs a prepared statement may switch to its generic plan.
-            await conn.execute(f"PREPARE batch AS {read.batch_sql}")
+            # The store's sessions use generic plans (planned without the parameters'
+            # values), for collected reads too: those must be the same scans.
             await conn.execute("SET plan_cache_mode = force_generic_plan")
-            text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE batch('big', 0, {n}, 250)")
-            nodes = list(_plan_nodes(json.loads(text)[0]["Plan"]))
-            _assert_index_range_scan(nodes, "events_stream_id_stream_version_key", when)
-            await conn.execute("DEALLOCATE batch; RESET plan_cache_mode")
+            for statement, args, index in (
+                (read.batch_sql, f"'big', 0, {n}, 250", "events_stream_id_stream_version_key"),
+                (all_read.batch_sql, "0, 250", "events_pkey"),
+            ):
+                await conn.execute(f"PREPARE statement AS {statement}")
+                text = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE statement({args})")
+                nodes = list(_plan_nodes(json.loads(text)[0]["Plan"]))
+                _assert_index_range_scan(nodes, index, f"{when}, generic: {statement}")
+                await conn.execute("DEALLOCATE statement")
+            await conn.execute("RESET plan_cache_mode")
     finally:
         await conn.close()
     counts = [c async for c in store.raw_scan("big")]
@@ -573,14 +579,38 @@ async def test_a_streamed_read_plans_its_batch_statement_once(make_store: MakeSt
     batches = [n async for n in store.raw_scan("s", batch_size=100)]
     assert sum(batches) == 2_000 and len(batches) > 10
     assert len([e async for e in store.read_stream("s", batch_size=100)]) == 2_000
+    # A collected read runs the same statement: its generic plan is the index scan,
+    # where a statement of its own was planned as a bitmap scan and a sort.
+    assert len(await store.read_stream("s", from_version=5).collect()) == 1_995
     async with store._require_pool().acquire() as conn:
         rows = await conn.fetch(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE '%stream_version) > ($1, $2)%' "
-            "AND statement NOT LIKE '%pg_prepared_statements%'"
+            "WHERE statement LIKE '%ORDER BY stream_id, stream_version%' "
+            "AND statement NOT LIKE '%pg_prepared%'"
         )
     assert len(rows) == 1, rows
-    assert rows[0]["custom_plans"] == 0 and rows[0]["generic_plans"] >= 40, rows
+    assert rows[0]["custom_plans"] == 0 and rows[0]["generic_plans"] >= 41, rows
+
+
+async def test_collected_reads_keep_statements_of_their_own_without_generic_plans(
+    make_store: MakeStore,
+) -> None:
+    # As on a server before 12, which plans every execution: there the batch statement
+    # with no limit was planned as a parallel bitmap scan and a sort of the stream.
+    store = await make_store(pool_size=1)
+    await store.bulk_load([(s, e) for s in ("s", "t") for e in events(30)])
+    want_stream = await store.read_stream("s", from_version=3).collect()
+    want_all = await store.read_all(after_position=4).collect()
+    assert (len(want_stream), len(want_all)) == (27, 56)
+    store._generic_plans = False
+    assert await store.read_stream("s", from_version=3).collect() == want_stream
+    assert await store.read_all(after_position=4).collect() == want_all
+    async with store._require_pool().acquire() as conn:
+        unlimited = await conn.fetch(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%events%' "
+            "AND statement NOT LIKE '%LIMIT%' AND statement NOT LIKE '%pg_prepared%'"
+        )
+    assert len(unlimited) == 2, unlimited
 
 
 @pytest.mark.parametrize(("major", "sets"), [(11, False), (12, True), (17, True)])
