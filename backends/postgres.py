@@ -409,13 +409,14 @@ read-stream,catch-up,append --modes collected,streamed,batch-1,batch-100,content
 time, peaks and allocations 1.00x; catch-up's first event 0.82x at 10K, improved),
 and, after collected reads moved to the batch statement, ``--scenarios
 read-stream,catch-up --modes collected --sizes 100k,1m --rounds 6 --memory-repeats 0``
-none in 4 cells (0.99x total time; 0.94-1.03x each). The floor runs on the store's sessions too, so raw over the floor stays where it was
-(1.66-1.67x before, 1.73-1.78x after, at 1M in the first run): what limits a raw
-scan is the client's cost per round trip (asyncpg's parsing is the same per row; the
-loop's wake-ups, ``send``, ``recv`` and ``epoll`` per batch are not), ~120 us of client
-CPU a batch beyond the floor's pages of 1,000 on this VM (``python
-scripts/pg_side_by_side.py profile raw 100000``: 6.3 loop iterations, 2.3 ``recv`` and
-one ``send`` per batch).
+none in 4 cells (0.99x total time; 0.94-1.03x each).
+
+The floor runs on the store's sessions too, so raw over the floor stays where it was
+(1.66-1.67x before, 1.73-1.78x after, at 1M in the first run): what limits a raw scan
+is the client's cost per round trip (asyncpg's parsing is the same per row; the loop's
+wake-ups, ``send``, ``recv`` and ``epoll`` per batch are not), ~120 us of client CPU a
+batch beyond the floor's pages of 1,000 on this VM (``python scripts/pg_side_by_side.py
+profile raw 100000``: 6.3 loop iterations, 2.3 ``recv`` and one ``send`` per batch).
 
 **Reads right after a bulk load** (the batch statements above against the former
 ``stream_id = $1 AND stream_version > $2 AND stream_version <= $3 ORDER BY
