@@ -798,10 +798,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # json's binary form is its text, so asyncpg's own bytea codec passes it through
     # in C; an identity function as codec cost a Python call per value (see above).
     await conn.set_builtin_type_codec("json", schema="pg_catalog", codec_name="bytea")
-    # Every statement's generic plan is its index scan; planning each batch again cost
-    # the server half again its time (see "Generic plans"). Set here, not among the
-    # pool's server_settings: a server before 12 has no such setting and would refuse
-    # the connection.
+    # Planned once, a read's batch statement is its index range scan; planning each
+    # batch again cost the server half again its time (see "Generic plans"). Set here,
+    # not among the pool's server_settings: a server before 12 has no such setting and
+    # would refuse the connection.
     if _has_generic_plans(conn):
         await conn.execute("SET plan_cache_mode = force_generic_plan")
 
