@@ -659,6 +659,34 @@ def batch_shapes(database: str, n: int, rounds: int) -> None:
     asyncio.run(_server_times(database, n))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Explained:
+    """The server's own account of running a statement once (EXPLAIN ANALYZE)."""
+
+    planning_ms: float
+    execution_ms: float
+    nodes: str
+    """The plan's node types, outermost first (``Limit > Index Scan``)."""
+
+
+async def _explain_analyze(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, statement: str
+) -> _Explained:
+    """Run ``statement`` once on the server, timed there; its rows are not sent."""
+    text = await conn.fetchval(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {statement}")
+    plan = json.loads(text)[0]
+    nodes, todo = [], [plan["Plan"]]
+    while todo:
+        node = todo.pop(0)
+        nodes.append(node["Node Type"])
+        todo.extend(node.get("Plans", ()))
+    return _Explained(plan["Planning Time"], plan["Execution Time"], " > ".join(nodes))
+
+
+def _text_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 async def _server_times(database: str, n: int) -> None:
     """The server's execution time of one batch of 1,000 in each shape (EXPLAIN ANALYZE,
     median of 31 batches from the middle of the stream; rows are not sent)."""
@@ -671,15 +699,14 @@ async def _server_times(database: str, n: int) -> None:
         for shape, sql in (("records", inner), ("arrays", ARRAY_BATCH.format(inner=inner))):
             took = []
             for k in range(31):
-                plan = await conn.fetch(
-                    "EXPLAIN (ANALYZE, TIMING OFF) "
-                    + sql.replace("$1", "'" + stream_id.replace("'", "''") + "'")
+                explained = await _explain_analyze(
+                    conn,
+                    sql.replace("$1", _text_literal(stream_id))
                     .replace("$2", str(n // 2 + k * 1000))
                     .replace("$3", str(new_pg.FLOOR_BOUND))
-                    .replace("$4", "1000")
+                    .replace("$4", "1000"),
                 )
-                [line] = [row[0] for row in plan if row[0].startswith("Execution Time")]
-                took.append(float(line.split(":")[1].split()[0]))
+                took.append(explained.execution_ms)
             print(f"server, a batch of 1,000 as {shape}: {statistics.median(took):.2f} ms")
     finally:
         await conn.close()
@@ -715,20 +742,18 @@ async def plan_costs(database: str, n: int, rounds: int) -> None:
             await conn.execute(
                 f"PREPARE batch(text, bigint, bigint, bigint) AS {store._sql.stream_batch}"
             )
-            stream = "'" + READS_STREAM.replace("'", "''") + "'"
+            stream = _text_literal(READS_STREAM)
             for mode in ("force_custom_plan", "force_generic_plan"):
                 await conn.execute(f"SET plan_cache_mode = {mode}")
                 planning, execution = [], []
                 for k in range(301):
                     # Full batches from the middle half of the stream, whatever its size.
                     start = n // 4 + k * size % max(size, n // 2)
-                    text = await conn.fetchval(
-                        "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE "
-                        f"batch({stream}, {start}, {n}, {size})"
+                    explained = await _explain_analyze(
+                        conn, f"EXECUTE batch({stream}, {start}, {n}, {size})"
                     )
-                    plan = json.loads(text)[0]
-                    planning.append(plan["Planning Time"])
-                    execution.append(plan["Execution Time"])
+                    planning.append(explained.planning_ms)
+                    execution.append(explained.execution_ms)
                 print(f"server, a batch of {size} with {mode}: planning "
                       f"{statistics.median(planning) * 1e3:.0f} us, execution "
                       f"{statistics.median(execution) * 1e3:.0f} us")  # fmt: skip
@@ -793,7 +818,7 @@ async def collect_plans(database: str, rounds: int) -> None:
             await conn.execute(f"PREPARE batch(text, bigint, bigint, bigint) AS {sql.stream_batch}")
             calls = {
                 "plain": "plain('big', 0)",
-                "batch": f"batch('big', 0, {2**63 - 1}, {2**63 - 1})",
+                "batch": f"batch('big', 0, {new_pg.FLOOR_BOUND}, {new_pg.FLOOR_BOUND})",
             }
             for mode in ("force_generic_plan", "force_custom_plan"):
                 await conn.execute(f"SET plan_cache_mode = {mode}")
@@ -801,17 +826,9 @@ async def collect_plans(database: str, rounds: int) -> None:
                 shapes: dict[str, str] = {}
                 for r in range(rounds):
                     for name in calls if r % 2 == 0 else list(calls)[::-1]:
-                        text = await conn.fetchval(
-                            f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE {calls[name]}"
-                        )
-                        plan = json.loads(text)[0]
-                        took[name].append(plan["Execution Time"])
-                        nodes, todo = [], [plan["Plan"]]
-                        while todo:
-                            node = todo.pop(0)
-                            nodes.append(node["Node Type"])
-                            todo.extend(node.get("Plans", ()))
-                        shapes[name] = " > ".join(nodes)
+                        explained = await _explain_analyze(conn, f"EXECUTE {calls[name]}")
+                        took[name].append(explained.execution_ms)
+                        shapes[name] = explained.nodes
                 for name in calls:
                     print(f"{schema} ({n:,} events beside {beside}), {mode}, {name}: "
                           f"{statistics.median(took[name]):,.0f} ms  {shapes[name]}")  # fmt: skip
