@@ -1346,13 +1346,7 @@ class PostgresStore:
         size = validate_batch_size(batch_size, self._default_batch_size)
         plan = self._stream_plan(stream_id, start, size)
         decode = _decode_stream_rows(stream_id)
-        collect: tuple[str, tuple[Any, ...]]
-        if self._generic_plans:
-            # The batch statement with neither bound nor limit (see "Generic plans").
-            collect = self._sql.stream_batch, (stream_id, start, _UNBOUNDED, _UNBOUNDED)
-        else:
-            collect = self._sql.stream_collect, (stream_id, start)
-        return self._read(plan, decode, *collect)
+        return self._read(plan, decode, self._sql.stream_collect, (stream_id, start))
 
     def _stream_plan(self, stream_id: str, start: int, size: int) -> _ReadPlan:
         return _ReadPlan(
@@ -1371,12 +1365,7 @@ class PostgresStore:
         start = validate_from(after_position, "after_position")
         size = validate_batch_size(batch_size, self._default_batch_size)
         plan = self._all_plan(start, size)
-        collect: tuple[str, tuple[Any, ...]]
-        if self._generic_plans:
-            collect = self._sql.all_batch, (start, _UNBOUNDED)
-        else:
-            collect = self._sql.all_collect, (start,)
-        return self._read(plan, _decode_all_rows, *collect)
+        return self._read(plan, _decode_all_rows, self._sql.all_collect, (start,))
 
     def _all_plan(self, start: int, size: int) -> _ReadPlan:
         return _ReadPlan(
@@ -1394,6 +1383,13 @@ class PostgresStore:
     def _read(
         self, plan: _ReadPlan, decode: _Decoder, collect_sql: str, collect_args: tuple[Any, ...]
     ) -> EventStream:
+        """A streamed read by ``plan``'s batches, collected by ``collect_sql`` where plans
+        are made per execution; where they are generic, collected by the batch statement
+        with neither bound nor limit (see "Generic plans")."""
+        if self._generic_plans:
+            collect_sql = plan.batch_sql
+            collect_args = plan.batch_args(plan.start, _UNBOUNDED, _UNBOUNDED)
+
         async def batches() -> AsyncIterator[Sequence[RecordedEvent]]:
             rows = self._keyset_rows(plan)
             step = DECODE_CHUNK
