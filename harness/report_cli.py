@@ -1,5 +1,5 @@
 """``eventbench report`` and ``eventbench compare``: thin shells over `harness.report`,
-`harness.compare` and (for ``compare --ref``) the runner."""
+`harness.analysis.compare` and (for ``compare --ref``) the runner."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.compare import (
+from harness.analysis.compare import (
     DEFAULT_COUNT_THRESHOLD,
     DEFAULT_MEMORY_FLOOR_BYTES,
     DEFAULT_MEMORY_THRESHOLD,

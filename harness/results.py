@@ -98,7 +98,7 @@ class TimeSamples:
     """Per run: CPU time the worker process used (every thread), parallel to
     ``total_s``. Other load on the machine stretches wall time by the time the worker
     waits for a core; CPU time does not wait, so it spreads several times less between
-    processes on a loaded machine (see `harness.compare`). It does not see time spent
+    processes on a loaded machine (see `harness.analysis.compare`). It does not see time spent
     in other processes (a database server) or waiting on I/O: ``total_s`` does.
     None where not measured (older results)."""
 
@@ -171,7 +171,7 @@ class Cell:
     error: str | None = None
     """Why the cell failed, if it did; its samples are then absent or partial."""
     summary: dict[str, float] = field(default_factory=dict)
-    """Medians and rates computed from the samples (see `harness.stats.summarize`)."""
+    """Medians and rates computed from the samples (see `harness.analysis.stats.summarize`)."""
     instructions: InstructionSamples | None = None
     cold: ColdSamples | None = None
     """Read cells: the first read of each worker process, before warm-up."""

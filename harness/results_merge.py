@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.stats import fit_growth
 from harness.results import RunResults, load_results
-from harness.stats import fit_growth
 
 __all__ = ["MergeError", "Merged", "merge_results", "merge_files"]
 

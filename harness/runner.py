@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from harness.analysis.stats import fit_growth, summarize
 from harness.redact import redact, redact_json
 from harness.registry import InvalidBackendSpec, parse_backends, shadowing_notes
 from harness.results import (
@@ -62,7 +63,6 @@ from harness.results import (
     RunResults,
     TimeSamples,
 )
-from harness.stats import fit_growth, summarize
 from harness.worker import PARENT_FD_ENV, PARENT_PID_ENV, PHASE_MARK
 from scenarios import default_scenarios, get_scenario
 from scenarios.base import Layout, ParamValue
@@ -105,16 +105,16 @@ DEFAULT_BACKENDS = ("sqlite", "memory")
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_ROUNDS = 4
 """Rounds (fresh processes per cell and kind) of ``eventbench run --full``: the fewest
-with which `eventbench compare` can reach a verdict at 95% (`harness.compare.min_rounds`).
+with which `eventbench compare` can reach a verdict at 95% (`harness.analysis.compare.min_rounds`).
 `make_plan` itself defaults to one round, as before rounds were recorded."""
 COMPARE_ROUNDS = 6
 """Rounds per side of ``eventbench compare --ref``. Where a process's fastest run varies
 by 5% (sd of its log), 6 rounds catch a 25% slowdown 98% of the time against 91% with 5
 (``python scripts/verdict_power.py --sigma 0.05 --rho 0.5 --rounds 5,6``), for one
-more worker process per side and kind. From `harness.compare.PAIRED_FROM` (8) rounds
+more worker process per side and kind. From `harness.analysis.compare.PAIRED_FROM` (8) rounds
 the interleaved rounds are judged in pairs: pass ``--rounds 8`` or more on a busy
 machine. Where processes vary by 15% (measured under a load average of 11 on 2 cores)
-no handful of rounds catches it (see `harness.compare`)."""
+no handful of rounds catches it (see `harness.analysis.compare`)."""
 DEFAULT_REPEATS = 2
 """Timed runs per round: a process's repeats share its luck, so rounds, not repeats,
 buy confidence; two keep a round cheap and its median steady."""
@@ -136,7 +136,7 @@ class Profile:
     repeats: int
     memory_repeats: int
     rounds: int
-    """Fewer than 4 (`harness.compare.min_rounds`) and two such runs cannot be compared."""
+    """Fewer than 4 (`harness.analysis.compare.min_rounds`) and two such runs cannot be compared."""
 
 
 QUICK = Profile(
@@ -259,7 +259,7 @@ class Plan:
     warmups: int = 1
     rounds: int = 1
     """Fresh processes per cell, kind and side. Each sample records its round: rounds,
-    not repeats, are what `harness.compare` counts as independent observations."""
+    not repeats, are what `harness.analysis.compare` counts as independent observations."""
     instructions: bool = False
     """Also count each cell's CPU instructions under cachegrind (two slow processes per
     cell and round; see `harness.instruments.instructions`)."""

@@ -25,6 +25,7 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.stats import NO_FIT_REASON
 from harness.cli import debug_option
 from harness.instruments import instructions as instruments_instructions
 from harness.report.format import (
@@ -56,7 +57,6 @@ from harness.runner import (
     run_plan,
     run_status,
 )
-from harness.stats import NO_FIT_REASON
 from harness.text import about_duration
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count

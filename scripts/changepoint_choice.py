@@ -5,7 +5,7 @@ each candidate on generated series with known steps and realistic noise.
     python scripts/changepoint_choice.py [--trials 40] [--only e_divisive]
 
 (candidates whose library is not installed are left out, with a note). The last
-candidate is E-Divisive with the settings `harness.history.changepoints` uses (per
+candidate is E-Divisive with the settings `harness.analysis.changepoints` uses (per
 metric kind); the one before it, E-Divisive with one setting for every kind.
 
 Series: 60 commits, one step at a random commit in 15..45 (or none), per metric kind:
@@ -86,7 +86,7 @@ def with_spa(series: list[float]) -> list[int]:
 
 def eventbench_settings(metric: str) -> Callable[[list[float]], list[int]]:
     def detect(series: list[float]) -> list[int]:
-        from harness.history.changepoints import Thresholds, detect_change_points
+        from harness.analysis.changepoints import Thresholds, detect_change_points
 
         return detect_change_points(series, Thresholds(), metric)
 

@@ -1,5 +1,5 @@
 """How often does compare's time verdict catch a 25% slowdown, and call identical code a
-regression, at a given noise? Simulated with `harness.compare.compare_metric` itself.
+regression, at a given noise? Simulated with `harness.analysis.compare.compare_metric` itself.
 
     python scripts/verdict_power.py --sigma 0.05 --rho 0.5 --rounds 5,6,8
 
@@ -8,7 +8,7 @@ sigma * sqrt(rho)) is the load both sides of an interleaved round meet, ``own``
 (sigma * sqrt(1 - rho)) each process's own luck; ``sigma`` is the spread of a
 process's fastest run (sd of its log, as `scripts/time_variance.py` measures it) and
 ``rho`` the correlation of neighbouring rounds. "paired" judges the rounds as one
-interleaved run (paired from 6 rounds, `harness.compare.min_pairs`), "unpaired" as
+interleaved run (paired from 6 rounds, `harness.analysis.compare.min_pairs`), "unpaired" as
 plain per-round figures measured together (Mann-Whitney).
 """
 
@@ -18,7 +18,7 @@ import argparse
 import math
 import random
 
-from harness.compare import METRICS, Samples, Verdict, compare_metric
+from harness.analysis.compare import METRICS, Samples, Verdict, compare_metric
 
 CPU = {m.name: m for m in METRICS}["cpu_s"]
 

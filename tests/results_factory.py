@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from harness.analysis.stats import fit_growth
 from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples
-from harness.stats import fit_growth
 
 MiB = 1024**2
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analysis.stats import median
 from harness.results import Cell, RunResults
 from harness.runner import make_plan, run_plan
-from harness.stats import median
 from scenarios.calibration import truth
 
 # A sleep may overrun by however long the scheduler takes to wake us; on a shared,

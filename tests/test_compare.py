@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from results_factory import environment, make_results
 
-from harness.cli import main
-from harness.compare import (
+from harness.analysis.compare import (
     METRICS,
     PAIRED_FROM,
     CompareError,
@@ -28,6 +27,7 @@ from harness.compare import (
     min_rounds,
     parse_bytes,
 )
+from harness.cli import main
 from harness.results import Cell, RunResults, load_results, save_results
 
 TIME, FIRST, MEMORY, CPU = (
@@ -604,7 +604,7 @@ def _signed_rank_tail(n: int, t: int) -> float:
 
 
 def test_the_paired_interval_rank_is_the_exact_signed_rank_critical_value() -> None:
-    from harness.compare import _paired_interval_rank
+    from harness.analysis.compare import _paired_interval_rank
 
     # Five pairs cannot reach 95%: the most extreme pattern has P = 2/32 two-sided.
     assert min_pairs() == 6

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from variant_backends import VARIANT_ENV
 
-from harness.compare import Verdict, compare_results
+from harness.analysis.compare import Verdict, compare_results
 from harness.runner import Side, make_plan, run_plan
 
 TESTS = Path(__file__).parent

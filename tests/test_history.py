@@ -15,9 +15,9 @@ from history_helpers import git_repo, write_run
 from results_factory import environment, make_results
 
 from harness import provision
+from harness.analysis.changepoints import Thresholds, check_series, find_steps
 from harness.cli import main
 from harness.history import HistoryError, Series, add_run, list_runs, load_series, open_database
-from harness.history.changepoints import Thresholds, check_series, find_steps
 from harness.history.db import SCHEMA_VERSION
 from harness.history.synthetic import PLANTED, planted_values, write_planted_history
 from harness.results import load_results

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from test_report_browser import assert_charts_render, render_in_browser
 
+from harness.analysis.changepoints import Thresholds
 from harness.history import add_run, load_series, open_database
-from harness.history.changepoints import Thresholds
 from harness.history.synthetic import write_planted_history
 from harness.report.history import write_history_reports
 

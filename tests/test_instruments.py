@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from results_factory import environment, read_cell
 
-from harness.compare import compare_results
+from harness.analysis.compare import compare_results
 from harness.instruments import KINDS, Clock, LoopWatch, Memray, instrument_for
 from harness.instruments.stall import stall_figures
 from harness.results import Cell, InstructionSamples

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from results_factory import make_results
 
-from harness.compare import compare_results
+from harness.analysis.compare import compare_results
 from harness.report import write_comparison_reports, write_reports
 from harness.report.summary import summarize
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from harness.analysis.stats import fit_growth, fit_loglog, median, quantile, summarize
 from harness.results import Cell, MemorySamples, TimeSamples
-from harness.stats import fit_growth, fit_loglog, median, quantile, summarize
 
 
 def test_quantiles_interpolate_and_median_ignores_an_outlier() -> None:

@@ -1,5 +1,5 @@
 """Do eventbench's verdicts hold on this machine? Planted variants through the real
-runner and `harness.compare`, interleaved, and a table of how often each was caught.
+runner and `harness.analysis.compare`, interleaved, and a table of how often each was caught.
 
 ``nox -s verdicts`` runs this (``python tests/verdicts.py``; ``--help`` for options).
 Each trial is one interleaved run (A B A B ...) of several sides that all name the
@@ -46,7 +46,7 @@ if str(TESTS) not in sys.path:
 
 from variant_backends import VARIANT_ENV  # noqa: E402
 
-from harness.compare import METRICS, Comparison, Verdict, compare_results  # noqa: E402
+from harness.analysis.compare import METRICS, Comparison, Verdict, compare_results  # noqa: E402
 from harness.results import RunResults, load_results, save_results  # noqa: E402
 from harness.runner import (  # noqa: E402
     COMPARE_ROUNDS,
@@ -393,7 +393,7 @@ def rejudge(
     settings: Settings, directory: Path, rounds: int | None, say: Callable[[str], None]
 ) -> list[Row]:
     """Judge the results files a session wrote to ``directory`` again (e.g. with a
-    changed `harness.compare`), optionally at only their first ``rounds`` rounds."""
+    changed `harness.analysis.compare`), optionally at only their first ``rounds`` rounds."""
     trials: list[dict[str, RunResults]] = []
     counted: list[dict[str, RunResults]] = []
     for trial in range(settings.trials):
@@ -575,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         metavar="DIR",
         help="measure nothing: judge the results files an earlier session wrote to DIR "
-        "(its --out) again, with this harness.compare",
+        "(its --out) again, with this harness.analysis.compare",
     )
     parser.add_argument(
         "--use-rounds",

@@ -3,7 +3,8 @@ PostgreSQL database a team shares), their trends and the change points in them.
 
 ``eventbench history add|report|check`` (see `harness.history.cli`) drive it:
 `db` is the database door (one code path for SQLite and PostgreSQL), `store`
-records runs and reads series back, `changepoints` finds steps in the series.
+records runs and reads series back; `harness.analysis.changepoints` finds steps in
+the series.
 """
 
 from harness.history.db import DEFAULT_PATH, SCHEMA_VERSION, HistoryError, open_database

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from harness.history.changepoints import Alarm, Thresholds, check_series, metric_kind
+from harness.analysis.changepoints import Alarm, Thresholds, check_series, metric_kind
 from harness.history.db import DEFAULT_PATH, Database, HistoryError, open_database
 from harness.history.store import Series, add_run, load_series
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds

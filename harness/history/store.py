@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.changepoints import Series, lower_is_better
+from harness.analysis.stats import summarize
 from harness.history.db import Database, DuplicateRow, HistoryError
 from harness.results import RunResults, load_results
-from harness.stats import summarize
 
 __all__ = [
     "CommitInfo",
@@ -204,32 +205,6 @@ def tracked_metrics(summary: dict[str, Any]) -> list[str]:
         and key not in _NOT_TRACKED
         and not key.endswith(_NOT_TRACKED_SUFFIXES)
     ]
-
-
-def lower_is_better(metric: str) -> bool:
-    return not metric.endswith("per_s")
-
-
-@dataclass(frozen=True)
-class Series:
-    """One cell's metric across commits, in first-parent order (one point per commit:
-    the median over that commit's runs)."""
-
-    scenario: str
-    backend: str
-    mode: str
-    size: int
-    metric: str
-    commits: list[str]
-    orders: list[int]
-    subjects: list[str]
-    values: list[float]
-    runs: list[int]
-    """How many runs each point pools."""
-
-    @property
-    def cell(self) -> str:
-        return f"{self.scenario}/{self.backend}/{self.mode}/{self.size}"
 
 
 def load_series(db: Database, *, hostname: str | None = None) -> list[Series]:

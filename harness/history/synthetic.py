@@ -24,9 +24,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.analysis.stats import summarize
 from harness.history.store import Series
 from harness.results import Cell, Environment, MemorySamples, RunResults, TimeSamples, save_results
-from harness.stats import summarize
 
 __all__ = ["PLANTED", "Planted", "planted_values", "write_planted_history"]
 
@@ -150,7 +150,7 @@ def evaluate(histories: int, flat: int | None = None) -> list[str]:
     the minimum effect, how many commits after the step `history check` first alarms
     (naming a commit within 1 of it), and how often it alarms on the same noise without
     a step (``flat`` series, default as many)."""
-    from harness.history.changepoints import Thresholds, check_series, find_steps
+    from harness.analysis.changepoints import Thresholds, check_series, find_steps
 
     thresholds = Thresholds()
     flat = histories if flat is None else flat

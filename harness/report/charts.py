@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from matplotlib.figure import Figure
 
+from harness.analysis.stats import MIN_FIT_SIZES, NO_FIT_REASON
 from harness.report.format import (
     backend_name,
     fmt_bytes,
@@ -29,7 +30,6 @@ from harness.report.format import (
 )
 from harness.report.summary import CellSummary, append_series
 from harness.results import Cell, Fit
-from harness.stats import MIN_FIT_SIZES, NO_FIT_REASON
 
 __all__ = [
     "Chart",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from harness.compare import (
+from harness.analysis.compare import (
     METRICS,
     PAIRED_FROM,
     CellComparison,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from harness.history.changepoints import (
+from harness.analysis.changepoints import (
     Alarm,
     Step,
     Thresholds,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
-from harness import stats
+from harness.analysis import stats
 from harness.report.format import (
     backend_name,
     fmt_bytes,
@@ -52,7 +52,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CellSummary:
-    """One cell's medians (None where not measured), from `harness.stats.summarize`."""
+    """One cell's medians (None where not measured), from `harness.analysis.stats.summarize`."""
 
     scenario: str
     backend: str

@@ -37,17 +37,45 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.history.store import Series, lower_is_better
-
 __all__ = [
     "Alarm",
+    "Series",
     "Step",
     "Thresholds",
     "check_series",
     "detect_change_points",
     "find_steps",
+    "lower_is_better",
     "metric_kind",
 ]
+
+
+def lower_is_better(metric: str) -> bool:
+    """Rates (``..._per_s``) improve upward; times, bytes and counts downward."""
+    return not metric.endswith("per_s")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One cell's metric across commits, in first-parent order (one point per commit:
+    the median over that commit's runs)."""
+
+    scenario: str
+    backend: str
+    mode: str
+    size: int
+    metric: str
+    commits: list[str]
+    orders: list[int]
+    subjects: list[str]
+    values: list[float]
+    runs: list[int]
+    """How many runs each point pools."""
+
+    @property
+    def cell(self) -> str:
+        return f"{self.scenario}/{self.backend}/{self.mode}/{self.size}"
+
 
 MIN_POINTS = 6
 """Shorter series are not searched: too few commits to tell a step from noise."""
