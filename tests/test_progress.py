@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
+from harness.cli.run import RichProgress, banner, remaining_s
 from harness.runner import Outline, make_plan
-from harness.runner_cli import RichProgress, banner, remaining_s
 from harness.text import about_duration
 
 
@@ -33,7 +33,7 @@ def test_a_line_says_how_long_is_left_at_the_pace_so_far(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr("harness.runner_cli.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("harness.cli.run.time.monotonic", lambda: now[0])
     out = io.StringIO()
     progress = RichProgress(Console(file=out, force_terminal=False, width=200))
     progress.start(total_weight=100.0, tasks=4)

@@ -23,12 +23,12 @@ from results_factory import environment, read_cell
 from harness.analysis.compare import compare_results
 from harness.analysis.stats import fit_growth, summarize
 from harness.cli import main
+from harness.cli.run import plan_from_options
 from harness.report.comparison import render_comparison_html, render_comparison_markdown
 from harness.report.run import render_html, render_markdown, summary_document
 from harness.results import RunResults, load_results
 from harness.results_merge import MergeError, merge_results
 from harness.runner import FULL, Plan, PlanError, make_plan
-from harness.runner_cli import plan_from_options
 from harness.shards import Shard, cell_cost_s, parse_shard, shard_plan, shard_weights
 
 PLAN_ARGS = {"scenarios": ["read-stream", "append"], "backends": ["sqlite", "memory"]}

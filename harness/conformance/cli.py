@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.cli import debug_option
+from harness.cli.main import debug_option
 from harness.conformance.core import Check, Settings, select_checks
 from harness.conformance.report import write_report
 from harness.conformance.runner import CheckResult, Outcome, all_checks, run_checks, run_isolated

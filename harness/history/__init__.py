@@ -1,7 +1,7 @@
 """The results history: runs of many commits in one database (an SQLite file, or a
 PostgreSQL database a team shares), their trends and the change points in them.
 
-``eventbench history add|report|check`` (see `harness.history.cli`) drive it:
+``eventbench history add|report|check`` (see `harness.cli.history`) drive it:
 `db` is the database door (one code path for SQLite and PostgreSQL), `store`
 records runs and reads series back; `harness.analysis.changepoints` finds steps in
 the series.

@@ -21,10 +21,10 @@ import sys
 import time
 
 from harness.analysis.stats import median
+from harness.cli.run import parse_sizes
 from harness.instruments.stall import DEFAULT_TICK_S, LoopWatch
 from harness.report.format import fmt_seconds, fmt_size
 from harness.runner import Side, make_plan, run_plan
-from harness.runner_cli import parse_sizes
 
 __all__ = ["main"]
 

@@ -1,6 +1,7 @@
 """The ``eventbench`` command line: a thin shell over the library.
 
-Each subcommand lives beside the code it drives and is imported only when it is run,
+Each subcommand is a module of this package (``check`` is the conformance suite's
+own, `harness.conformance.cli`) and is imported only when it is run,
 so ``eventbench --help`` stays fast and a missing optional dependency breaks only the
 command that needs it.
 """
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -20,17 +22,42 @@ from rich.table import Table
 
 from harness.redact import RedactingStream, remember_environment
 from harness.registry import DEBUG_ENV, REFERENCE_BACKENDS, backend_info
+from harness.results import ResultsError, RunResults, load_results
 
 # name -> "module:attribute" of a click.Command; listed in this order in --help.
 SUBCOMMANDS: dict[str, str] = {
-    "backends": "harness.cli:backends_command",
+    "backends": "harness.cli.main:backends_command",
     "check": "harness.conformance.cli:check_command",
-    "run": "harness.runner_cli:run_command",
-    "report": "harness.report_cli:report_command",
-    "compare": "harness.report_cli:compare_command",
-    "merge": "harness.merge_cli:merge_command",
-    "history": "harness.history.cli:history_group",
+    "run": "harness.cli.run:run_command",
+    "report": "harness.cli.report:report_command",
+    "compare": "harness.cli.compare:compare_command",
+    "merge": "harness.cli.merge:merge_command",
+    "history": "harness.cli.history:history_group",
 }
+
+EXIT_ERROR = 2
+"""An error the user can fix: bad usage, an unreadable file, a backend that cannot run."""
+
+
+class CommandFailed(click.ClickException):
+    """An error the user can fix, said in one line; exits `EXIT_ERROR`."""
+
+    exit_code = EXIT_ERROR
+
+
+def output_console() -> Console:
+    """A console for a command's tables: the terminal's width, or 160 columns when
+    piped or logged (CI), where there is no width to respect."""
+    console = Console(stderr=False)
+    return console if console.is_terminal else Console(width=160)
+
+
+def load_results_file(path: Path) -> RunResults:
+    """`load_results`, with a results file that cannot be read as a `CommandFailed`."""
+    try:
+        return load_results(path)
+    except ResultsError as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 def package_version() -> str:

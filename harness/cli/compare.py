@@ -1,5 +1,6 @@
-"""``eventbench report`` and ``eventbench compare``: thin shells over `harness.report`,
-`harness.analysis.compare` and (for ``compare --ref``) the runner."""
+"""``eventbench compare``: before/after verdicts of two results files, or of HEAD
+against a git ref measured side by side (``--ref``): a thin shell over
+`harness.analysis.compare`, the runner and `harness.report`."""
 
 from __future__ import annotations
 
@@ -28,75 +29,17 @@ from harness.analysis.compare import (
     compare_results,
     parse_bytes,
 )
+from harness.cli.main import EXIT_ERROR, CommandFailed, load_results_file, output_console
+from harness.cli.run import plan_from_options, plan_options
 from harness.redact import redact
 from harness.report.format import fmt_ratio, fmt_size
-from harness.results import ResultsError, RunResults, load_results, save_results
+from harness.results import RunResults, save_results
 from harness.runner import COMPARE_ROUNDS, slug
-from harness.runner_cli import plan_from_options, plan_options
 
-__all__ = ["compare_command", "report_command"]
+__all__ = ["EXIT_REGRESSION", "compare_command"]
 
 EXIT_REGRESSION = 1
-EXIT_ERROR = 2
-
-
-class CommandFailed(click.ClickException):
-    """An error the user can fix; exits 2 (1 means "regression" for compare)."""
-
-    exit_code = EXIT_ERROR
-
-
-def _console() -> Console:
-    console = Console(stderr=False)
-    # Piped or logged (CI): no terminal width to respect, so do not squeeze tables.
-    return console if console.is_terminal else Console(width=160)
-
-
-def _load(path: Path) -> RunResults:
-    try:
-        return load_results(path)
-    except ResultsError as exc:
-        raise CommandFailed(str(exc)) from None
-
-
-# --------------------------------------------------------------------------- report
-
-
-@click.command("report")
-@click.argument("results_file", metavar="RESULTS.json", type=click.Path(path_type=Path))
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory for the reports (default: beside RESULTS.json).",
-)
-@click.option("--stem", default=None, help="File name stem (default: RESULTS.json's).")
-def report_command(results_file: Path, output: Path | None, stem: str | None) -> None:
-    """Write the Markdown, HTML (with charts) and JSON summary reports of a run.
-
-    The reports are made from the results file alone, so this works on any run, from
-    any machine, at any later time: RESULTS.md, RESULTS.html, RESULTS.summary.json.
-    """
-    from harness.report import write_reports
-    from harness.report.summary import summarize
-
-    console = _console()
-    results = _load(results_file)
-    out_dir = output or results_file.parent
-    try:
-        written = write_reports(results, out_dir, stem or results_file.stem)
-    except OSError as exc:
-        raise CommandFailed(f"cannot write the reports into {out_dir}: {exc}") from None
-    summary = summarize(results)
-    console.print(summary.lead, style="bold", highlight=False, markup=False)
-    for line in summary.headline:
-        if line != summary.lead:
-            console.print(f"• {line}", highlight=False, markup=False)
-    console.print("wrote " + ", ".join(map(str, written)), highlight=False)
-
-
-# --------------------------------------------------------------------------- compare
+"""A verdict of regression (2 is an error the user can fix, as for every command)."""
 
 
 if TYPE_CHECKING:  # click's ParamType is generic only from click 8.2 on
@@ -206,9 +149,9 @@ def _run_against_ref(
     stem: str,
 ) -> tuple[RunResults, RunResults, str, str]:
     """Measure REF (installed in its own venv) and this checkout, interleaved."""
+    from harness.cli.run import RichProgress
     from harness.gitref import RefError, prepare_ref, repo_root
     from harness.runner import PlanError, Side, measured_nothing, run_plan
-    from harness.runner_cli import RichProgress
 
     plan = plan_from_options(**run_options)
     try:
@@ -384,7 +327,7 @@ def _compare(
     stem: str | None,
     run_options: dict[str, Any],
 ) -> None:
-    console = _console()
+    console = output_console()
     try:
         thresholds = Thresholds(
             time=time_threshold,
@@ -419,7 +362,7 @@ def _compare(
                 "ref against this checkout"
             )
         base_path, head_path = files
-        base, head = _load(base_path), _load(head_path)
+        base, head = load_results_file(base_path), load_results_file(head_path)
         base_label, head_label = str(base_path), str(head_path)
         stem = stem or f"compare-{slug(base_path.stem, 'base')}-vs-{slug(head_path.stem, 'head')}"
     try:

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness.analysis.changepoints import Alarm, Thresholds, check_series, metric_kind
+from harness.cli.run import plan_options
 from harness.history.db import DEFAULT_PATH, Database, HistoryError, open_database
 from harness.history.store import Series, add_run, load_series
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds
 from harness.results import ResultsError
-from harness.runner_cli import plan_options
 
 __all__ = ["history_group"]
 
@@ -258,9 +258,9 @@ def backfill_command(
     finished commit, and running the command again skips the commits already in the
     history. Run options are those of `eventbench run`.
     """
+    from harness.cli.run import RichProgress, plan_from_options
     from harness.gitref import RefError
     from harness.history.backfill import backfill, commits_to_backfill
-    from harness.runner_cli import RichProgress, plan_from_options
 
     console = Console()
     from harness.runner import QUICK, PlanError

@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.stats import NO_FIT_REASON
-from harness.cli import debug_option
+from harness.cli.main import debug_option
 from harness.instruments import instructions as instruments_instructions
 from harness.report.format import (
     fmt_bytes,
