@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from harness import shards
 from harness.cli.run import plan_from_options
-from harness.runner import FULL
+from harness.runner import FULL, shards
 
 
 def main() -> None:

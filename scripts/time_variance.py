@@ -31,7 +31,8 @@ sys.path.insert(0, str(TESTS))
 
 from variant_backends import VARIANT_ENV  # noqa: E402
 
-from harness.runner import REALTIME_ENV, Side, make_plan, run_plan  # noqa: E402
+from harness.runner import Side, make_plan, run_plan  # noqa: E402
+from harness.runner.processes import REALTIME_ENV  # noqa: E402
 from harness.worker import SCHEDULING_SETTING  # noqa: E402
 
 

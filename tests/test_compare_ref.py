@@ -1,4 +1,4 @@
-"""`harness.gitref`: resolving, exporting and caching another ref's eventbench."""
+"""`harness.runner.gitref`: resolving, exporting and caching another ref's eventbench."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.gitref import RefError, prepare_ref, resolve_ref
+from harness.runner.gitref import RefError, prepare_ref, resolve_ref
 
 
 def git(repo: Path, *args: str) -> str:

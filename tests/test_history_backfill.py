@@ -17,10 +17,10 @@ import pytest
 from history_helpers import git_repo
 from test_report_browser import assert_charts_render, render_in_browser
 
-from harness.gitref import RefEnvironment, RefError
 from harness.history import HistoryError, list_runs, load_series, open_database
 from harness.history.backfill import backfill, commits_to_backfill
 from harness.runner import Plan, Progress, make_plan
+from harness.runner.gitref import RefEnvironment, RefError
 
 HERE = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from harness.cli import main
-from harness.gitref import RefEnvironment
 from harness.results import Cell, load_results
 from harness.runner import (
     EXIT_FAILED,
@@ -24,6 +23,7 @@ from harness.runner import (
     run_plan,
     run_status,
 )
+from harness.runner.gitref import RefEnvironment
 
 TINY = ["--sizes", "40", "--repeats", "1", "--memory-repeats", "0", "--warmups", "0"]
 
@@ -180,7 +180,7 @@ def test_two_sides_fail_when_a_backend_cannot_run_on_one(no_postgres: str) -> No
 @pytest.fixture
 def ref_is_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     """`compare --ref` with this checkout standing in for the ref (nothing installed)."""
-    import harness.gitref
+    import harness.runner.gitref
 
     root = Path(__file__).resolve().parent.parent
 
@@ -189,7 +189,7 @@ def ref_is_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return RefEnvironment(ref, "0" * 40, root, Path(sys.executable))
 
-    monkeypatch.setattr(harness.gitref, "prepare_ref", prepare_ref)
+    monkeypatch.setattr(harness.runner.gitref, "prepare_ref", prepare_ref)
 
 
 def test_compare_ref_fails_when_a_side_cannot_run_or_measures_nothing(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.runner import REALTIME_ENV, Side, call_worker, timed_scheduling
+from harness.runner.processes import REALTIME_ENV, Side, call_worker, timed_scheduling
 from harness.worker import SCHEDULING_SETTING
 
 pytestmark = pytest.mark.skipif(

@@ -29,7 +29,7 @@ from harness.report.run import render_html, render_markdown, summary_document
 from harness.results import RunResults, load_results
 from harness.results_merge import MergeError, merge_results
 from harness.runner import FULL, Plan, PlanError, make_plan
-from harness.shards import Shard, cell_cost_s, parse_shard, shard_plan, shard_weights
+from harness.runner.shards import Shard, cell_cost_s, parse_shard, shard_plan, shard_weights
 
 PLAN_ARGS = {"scenarios": ["read-stream", "append"], "backends": ["sqlite", "memory"]}
 

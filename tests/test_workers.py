@@ -19,17 +19,9 @@ from conftest import require_backend
 from hanging_backends import HANG_ENV, MARK_ENV, PG_APP_ENV
 
 from harness.results import load_results
-from harness.runner import (
-    EXIT_FAILED,
-    TIMEOUT_FLOOR_S,
-    Side,
-    estimate_s,
-    make_plan,
-    run_plan,
-    run_status,
-    seed_estimate_s,
-    worker_timeout_s,
-)
+from harness.runner import EXIT_FAILED, Side, make_plan, run_plan, run_status, worker_timeout_s
+from harness.runner.plan import estimate_s, seed_estimate_s
+from harness.runner.processes import TIMEOUT_FLOOR_S
 
 TESTS = Path(__file__).resolve().parent
 HANGING = "hanging_backends:hanging_store"
@@ -238,3 +230,19 @@ def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(
     if pg_app:
         assert pg_backends(pg_app) == 0
     assert not list((tmp_path / "tmp").iterdir())  # the run's scratch space is gone
+
+
+def test_a_worker_imports_nothing_of_the_runner() -> None:
+    """What a worker process holds is part of what it measures (the garbage collector
+    walks all of it), so ``python -m harness.worker`` must not pull in the runner, the
+    statistics or the reports."""
+    banned = "('harness.runner', 'harness.analysis', 'harness.report', 'harness.cli')"
+    code = (
+        "import sys, harness.worker; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'rich')"
+        f" or m.startswith({banned})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out

@@ -150,8 +150,8 @@ def _run_against_ref(
 ) -> tuple[RunResults, RunResults, str, str]:
     """Measure REF (installed in its own venv) and this checkout, interleaved."""
     from harness.cli.run import RichProgress
-    from harness.gitref import RefError, prepare_ref, repo_root
     from harness.runner import PlanError, Side, measured_nothing, run_plan
+    from harness.runner.gitref import RefError, prepare_ref, repo_root
 
     plan = plan_from_options(**run_options)
     try:

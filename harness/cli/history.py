@@ -259,8 +259,8 @@ def backfill_command(
     history. Run options are those of `eventbench run`.
     """
     from harness.cli.run import RichProgress, plan_from_options
-    from harness.gitref import RefError
     from harness.history.backfill import backfill, commits_to_backfill
+    from harness.runner.gitref import RefError
 
     console = Console()
     from harness.runner import QUICK, PlanError

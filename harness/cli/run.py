@@ -45,8 +45,6 @@ from harness.runner import (
     DEFAULT_SIZES,
     FULL,
     QUICK,
-    TIMEOUT_FLOOR_S,
-    TIMEOUT_MARGIN,
     Outline,
     Plan,
     PlanError,
@@ -57,6 +55,7 @@ from harness.runner import (
     run_plan,
     run_status,
 )
+from harness.runner.processes import TIMEOUT_FLOOR_S, TIMEOUT_MARGIN
 from harness.text import about_duration
 from scenarios import all_scenarios
 from scenarios.base import ParamValue, parse_count
@@ -708,7 +707,7 @@ def run_command(
     if instructions and (reason := instruments_instructions.availability()) is not None:
         raise click.UsageError(reason)
     if shard is not None:
-        from harness.shards import parse_shard, shard_plan
+        from harness.runner.shards import parse_shard, shard_plan
 
         try:
             plan = shard_plan(plan, parse_shard(shard))

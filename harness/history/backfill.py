@@ -1,7 +1,7 @@
 """Measuring past commits into the history (``eventbench history backfill A..B``).
 
 Each commit is installed in its own cached environment by the ``--ref`` machinery
-(`harness.gitref.prepare_ref`), measured with the given plan, written to a results
+(`harness.runner.gitref.prepare_ref`), measured with the given plan, written to a results
 file and added to the history before the next one starts, so a crash or Ctrl-C loses
 no finished commit; commits the history already holds are skipped, so running the
 same command again resumes where it stopped.
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.gitref import RefEnvironment, RefError, prepare_ref, repo_root
 from harness.history.db import Database, HistoryError
 from harness.history.store import RunRecord, add_run
 from harness.results import save_results
 from harness.runner import Plan, Progress, Side, run_plan
+from harness.runner.gitref import RefEnvironment, RefError, prepare_ref, repo_root
 
 __all__ = ["BackfillOutcome", "backfill", "commits_to_backfill"]
 

@@ -27,7 +27,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from harness.runner import CellPlan, Plan, PlanError, estimate_s, seed_estimate_s
+from harness.runner.plan import CellPlan, Plan, PlanError, estimate_s, seed_estimate_s
 
 __all__ = ["Shard", "cell_cost_s", "parse_shard", "plan_cell_keys", "shard_plan", "shard_weights"]
 
