@@ -12,8 +12,9 @@ processes, and gathers one `RunResults` per side.
 The worker process (`harness.worker`, with the data it seeds, `harness.seed`, and
 `harness.instruments`) stays outside this package: a worker imports nothing of the
 runner, because what its process holds is part of what it measures (the garbage
-collector walks every object of it), and ``python -m harness.worker`` is the command
-that runners of other versions start (``compare --ref``, ``history backfill``).
+collector walks every object of it), and ``python -m harness.worker`` must stay the
+command in every version, since a runner starts the workers of other versions with it
+(``compare --ref``, ``history backfill``).
 
 Library use (the CLI is a thin shell over this)::
 
