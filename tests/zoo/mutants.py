@@ -775,8 +775,23 @@ def _map_values(value: Any, change: Any) -> Any:
     return change(value)
 
 
-ZOO: tuple[type[Mutant], ...] = tuple(
-    cls
-    for cls in list(globals().values())
-    if isinstance(cls, type) and issubclass(cls, Mutant) and cls is not Mutant
-)
+def _mutants_of(namespace: dict[str, Any]) -> list[type[Mutant]]:
+    return [
+        cls
+        for cls in namespace.values()
+        if isinstance(cls, type) and issubclass(cls, Mutant) and cls is not Mutant
+    ]
+
+
+def _zoo() -> tuple[type[Mutant], ...]:
+    """Every mutant: this module's, then those of the zoo's themed modules (which
+    import `Mutant` from here, so they are imported only once it exists)."""
+    from zoo import mutants_concurrency, mutants_reads, mutants_writes
+
+    found = _mutants_of(globals())
+    for module in (mutants_writes, mutants_concurrency, mutants_reads):
+        found += [cls for cls in _mutants_of(vars(module)) if cls.__module__ == module.__name__]
+    return tuple(dict.fromkeys(found))
+
+
+ZOO: tuple[type[Mutant], ...] = _zoo()
