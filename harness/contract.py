@@ -17,6 +17,10 @@ Numbering, in one place:
   i.e. it skips the first ``v`` events. Pass the version you have seen to resume.
 * Global positions start at 1 and strictly increase in commit order (they need
   not be contiguous). ``read_all(after_position=p)`` yields positions ``> p``.
+* Versions and positions fit a signed 64-bit integer: no store holds more than
+  ``2**63 - 1`` events. An exact expected version above that (``MAX_VERSION``)
+  raises `InvalidAppend` (`validate_writes` does it), so a store binding versions as
+  64-bit integers never meets one it cannot bind.
 
 Time, in one place:
 
@@ -46,6 +50,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MAX_EVENT_TYPE_LENGTH",
     "MAX_STREAM_ID_LENGTH",
+    "MAX_VERSION",
     "NO_STREAM",
     "STREAM_EXISTS",
     "AppendResult",
@@ -95,6 +100,8 @@ MAX_EVENT_TYPE_LENGTH: Final = 255
 DEFAULT_BATCH_SIZE: Final = 500
 """Batch size of a streamed read when the caller gives none and the backend has no
 measured default of its own."""
+MAX_VERSION: Final = 2**63 - 1
+"""The largest exact expected version: versions and positions fit a signed 64-bit int."""
 
 # Control characters (C0, DEL, C1) and lone surrogates cannot be stored faithfully
 # by every backend (NUL ends C strings; surrogates have no UTF-8 form), so they are
@@ -173,7 +180,11 @@ def _new_event_id() -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append. ``data`` and ``metadata`` are JSON objects."""
+    """An event to append. ``data`` and ``metadata`` are JSON objects.
+
+    They are read back equal as JSON values; the order of an object's keys is not
+    promised (JSON objects are unordered, and the conformance suite compares them so).
+    """
 
     type: str
     data: JsonObject = field(default_factory=dict)
@@ -499,6 +510,11 @@ def validate_writes(writes: Sequence[StreamWrite], max_event_bytes: int) -> list
             )
         if isinstance(expected, int) and expected < 0:
             raise InvalidAppend(f"stream {stream_id!r}: expected version {expected} is negative")
+        if isinstance(expected, int) and expected > MAX_VERSION:
+            raise InvalidAppend(
+                f"stream {stream_id!r}: expected version {expected} is above 2**63 - 1; "
+                "no store holds more events than a signed 64-bit count"
+            )
         events = tuple(write.events)
         encoded = []
         for event in events:

@@ -190,6 +190,10 @@ def test_validate_writes_refuses_bad_requests_before_anything() -> None:
         validate_writes([StreamWrite("s", -1)], 1024)
     with pytest.raises(InvalidAppend):
         validate_writes([StreamWrite("s", True)], 1024)
+    for huge in (2**63, 2**100):
+        with pytest.raises(InvalidAppend, match="2\\*\\*63 - 1"):
+            validate_writes([StreamWrite("s", huge)], 1024)
+    assert validate_writes([StreamWrite("s", 2**63 - 1)], 1024)[0].expected == 2**63 - 1
     event = NewEvent("T")
     with pytest.raises(InvalidAppend, match="twice"):
         validate_writes([StreamWrite("a", ANY, [event]), StreamWrite("b", ANY, [event])], 1024)
