@@ -560,6 +560,18 @@ _CONNECTION_LOST: Final = (
     ConnectionError,
     OSError,
 )
+_READ_LOST: Final = (*_CONNECTION_LOST, asyncpg.exceptions.InternalClientError)
+"""What a read may meet when its connection is cut mid-operation: asyncpg then reports
+the operation it was in as "cannot switch to state ...; another operation is in
+progress", an InternalClientError. A read maps it to `ReadInterrupted` only when the
+connection is in fact closed (see `_lost`)."""
+
+
+def _lost(conn: asyncpg.pool.PoolConnectionProxy, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a read on ``conn``, means the connection was lost."""
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return conn.is_closed()
+    return True
 
 
 # --------------------------------------------------------------------------- SQL
@@ -1071,7 +1083,13 @@ class PostgresStore:
         self._acquires += 1
         self._waiting += 1
         try:
-            conn: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
+            try:
+                conn: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
+            except _CONNECTION_LOST:
+                # A connection cut while the pool set it up for us (its reset, or a
+                # reconnect): the pool replaces it, so one more try tells a lost
+                # connection from a server that is down.
+                conn = await pool.acquire()
         except (*_CONNECTION_LOST, TimeoutError) as exc:
             raise StoreUnavailable(
                 join_sentences(
@@ -1413,7 +1431,9 @@ class PostgresStore:
             conn = await self._acquire(pool)
             try:
                 rows = await conn.fetch(collect_sql, *collect_args)
-            except _CONNECTION_LOST as exc:
+            except _READ_LOST as exc:
+                if not _lost(conn, exc):
+                    raise
                 raise ReadInterrupted(
                     f"the collected read of {plan.what} lost its PostgreSQL connection "
                     f"({exc}); nothing was returned: read again"
@@ -1449,7 +1469,9 @@ class PostgresStore:
         try:
             try:
                 bound: int = await conn.fetchval(plan.bound_sql, *plan.bound_args) or 0
-            except _CONNECTION_LOST as exc:
+            except _READ_LOST as exc:
+                if not _lost(conn, exc):
+                    raise
                 raise self._interrupted(plan, last, exc) from exc
             if bound <= last:
                 return
@@ -1462,7 +1484,9 @@ class PostgresStore:
                     # Shielded: cancelling the reader must not cancel the query (which
                     # costs a second connection); the finally below waits for it.
                     rows = await asyncio.shield(pending)
-                except _CONNECTION_LOST as exc:
+                except _READ_LOST as exc:
+                    if not _lost(conn, exc):
+                        raise
                     raise self._interrupted(plan, last, exc) from exc
                 pending = None
                 key = plan.key_index
