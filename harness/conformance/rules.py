@@ -149,3 +149,13 @@ NO_DEADLOCK: Final = (
     "with success or a typed error; nothing is lost"
 )
 MODEL: Final = "The whole contract, compared step by step against a plain in-memory model"
+CANCELLATION: Final = (
+    "Cancellation (task.cancel(), asyncio.timeout) propagates out of every call: a "
+    "cancelled read raises CancelledError (TimeoutError under asyncio.timeout), never ends "
+    "as if the stream were shorter, and releases what it holds; a cancelled append either "
+    "committed entirely or wrote nothing, on every stream it names"
+)
+CONCURRENT_READS: Final = (
+    "Any number of concurrent reads all finish (waiting for a pooled connection if need "
+    "be, never deadlocking), each returning what it would alone"
+)

@@ -32,6 +32,7 @@ from harness.contract import (
     Capabilities,
     NewEvent,
     RecordedEvent,
+    StoreUnavailable,
     StreamWrite,
     WrongExpectedVersion,
 )
@@ -103,6 +104,7 @@ class ForgetsOnClose(SharedZooStore):
         "instances.survives-reopen",
         "store.persistent",
         "store.close-and-reopen",
+        "instances.close-one",
     )
 
     async def aclose(self) -> None:
@@ -145,12 +147,55 @@ class CachedVersions(SharedZooStore):
 # --------------------------------------------------------------------------- guards
 
 
+_POOLS_CLOSED: dict[str, bool] = {}
+"""Per location: whether the pool `CloseOneClosesAll` shares between instances is closed."""
+
+
+class CloseOneClosesAll(SharedZooStore):
+    """Instances at one location share a module-level connection pool (cached by
+    location "to save connections"), and aclose() closes that shared pool: the first
+    instance to close makes every other live one raise StoreUnavailable."""
+
+    CAUGHT_BY: ClassVar[tuple[str, ...]] = ("instances.close-one",)
+
+    async def open(self) -> None:
+        await super().open()
+        _POOLS_CLOSED[self.location] = False
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        _POOLS_CLOSED[self.location] = True
+
+    def check_open(self) -> None:
+        super().check_open()
+        if _POOLS_CLOSED.get(self.location):
+            raise StoreUnavailable("the connection pool is closed")
+
+
+class InstanceLocalIdIndex(SharedZooStore):
+    """Declares unique_event_ids but, to save a round trip per append, checks ids
+    against a set loaded when the instance opens plus its own appends, with no unique
+    index: an id another instance stored is stored again."""
+
+    CAUGHT_BY: ClassVar[tuple[str, ...]] = ("instances.unique-ids",)
+    MAY_ALSO = ("concurrency.duplicate-id-race",)
+    """It checks event ids outside its write lock (or per instance), so two appends
+    racing with one id store it twice: caught when the race overlaps."""
+
+    def __init__(self, location: str | None = None) -> None:
+        super().__init__(location)
+        self.ids = set(self.ids)
+
+
 class GuardCheckedOutsideTransaction(Mutant):
     """Checks every condition first, then opens its write transaction and re-checks only
     the streams it writes to (a unique (stream, version) constraint): a guard (a write
     with no events) that went stale meanwhile still lets the append commit."""
 
     CAUGHT_BY = ("concurrency.stale-guard",)
+    MAY_ALSO = ("concurrency.duplicate-id-race",)
+    """It checks event ids outside its write lock (or per instance), so two appends
+    racing with one id store it twice: caught when the race overlaps."""
 
     async def append(self, *writes: StreamWrite) -> AppendResult:
         self.check_open()
@@ -167,6 +212,9 @@ class LocksFirstStreamOnly(Mutant):
     before writing: a multi-stream append races past an append to its other streams."""
 
     CAUGHT_BY = ("concurrency.multi-stream-race",)
+    MAY_ALSO = ("concurrency.duplicate-id-race",)
+    """It checks event ids outside its write lock (or per instance), so two appends
+    racing with one id store it twice: caught when the race overlaps."""
 
     async def append(self, *writes: StreamWrite) -> AppendResult:
         self.check_open()
@@ -199,6 +247,9 @@ class CategoryLockedPositions(Mutant):
     categories commit out of position order, so a catch-up reader skips events."""
 
     CAUGHT_BY = ("concurrency.catch-up-reader",)
+    MAY_ALSO = ("concurrency.duplicate-id-race",)
+    """It checks event ids outside its write lock (or per instance), so two appends
+    racing with one id store it twice: caught when the race overlaps."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -378,9 +429,11 @@ class Entry:
 
 ENTRIES: tuple[Entry, ...] = (
     *(
-        Entry(cls.__name__, cls, cls.CAUGHT_BY)
+        Entry(cls.__name__, cls, cls.CAUGHT_BY, getattr(cls, "MAY_ALSO", ()))
         for cls in (
             ForgetsOnClose,
+            CloseOneClosesAll,
+            InstanceLocalIdIndex,
             MillisecondsElsewhere,
             CachedVersions,
             GuardCheckedOutsideTransaction,
@@ -402,8 +455,20 @@ ENTRIES: tuple[Entry, ...] = (
             "concurrency.stale-guard",
             "concurrency.multi-stream-race",
             "concurrency.opposite-order",
+            # A cancelled append leaves its transaction open ("cannot start a
+            # transaction within a transaction"); across two instances the other
+            # races meet "database is locked".
+            "concurrency.cancelled-append",
+            "concurrency.duplicate-id-race",
+            "concurrency.gapped-positions",
         ),
         timeout=10.0,
     ),
-    Entry("ProcessLockStore", process_lock_sqlite, ("instances.multi-process",), timeout=10.0),
+    Entry(
+        "ProcessLockStore",
+        process_lock_sqlite,
+        ("instances.multi-process",),
+        may_also=("concurrency.cancelled-append",),
+        timeout=10.0,
+    ),
 )

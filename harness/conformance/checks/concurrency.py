@@ -7,12 +7,16 @@ do), so even a store whose calls never suspend sees interleaved requests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from harness.conformance import rules
-from harness.conformance.core import CheckContext, Recorder, check, together
+from harness.conformance.core import CheckContext, Recorder, check, new_events, together
 from harness.contract import (
     ANY,
     NO_STREAM,
@@ -350,4 +354,272 @@ async def catch_up_reader(ctx: CheckContext) -> None:
             [e.id for e in final] == seen_ids,
             "the catch-up reader saw the events in a different order than a final read_all()",
             rules.READ_ALL,
+        )
+
+
+CANCEL_STREAMS = 3
+CANCEL_EVENTS = 3
+CANCEL_TURNS = 10
+"""Cancel after 0, 1, ... CANCEL_TURNS - 1 loop turns."""
+CANCEL_FRACTIONS = 6
+"""And after 1/6, 2/6, ... of an uncancelled append's duration (for stores whose append
+waits on a network or a thread, where loop turns pass quickly)."""
+HOLDER_EVENTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Victim:
+    """One event of a cancelled append: its round, its stream and its place in its write."""
+
+    round_: int
+    stream_id: str
+    index: int
+
+
+@check(
+    "concurrency.cancelled-append",
+    f"an append to {CANCEL_STREAMS} streams cancelled after 0, 1, 2, ... loop turns (and "
+    "while it waits behind another append) wrote all of its events or none, on every "
+    "stream; the store stays usable",
+    rules.CANCELLATION,
+)
+async def cancelled_append(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        store = rec.store
+        loop = asyncio.get_running_loop()
+        rec.case("an uncancelled append, timed")
+        started = loop.time()
+        await rec.append(
+            *(StreamWrite(f"timing-{n}", ANY, new_events(CANCEL_EVENTS)) for n in range(3))
+        )
+        duration = loop.time() - started
+        delays = [(turns, 0.0) for turns in range(CANCEL_TURNS)] + [
+            (0, duration * k / CANCEL_FRACTIONS) for k in range(1, CANCEL_FRACTIONS + 1)
+        ]
+        victims: dict[uuid.UUID, _Victim] = {}
+        round_ = 0
+        for behind in (False, True):
+            for turns, seconds in delays:
+                round_ += 1
+                streams = [f"cancel{round_}-{n}" for n in range(CANCEL_STREAMS)]
+                writes = [
+                    StreamWrite(s, ANY, new_events(CANCEL_EVENTS, round=round_)) for s in streams
+                ]
+                for write in writes:
+                    for index, event in enumerate(write.events):
+                        victims[event.id] = _Victim(round_, write.stream_id, index)
+                when = f"{turns} loop turns" if not seconds else f"{seconds * 1000:.3g} ms"
+                rec.case(
+                    f"round {round_}: task = create_task(store.append("
+                    + ", ".join(
+                        f"StreamWrite({s!r}, ANY, [{CANCEL_EVENTS} events])" for s in streams
+                    )
+                    + f")); task.cancel() after {when}"
+                    + (
+                        f", while an append of {HOLDER_EVENTS} events to {streams[0]!r} started "
+                        "just before it runs"
+                        if behind
+                        else ""
+                    )
+                )
+                holder = (
+                    asyncio.create_task(
+                        store.append(StreamWrite(streams[0], ANY, new_events(HOLDER_EVENTS)))
+                    )
+                    if behind
+                    else None
+                )
+                task = asyncio.create_task(store.append(*writes))
+                try:
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    if seconds:
+                        await asyncio.sleep(seconds)
+                    cancelled = not task.done()
+                    task.cancel()
+                    await rec.within(asyncio.wait({task}), "the cancelled append")
+                    if holder is not None:
+                        await rec.within(asyncio.wait({holder}), "the append beside it")
+                finally:
+                    task.cancel()
+                    if holder is not None:
+                        holder.cancel()
+                if holder is not None and (holder.cancelled() or holder.exception()):
+                    rec.fail(
+                        f"the append to {streams[0]!r} beside the cancelled one failed "
+                        f"({holder.exception() if not holder.cancelled() else 'cancelled'}); "
+                        "with expected version ANY it must succeed",
+                        rules.CANCELLATION,
+                    )
+                if cancelled and not task.cancelled():
+                    error = task.exception()
+                    rec.fail(
+                        "the append was cancelled while in flight but "
+                        + (
+                            f"raised {type(error).__name__}: {error}"
+                            if error
+                            else "returned normally"
+                        )
+                        + "; a cancelled call must raise CancelledError (or asyncio.timeout() "
+                        "cannot work)",
+                        rules.CANCELLATION,
+                    )
+                committed = not task.cancelled() and task.exception() is None
+                await _verify_cancelled(rec, victims, streams, committed, round_)
+        rec.case("after the cancelled appends, an append at exact versions")
+        versions = [await rec.stream_version(s) for s in streams]
+        result = await rec.append(
+            *(StreamWrite(s, v, new_events(1)) for s, v in zip(streams, versions, strict=True))
+        )
+        rec.require(
+            dict(result.versions) == {s: v + 1 for s, v in zip(streams, versions, strict=True)},
+            f"the append after the cancelled ones returned versions {dict(result.versions)}",
+            rules.CANCELLATION,
+        )
+
+
+async def _verify_cancelled(
+    rec: Recorder,
+    victims: dict[uuid.UUID, _Victim],
+    streams: list[str],
+    committed: bool,
+    round_: int,
+) -> None:
+    """Every read_all snapshot: every cancelled append so far is all there or not at
+    all; and once the store settles, the other reads agree with it.
+
+    A cancelled append's outcome is unknown to its caller, and a store may still commit
+    it after the cancellation returned (the statement runs on in a thread or on the
+    server). So the reads are compared again, for up to `SETTLE_S`, until they agree:
+    what fails is a store whose reads never agree, not one that commits late.
+    """
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        disagreements = await _cancelled_reads(rec, victims, streams, committed, round_)
+        if not disagreements or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    for message in disagreements:
+        rec.fail(message, rules.CANCELLATION)
+
+
+SETTLE_S = 2.0
+"""How long the reads after a cancelled append may take to agree (a late commit)."""
+
+
+async def _cancelled_reads(
+    rec: Recorder,
+    victims: dict[uuid.UUID, _Victim],
+    streams: list[str],
+    committed: bool,
+    round_: int,
+) -> list[str]:
+    """Check one read_all snapshot for torn appends (failing at once); return how the
+    other reads disagree with it."""
+    store = rec.store
+    everything: list[RecordedEvent] = await rec.collected(store.read_all())
+    seen: dict[int, dict[str, list[int]]] = {}
+    by_stream: dict[str, list[RecordedEvent]] = {}
+    for event in everything:
+        victim = victims.get(event.id)
+        if victim is not None:
+            seen.setdefault(victim.round_, {}).setdefault(victim.stream_id, []).append(victim.index)
+            if victim.round_ == round_:
+                by_stream.setdefault(victim.stream_id, []).append(event)
+    for number, found in seen.items():
+        names = [f"cancel{number}-{n}" for n in range(CANCEL_STREAMS)]
+        counts = {s: len(found.get(s, [])) for s in names}
+        whole = all(found.get(s) == list(range(CANCEL_EVENTS)) for s in names)
+        rec.require(
+            whole,
+            f"read_all() holds {counts} of the {CANCEL_EVENTS} events the cancelled append of "
+            f"round {number} wrote to each of its streams: a cancelled append was written in "
+            "part (a transaction committed on cancellation, e.g. in a finally or an "
+            "'except Exception' that misses CancelledError, or streams written one by one)",
+            rules.CANCELLATION,
+        )
+    if committed:
+        rec.require(
+            round_ in seen,
+            "the append returned normally, but read_all() holds none of its events",
+            rules.CANCELLATION,
+        )
+    disagreements: list[str] = []
+    for stream_id in streams:
+        events: list[RecordedEvent] = await rec.collected(store.read_stream(stream_id))
+        mine = [e for e in events if e.id in victims]
+        expected = by_stream.get(stream_id, [])
+        if [(e.id, e.stream_version, e.position) for e in mine] != [
+            (e.id, e.stream_version, e.position) for e in expected
+        ]:
+            disagreements.append(
+                f"read_stream({stream_id!r}) holds {len(mine)} events of the cancelled append, "
+                f"read_all() {len(expected)} (or at other versions or positions), still "
+                f"{SETTLE_S:g} s after the cancellation: the reads disagree about a cancelled "
+                "append"
+            )
+        if [e.stream_version for e in events] != list(range(1, len(events) + 1)):
+            disagreements.append(
+                f"after the cancelled append, {stream_id!r} has versions "
+                f"{[e.stream_version for e in events]}"
+            )
+        version = await rec.stream_version(stream_id)
+        if version != len(events):
+            disagreements.append(
+                f"after the cancelled append, stream_version({stream_id!r}) is {version} but "
+                f"the stream reads {len(events)} events"
+            )
+    return disagreements
+
+
+MANY_READERS = 32
+READER_BATCH = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def identities(events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+    """The events with only what says which events they are (stream, version, position,
+    type, id): for checks about which events a read returns, leaving field-by-field
+    equality of the forms to read.streamed-equals-collected."""
+    return [dataclasses.replace(e, data={}, metadata={}, recorded_at=_EPOCH) for e in events]
+
+
+@check(
+    "concurrency.many-readers",
+    f"{MANY_READERS} concurrent streamed reads (batch_size={READER_BATCH}, more than a "
+    "connection pool holds) all finish, each equal to the collected read",
+    rules.CONCURRENT_READS,
+)
+async def many_readers(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        store = rec.store
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(20)))
+        await rec.append_ok(StreamWrite("t", NO_STREAM, new_events(7)))
+        rec.case(
+            f"{MANY_READERS} tasks at once, half: [e async for e in store.read_stream('s', "
+            f"batch_size={READER_BATCH})], half: the same with store.read_all(batch_size="
+            f"{READER_BATCH}); each compared with the collected read"
+        )
+        stream = await rec.collected(store.read_stream("s"))
+        everything = await rec.collected(store.read_all())
+
+        async def reader(number: int) -> None:
+            if number % 2:
+                read, what, want = store.read_all(batch_size=READER_BATCH), "read_all", everything
+            else:
+                read = store.read_stream("s", batch_size=READER_BATCH)
+                what, want = "read_stream('s')", stream
+            events = [e async for e in read]
+            rec.require_same_reads(
+                [
+                    (f"streamed {what} #{number + 1}", identities(events)),
+                    (f"collected {what}", identities(want)),
+                ],
+                rules.CONCURRENT_READS,
+            )
+
+        await rec.within(
+            together(*(reader(n) for n in range(MANY_READERS))),
+            f"{MANY_READERS} concurrent streamed reads (a read that takes a second pooled "
+            "connection while it holds one deadlocks once the pool is shared out)",
         )

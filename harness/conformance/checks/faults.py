@@ -3,8 +3,13 @@ the store recovers."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 from harness.conformance import rules
 from harness.conformance.core import CheckContext, NotApplicable, Recorder, check, new_events
+from harness.conformance.model import describe_difference
 from harness.contract import (
     ANY,
     NO_STREAM,
@@ -19,6 +24,7 @@ from harness.contract import (
 EVENTS = 60
 BATCH = 5
 CUT_AFTER = 7
+FROM_VERSION = 10
 
 
 def _cuttable(store: EventStore) -> SupportsConnectionCut:
@@ -93,7 +99,8 @@ async def _recovers(rec: Recorder) -> None:
 
 @check(
     "faults.cut-read-stream",
-    "a read_stream cut mid-way raises ReadInterrupted, never ends short; the store recovers",
+    "a read_stream (from the start and from_version > 0) cut mid-way raises ReadInterrupted, "
+    "never ends short; the store recovers",
     rules.FAULTS,
 )
 async def cut_read_stream(ctx: CheckContext) -> None:
@@ -105,11 +112,17 @@ async def cut_read_stream(ctx: CheckContext) -> None:
         )
         await _cut_mid_read(rec, rec.read_stream("s", batch_size=BATCH), EVENTS, "read_stream")
         await _recovers(rec)
+        what = f"read_stream('s', from_version={FROM_VERSION}, batch_size={BATCH})"
+        rec.case(f"a streamed {what}, cut after {CUT_AFTER} events")
+        read = rec.read_stream("s", from_version=FROM_VERSION, batch_size=BATCH)
+        await _cut_mid_read(rec, read, EVENTS - FROM_VERSION, what)
+        await _recovers(rec)
 
 
 @check(
     "faults.cut-read-all",
-    "a read_all cut mid-way raises ReadInterrupted, never ends short; the store recovers",
+    "a read_all (from the start and after_position > 0) cut mid-way raises ReadInterrupted, "
+    "never ends short; the store recovers",
     rules.FAULTS,
 )
 async def cut_read_all(ctx: CheckContext) -> None:
@@ -123,6 +136,12 @@ async def cut_read_all(ctx: CheckContext) -> None:
             f"a streamed read_all of {EVENTS} events, batch_size={BATCH}, cut after {CUT_AFTER}"
         )
         await _cut_mid_read(rec, rec.read_all(batch_size=BATCH), EVENTS, "read_all")
+        await _recovers(rec)
+        after = rec.model.read_all()[FROM_VERSION - 1].position
+        what = f"read_all(after_position={after}, batch_size={BATCH})"
+        rec.case(f"a streamed {what}, cut after {CUT_AFTER} events")
+        read = rec.read_all(after_position=after, batch_size=BATCH)
+        await _cut_mid_read(rec, read, len(rec.model.read_all(after)), what)
         await _recovers(rec)
 
 
@@ -148,3 +167,105 @@ async def cut_idle(ctx: CheckContext) -> None:
             rec, rec.read_stream("witness", batch_size=BATCH), EVENTS, "a read_stream"
         )
         await _recovers(rec)
+
+
+SWEEP_EVENTS = 250
+SWEEP_TURNS = (1, 2)
+"""Cut after this many loop turns of the read (at 0 the read has not begun): its first
+fetch, or a later one, in a store that gives the loop a turn per fetch. A cut takes
+about 0.1 s on PostgreSQL, so the sweep is short."""
+
+
+@check(
+    "faults.cut-any-read",
+    "a read cut at any moment (its first fetch, later ones), collected or streamed, from "
+    "the start or from_version/after_position > 0, raises ReadInterrupted or returns every "
+    "event, never a short list",
+    rules.FAULTS,
+)
+async def cut_any_read(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        cutter = _cuttable(rec.store)
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(SWEEP_EVENTS)))
+        await rec.append_ok(StreamWrite("other", NO_STREAM, new_events(EVENTS // 3)))
+        after = rec.model.read_stream("s")[FROM_VERSION - 1].position
+        reads: list[tuple[str, Callable[[], EventStream], list[Any]]] = [
+            (
+                f"read_stream('s', batch_size={BATCH})",
+                lambda: rec.read_stream("s", batch_size=BATCH),
+                list(rec.model.read_stream("s")),
+            ),
+            (
+                f"read_stream('s', from_version={FROM_VERSION}, batch_size={BATCH})",
+                lambda: rec.read_stream("s", from_version=FROM_VERSION, batch_size=BATCH),
+                list(rec.model.read_stream("s", FROM_VERSION)),
+            ),
+            (
+                f"read_all(batch_size={BATCH})",
+                lambda: rec.read_all(batch_size=BATCH),
+                list(rec.model.read_all()),
+            ),
+            (
+                f"read_all(after_position={after}, batch_size={BATCH})",
+                lambda: rec.read_all(after_position=after, batch_size=BATCH),
+                list(rec.model.read_all(after)),
+            ),
+        ]
+        for what, make, expected in reads:
+            for form in ("collect", "stream"):
+                for turns in SWEEP_TURNS:
+                    shown = (
+                        f"await {what}.collect()"
+                        if form == "collect"
+                        else f"[e async for e in {what}]"
+                    )
+                    rec.case(
+                        f"{shown} in a task; await store.cut_connections() after {turns} loop "
+                        "turns of it"
+                    )
+                    await _cut_during(rec, cutter, make, form, turns, expected, shown)
+
+
+async def _cut_during(
+    rec: Recorder,
+    cutter: SupportsConnectionCut,
+    make: Callable[[], EventStream],
+    form: str,
+    turns: int,
+    expected: list[Any],
+    what: str,
+) -> None:
+    read = make()
+
+    async def consume() -> list[RecordedEvent]:
+        if form == "collect":
+            return await read.collect()
+        return [event async for event in read]
+
+    task = asyncio.create_task(consume())
+    try:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        rec.note("await store.cut_connections()")
+        await rec.within(cutter.cut_connections(), "cut_connections()")
+        await rec.within(asyncio.wait({task}), f"{what} across cut_connections()")
+    finally:
+        task.cancel()
+    error = None if task.cancelled() else task.exception()
+    if isinstance(error, ReadInterrupted):
+        return
+    if error is not None:
+        rec.fail(
+            f"{what}, cut by cut_connections(), raised {type(error).__name__}: {error}; "
+            "expected ReadInterrupted (or every event, if the read was done before the cut)",
+            rules.FAULTS,
+        )
+    rec.require(not task.cancelled(), f"{what} was cancelled by no one", rules.FAULTS)
+    difference = describe_difference(task.result(), expected)
+    if difference is not None:
+        rec.fail(
+            f"{what}, cut by cut_connections() after {turns} loop turn(s), returned "
+            f"{difference}, without raising: a read that lost its connection must raise "
+            "ReadInterrupted, never return what it had as if the stream ended there",
+            rules.FAULTS,
+        )

@@ -16,13 +16,24 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from harness.conformance import rules
-from harness.conformance.core import CheckContext, Recorder, check, together
+from harness.conformance.checks.concurrency import identities
+from harness.conformance.core import (
+    CheckContext,
+    NotApplicable,
+    Recorder,
+    check,
+    new_events,
+    together,
+)
 from harness.contract import (
     ANY,
     NO_STREAM,
     AppendResult,
+    DuplicateEventId,
     EventStore,
+    EventStoreError,
     NewEvent,
+    RecordedEvent,
     StreamWrite,
     SupportsReopen,
     WrongExpectedVersion,
@@ -265,3 +276,190 @@ async def opposite_order(ctx: CheckContext) -> None:
                 f"({len(events)} events); {count} appends to it succeeded",
                 rules.NO_DEADLOCK,
             )
+
+
+DUPLICATE_ROUNDS = 12
+
+
+def _unique_ids(rec: Recorder) -> None:
+    if not rec.store.capabilities.unique_event_ids:
+        raise NotApplicable("the store does not declare Capabilities.unique_event_ids")
+
+
+@check(
+    "concurrency.duplicate-id-race",
+    f"two appends racing with the same event id to different streams, {DUPLICATE_ROUNDS} "
+    "rounds: exactly one succeeds, the other raises DuplicateEventId",
+    rules.DUPLICATE_ID,
+)
+async def duplicate_id_race(ctx: CheckContext) -> None:
+    async with stores_for_races(ctx) as (rec, stores):
+        _unique_ids(rec)
+        rec.show_ids = True
+        for round_ in range(DUPLICATE_ROUNDS):
+            left, right = f"dup{round_}-left", f"dup-{round_}-right"
+            twin = NewEvent("Delivered", {"round": round_})
+            rec.case(
+                f"round {round_ + 1}: racing{_where(stores, round_)} "
+                f"append(StreamWrite({left!r}, ANY, [e])) and "
+                f"append(StreamWrite({right!r}, ANY, [e])), one event e (id={twin.id}) "
+                "in both"
+            )
+            store_a, store_b = _pick(stores, round_)
+            first = store_a.append(StreamWrite(left, ANY, [twin]))
+            second = store_b.append(
+                StreamWrite(
+                    right,
+                    ANY,
+                    [NewEvent("Delivered", {"round": round_, "id": twin.id.hex}, id=twin.id)],
+                )
+            )
+            delay = (round_ // 2) % 2
+            if round_ % 4 < 2:
+                results = await rec.within(
+                    together(
+                        _duplicate_outcome(rec, delay, first), _duplicate_outcome(rec, 0, second)
+                    ),
+                    "the race",
+                )
+            else:
+                results = await rec.within(
+                    together(
+                        _duplicate_outcome(rec, delay, second), _duplicate_outcome(rec, 0, first)
+                    ),
+                    "the race",
+                )
+            won = sum(isinstance(r, AppendResult) for r in results)
+            rec.require(
+                won < 2,
+                f"both appends succeeded: event id {twin.id} is now stored twice, in "
+                f"{left!r} and {right!r} (the id was checked outside the write's "
+                "transaction, or by a read before it, with no unique index)",
+                rules.DUPLICATE_ID,
+            )
+            rec.require(
+                won == 1,
+                "both appends raised DuplicateEventId; the id was stored nowhere before "
+                "them, so the first to commit must succeed",
+                rules.DUPLICATE_ID,
+            )
+            versions = (await rec.stream_version(left), await rec.stream_version(right))
+            rec.require(
+                sum(versions) == 1,
+                f"after the race, ({left!r}, {right!r}) are at versions {versions}; exactly "
+                "one of them holds the event",
+                rules.DUPLICATE_ID,
+            )
+        everything = await rec.collected(rec.store.read_all())
+        ids = [e.id for e in everything]
+        rec.require(
+            len(ids) == len(set(ids)),
+            f"read_all() holds {len(ids) - len(set(ids))} event ids twice after the races",
+            rules.DUPLICATE_ID,
+        )
+
+
+async def _duplicate_outcome(
+    rec: Recorder, delay: int, call: Coroutine[Any, Any, AppendResult]
+) -> AppendResult | DuplicateEventId:
+    for _ in range(delay):
+        await asyncio.sleep(0)
+    try:
+        return await call
+    except DuplicateEventId as exc:
+        return exc
+    except Exception as exc:
+        rec.fail(
+            f"a racing append raised {type(exc).__name__}: {exc}; it may only succeed or "
+            "raise DuplicateEventId",
+            rules.DUPLICATE_ID,
+        )
+
+
+GAP_ROUNDS = 6
+GAP_EVENTS = 5
+
+
+@check(
+    "concurrency.gapped-positions",
+    "after appends lost races (positions may then have gaps), a streamed read_all with "
+    "batch_size 3 and 1 equals the collected read_all",
+    rules.STREAMED_EQUALS_COLLECTED,
+)
+async def gapped_positions(ctx: CheckContext) -> None:
+    async with stores_for_races(ctx) as (rec, stores):
+        unique = rec.store.capabilities.unique_event_ids
+        rec.case(
+            f"{GAP_ROUNDS} rounds racing two appends of {GAP_EVENTS} events with NO_STREAM "
+            "to one new stream"
+            + (" and two appends of a shared event id" if unique else "")
+            + ", each followed by an append that wins; then read_all streamed and collected"
+        )
+        for round_ in range(GAP_ROUNDS):
+            store_a, store_b = _pick(stores, round_)
+            stream_id = f"gap-{round_}"
+            calls = [
+                _any_outcome(
+                    rec,
+                    0,
+                    store_a.append(StreamWrite(stream_id, NO_STREAM, new_events(GAP_EVENTS))),
+                ),
+                _any_outcome(
+                    rec,
+                    0,
+                    store_b.append(StreamWrite(stream_id, NO_STREAM, new_events(GAP_EVENTS))),
+                ),
+            ]
+            if unique:
+                twin = new_events(GAP_EVENTS)
+                calls += [
+                    _any_outcome(rec, 0, store_a.append(StreamWrite(f"gapa{round_}", ANY, twin))),
+                    _any_outcome(rec, 0, store_b.append(StreamWrite(f"gapb{round_}", ANY, twin))),
+                ]
+            await rec.within(together(*calls), "the racing appends")
+            await rec.append(StreamWrite(f"after-{round_}", ANY, new_events(2)))
+        collected = identities(await rec.collected(rec.store.read_all()))
+        positions = [e.position for e in collected]
+        rec.note(f"positions now: {_short_positions(positions)}")
+        reads: list[tuple[str, list[RecordedEvent]]] = [("read_all().collect()", collected)]
+        for size in (3, 1):
+            streamed = await rec.streamed(rec.read_all(batch_size=size))
+            reads.append((f"async for e in read_all(batch_size={size})", identities(streamed)))
+        rec.require_same_reads(reads, rules.STREAMED_EQUALS_COLLECTED)
+        middle = positions[len(positions) // 2] if positions else 0
+        tail = await rec.streamed(rec.read_all(after_position=middle, batch_size=2))
+        rec.require_same_reads(
+            [
+                (
+                    f"read_all().collect() after position {middle}",
+                    [e for e in collected if e.position > middle],
+                ),
+                (
+                    f"async for e in read_all(after_position={middle}, batch_size=2)",
+                    identities(tail),
+                ),
+            ],
+            rules.STREAMED_EQUALS_COLLECTED,
+        )
+
+
+def _short_positions(positions: list[int]) -> str:
+    shown = ", ".join(map(str, positions[:40]))
+    return f"[{shown}{', ...' if len(positions) > 40 else ''}]"
+
+
+async def _any_outcome(
+    rec: Recorder, delay: int, call: Coroutine[Any, Any, AppendResult]
+) -> AppendResult | EventStoreError:
+    for _ in range(delay):
+        await asyncio.sleep(0)
+    try:
+        return await call
+    except (WrongExpectedVersion, DuplicateEventId) as exc:
+        return exc
+    except Exception as exc:
+        rec.fail(
+            f"a racing append raised {type(exc).__name__}: {exc}; it may only succeed, "
+            "raise WrongExpectedVersion or DuplicateEventId",
+            rules.CONCURRENCY,
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from typing import Any
 
 from harness.conformance import rules
 from harness.conformance.core import CheckContext, Recorder, check, new_events
@@ -37,11 +38,11 @@ async def _prepare(rec: Recorder, how: str) -> None:
     )
 
 
-async def _usable_after(rec: Recorder, how: str) -> None:
+async def _usable_after(rec: Recorder, how: str, count: int = ABANDONED_READS) -> None:
     """The store must answer every kind of call, promptly, after the abandoned reads."""
     gc.collect()
     await asyncio.sleep(0)
-    rec.note(f"after {ABANDONED_READS} reads abandoned by {how}, the store must still work:")
+    rec.note(f"after {count} reads abandoned by {how}, the store must still work:")
     await rec.append_ok(StreamWrite("s", STREAM_LENGTH, new_events(1, after=how)))
     await rec.append_ok(StreamWrite("s", ANY, new_events(1)), StreamWrite("t", ANY, new_events(1)))
     await rec.verify_stream("s", form="stream", batch_size=1, rule=rules.RESOURCES)
@@ -174,3 +175,146 @@ async def failed_appends(ctx: CheckContext) -> None:
                 rules.EXPECTED_VERSION,
             )
         await _usable_after(rec, "rejected appends")
+
+
+CANCEL_BATCH = 2
+CANCEL_AFTER = 7
+"""Events a streamed read yields before it is cancelled (mid-batch: the next await is
+the store's fetch of the following batch)."""
+CANCEL_TURNS = 4
+CANCELLED_COLLECTS = 20
+"""More than a connection pool holds."""
+
+
+def _cancel_reads(rec: Recorder) -> list[tuple[str, EventStream]]:
+    return [
+        (
+            f"read_stream('s', batch_size={CANCEL_BATCH})",
+            rec.read_stream("s", batch_size=CANCEL_BATCH),
+        ),
+        (f"read_all(batch_size={CANCEL_BATCH})", rec.read_all(batch_size=CANCEL_BATCH)),
+    ]
+
+
+def _ended(rec: Recorder, task: asyncio.Task[Any], what: str, got: int) -> None:
+    """``task`` was cancelled while in flight: it must end cancelled."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    rec.fail(
+        f"{what}, cancelled in flight, "
+        + (
+            f"raised {type(error).__name__}: {error}"
+            if error is not None
+            else f"finished normally after {got} of {STREAM_LENGTH} events"
+        )
+        + ", not CancelledError: the store swallowed the cancellation (an except clause "
+        "catching CancelledError or BaseException around a fetch), so the caller takes a "
+        "cut-short read for the whole stream and asyncio.timeout() cannot work",
+        rules.CANCELLATION,
+    )
+
+
+@check(
+    "resources.cancelled-reads",
+    "streamed and collected reads cancelled mid-way (task.cancel(), asyncio.timeout()) raise "
+    f"CancelledError or TimeoutError, never end short; {CANCELLED_COLLECTS} cancelled "
+    "collects leave the store usable",
+    rules.CANCELLATION,
+)
+async def cancelled_reads(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(STREAM_LENGTH)))
+        loop = asyncio.get_running_loop()
+        for kind in range(2):
+            # A task cancelling itself after CANCEL_AFTER events.
+            what, read = _cancel_reads(rec)[kind]
+            rec.case(
+                f"a task reading [e async for e in {what}] calls task.cancel() on itself "
+                f"after {CANCEL_AFTER} events"
+            )
+            got: list[Any] = []
+
+            async def consume(read: EventStream, got: list[Any]) -> None:
+                async for event in read:
+                    got.append(event)
+                    if len(got) == CANCEL_AFTER:
+                        task = asyncio.current_task()
+                        assert task is not None
+                        task.cancel()
+
+            task = asyncio.create_task(consume(read, got))
+            await rec.within(asyncio.wait({task}), f"the cancelled {what}")
+            _ended(rec, task, f"[e async for e in {what}]", len(got))
+
+            # The same under asyncio.timeout(), its deadline reached after CANCEL_AFTER events.
+            what, read = _cancel_reads(rec)[kind]
+            rec.case(
+                f"async with asyncio.timeout(None) as deadline: async for e in {what}: ... "
+                f"deadline.reschedule(now) after {CANCEL_AFTER} events"
+            )
+            timed: list[Any] = []
+
+            async def under_timeout(read: EventStream, got: list[Any]) -> str:
+                try:
+                    async with asyncio.timeout(None) as deadline:
+                        async for event in read:
+                            got.append(event)
+                            if len(got) == CANCEL_AFTER:
+                                deadline.reschedule(loop.time())
+                except TimeoutError:
+                    return "TimeoutError"
+                return "expired" if deadline.expired() else "in time"
+
+            ended = await rec.within(under_timeout(read, timed), f"{what} under asyncio.timeout()")
+            rec.require(
+                ended != "expired",
+                f"{what} under asyncio.timeout() finished normally after {len(timed)} of "
+                f"{STREAM_LENGTH} events, though the deadline passed while it read: the "
+                "store swallowed the cancellation, and the caller takes a cut-short read for "
+                "the whole stream instead of a TimeoutError",
+                rules.CANCELLATION,
+            )
+
+            # Cancelled from outside after a few loop turns, streamed and collected.
+            for turns in range(CANCEL_TURNS):
+                for form in ("stream", "collect"):
+                    what, read = _cancel_reads(rec)[kind]
+                    shown = (
+                        f"[e async for e in {what}]"
+                        if form == "stream"
+                        else f"await {what}.collect()"
+                    )
+                    rec.case(f"task = create_task({shown}); task.cancel() after {turns} loop turns")
+                    reading = asyncio.create_task(_read(read, form))
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    in_flight = not reading.done()
+                    reading.cancel()
+                    await rec.within(asyncio.wait({reading}), f"the cancelled {shown}")
+                    if in_flight:
+                        done = (
+                            0
+                            if reading.cancelled() or reading.exception()
+                            else len(reading.result())
+                        )
+                        _ended(rec, reading, shown, done)
+
+        rec.case(
+            f"{CANCELLED_COLLECTS} tasks, one after another: task = create_task(store."
+            "read_stream('s').collect(), or read_all().collect()); one loop turn; "
+            "task.cancel()"
+        )
+        for index in range(CANCELLED_COLLECTS):
+            read = rec.store.read_stream("s") if index % 2 else rec.store.read_all()
+            collecting = asyncio.create_task(read.collect())
+            await asyncio.sleep(0)
+            collecting.cancel()
+            await rec.within(asyncio.wait({collecting}), f"cancelled collect #{index + 1}")
+        await _usable_after(rec, "cancellation", CANCELLED_COLLECTS)
+
+
+async def _read(read: EventStream, form: str) -> list[Any]:
+    if form == "collect":
+        return await read.collect()
+    return [event async for event in read]
