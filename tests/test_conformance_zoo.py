@@ -42,6 +42,8 @@ def test_the_unbroken_base_passes_every_check() -> None:
         "instances.racing-appends",
         "instances.read-beside-other-instance",
         "instances.multi-process",
+        "instances.close-one",
+        "instances.unique-ids",
     }
 
 

@@ -611,6 +611,7 @@ class BuffersInAThread(Mutant):
     async def batches(
         self, source: Source, start: int, size: int
     ) -> AsyncIterator[Sequence[RecordedEvent]]:
+        self.check_open()
         events = source()
 
         def fetch_all() -> list[RecordedEvent]:
@@ -673,7 +674,7 @@ class LikeStreamVersion(Mutant):
     ``SELECT max(version) ... WHERE stream_id LIKE ?``: 'a_c' answers with 'abc''s
     version. With every look-alike one event long, the answer was right by luck."""
 
-    CAUGHT_BY = ("input.metacharacters",)
+    CAUGHT_BY = ("input.metacharacters", "read.exact-stream-ids")
     ONLY_CAUGHT_BY = True
 
     async def stream_version(self, stream_id: str) -> int:
@@ -686,7 +687,7 @@ class LikeConditions(Mutant):
     """Checks expected versions against ``count(*) ... WHERE stream_id LIKE ?`` (reads and
     stream_version are exact): an append to 'a_c' is judged by 'abc''s events too."""
 
-    CAUGHT_BY = ("input.metacharacters",)
+    CAUGHT_BY = ("input.metacharacters", "read.exact-stream-ids")
     ONLY_CAUGHT_BY = True
 
     def check_conditions(self, checked: Sequence[Checked]) -> None:

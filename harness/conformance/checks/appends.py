@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from harness.contract import (
     EventStoreError,
     ExpectedVersion,
     InvalidAppend,
+    InvalidEvent,
     NewEvent,
     StreamWrite,
     WrongExpectedVersion,
@@ -227,6 +229,21 @@ async def named_twice(ctx: CheckContext) -> None:
             StreamWrite("s", ANY),
             rule=rules.DUPLICATE_STREAM,
         )
+        rec.case("named twice, both times as a condition (with no events)")
+        await rec.append_rejected(
+            InvalidAppend,
+            StreamWrite("s", 0),
+            StreamWrite("t", ANY, new_events(1)),
+            StreamWrite("s", 5),
+            rule=rules.DUPLICATE_STREAM,
+        )
+        await rec.append_rejected(
+            InvalidAppend,
+            StreamWrite("s", ANY),
+            StreamWrite("s", ANY),
+            StreamWrite("t", ANY, new_events(1)),
+            rule=rules.DUPLICATE_STREAM,
+        )
 
 
 @check(
@@ -295,7 +312,8 @@ async def append_result(ctx: CheckContext) -> None:
 
 @check(
     "append.duplicate-event-id",
-    "an event id already stored raises DuplicateEventId; twice in one append InvalidAppend",
+    "an id already stored, however long ago, raises DuplicateEventId naming it; an id twice "
+    "in one append (or one write) InvalidAppend",
     rules.DUPLICATE_ID,
 )
 async def duplicate_event_id(ctx: CheckContext) -> None:
@@ -314,32 +332,80 @@ async def duplicate_event_id(ctx: CheckContext) -> None:
             StreamWrite("b", ANY, [NewEvent("E"), NewEvent("E", id=first.id)]),
             rule=rules.DUPLICATE_ID,
         )
-        rec.require(
-            error.event_id == first.id,
-            f"DuplicateEventId.event_id is {error.event_id}, expected {first.id}",
-            rules.DUPLICATE_ID,
-        )
-        rec.case("an id already stored, in the second stream of a multi-stream append")
-        rec.note(f"stream 'a' holds an event with id={first.id!r}")
-        await rec.append_rejected(
-            DuplicateEventId,
-            StreamWrite("c", NO_STREAM, new_events(2)),
-            StreamWrite("a", 1, [NewEvent("E", id=first.id)]),
-            rule=rules.DUPLICATE_ID,
-        )
-        rec.case("one id twice in one append")
+        _require_names(rec, error, first.id)
+        # The error must name the duplicate wherever it stands, not the first or the
+        # last event of the append (a variable left over from a loop over the events).
+        placements: list[tuple[str, list[StreamWrite]]] = [
+            ("first of three events", [StreamWrite("b", ANY, _around(first, 0, 2))]),
+            ("the middle one of three events", [StreamWrite("b", ANY, _around(first, 1, 1))]),
+            (
+                "in the second stream of a multi-stream append, events after it",
+                [
+                    StreamWrite("c", NO_STREAM, new_events(2)),
+                    StreamWrite("a", 1, _around(first, 1, 1)),
+                    StreamWrite("f", ANY, new_events(1)),
+                ],
+            ),
+        ]
+        for where, writes in placements:
+            rec.case(f"an id already stored, {where}")
+            rec.note(f"stream 'a' holds an event with id={first.id!r}")
+            error = await rec.append_rejected(DuplicateEventId, *writes, rule=rules.DUPLICATE_ID)
+            _require_names(rec, error, first.id)
         twin = NewEvent("E")
-        await rec.append_rejected(
-            InvalidAppend,
-            StreamWrite("d", ANY, [twin]),
-            StreamWrite("e", ANY, [NewEvent("E", {"x": 1}, id=twin.id)]),
+        twice: list[tuple[str, list[StreamWrite]]] = [
+            (
+                "one id twice in one append, in two streams",
+                [
+                    StreamWrite("d", ANY, [twin]),
+                    StreamWrite("e", ANY, [NewEvent("E", {"x": 1}, id=twin.id)]),
+                ],
+            ),
+            (
+                "one id twice in one StreamWrite",
+                [StreamWrite("d", ANY, [twin, NewEvent("E", {"n": 1}), twin])],
+            ),
+        ]
+        for where, writes in twice:
+            rec.case(where)
+            await rec.append_rejected(InvalidAppend, *writes, rule=rules.DUPLICATE_ID)
+        rec.case(f"an id appended again after {_LONG_AFTER} other events")
+        old = NewEvent("E", {"old": True})
+        await rec.append_ok(StreamWrite("old", NO_STREAM, [old]))
+        for lo in range(0, _LONG_AFTER, 1000):
+            await rec.append_ok(StreamWrite("filler", ANY, new_events(1000, chunk=lo)))
+        error = await rec.append_rejected(
+            DuplicateEventId,
+            StreamWrite("again", ANY, [NewEvent("E", id=old.id)]),
             rule=rules.DUPLICATE_ID,
         )
+        _require_names(rec, error, old.id)
+
+
+_LONG_AFTER = 2000
+"""Events appended between an id and its duplicate: more than a window of recent ids
+(an LRU or idempotency cache) holds, where a unique index holds them all."""
+
+
+def _around(event: NewEvent, before: int, after: int) -> list[NewEvent]:
+    """A fresh event with ``event``'s id, between ``before`` and ``after`` new events."""
+    twin = NewEvent("E", {"again": True}, id=event.id)
+    return [*new_events(before, "Before"), twin, *new_events(after, "After")]
+
+
+def _require_names(rec: Recorder, error: DuplicateEventId, event_id: uuid.UUID) -> None:
+    rec.require(
+        error.event_id == event_id,
+        f"DuplicateEventId.event_id is {error.event_id}, expected {event_id} (the id "
+        "already stored, not another event of the append)",
+        rules.DUPLICATE_ID,
+    )
 
 
 @check(
     "append.invalid-expected-version",
-    "a negative, bool or non-version expected value raises InvalidAppend, writes nothing",
+    "a negative, bool or non-version expected value, also on a condition-only write, raises "
+    "InvalidAppend, writes nothing",
     rules.INVALID_APPEND,
 )
 async def invalid_expected(ctx: CheckContext) -> None:
@@ -354,6 +420,7 @@ async def invalid_expected(ctx: CheckContext) -> None:
         "s", expected, new_events(1)
     )
     async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(1)))
         for value, shown in bad_values:
             rec.case(f"expected version {shown}")
             await rec.append_rejected(
@@ -362,3 +429,196 @@ async def invalid_expected(ctx: CheckContext) -> None:
                 make(value),
                 rule=rules.INVALID_APPEND,
             )
+            rec.case(f"expected version {shown} on a condition-only write (no events)")
+            await rec.append_rejected(
+                InvalidAppend,
+                StreamWrite("s", value),
+                StreamWrite("ok", ANY, new_events(1)),
+                rule=rules.INVALID_APPEND,
+            )
+
+
+@check(
+    "append.rejected-reserves-nothing",
+    "a rejected append reserves none of its event ids: the same events appended again succeed",
+    rules.ATOMIC,
+)
+async def rejected_reserves_nothing(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        unique = rec.store.capabilities.unique_event_ids
+        rec.show_ids = True
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(1)))
+        rec.case("WrongExpectedVersion, then the very same events with the right version")
+        events = [NewEvent("Retried", {"n": n}) for n in range(3)]
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("s", 0, events),
+            rule=rules.ATOMIC,
+            wrong_version=("s", 0, 1),
+        )
+        await _retry(rec, StreamWrite("s", 1, events))
+        rec.case("a rejection naming two streams: the other stream's events are free too")
+        guarded = [NewEvent("Guarded")]
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("t", NO_STREAM, guarded),
+            StreamWrite("s", 1, new_events(1)),
+            rule=rules.ATOMIC,
+            wrong_version=("s", 1, 4),
+        )
+        await _retry(rec, StreamWrite("t", NO_STREAM, guarded))
+        rec.case("InvalidEvent for one event: the valid events of the append are free")
+        valid = [NewEvent("Valid")]
+        await rec.append_rejected(
+            InvalidEvent,
+            StreamWrite("u", ANY, valid),
+            StreamWrite("v", ANY, [NewEvent("E", {"x": float("nan")})]),
+            rule=rules.ATOMIC,
+        )
+        await _retry(rec, StreamWrite("u", ANY, valid))
+        rec.case("InvalidAppend (a stream named twice): the events of the append are free")
+        named = [NewEvent("Named")]
+        await rec.append_rejected(
+            InvalidAppend,
+            StreamWrite("w", ANY, named),
+            StreamWrite("w", ANY),
+            rule=rules.ATOMIC,
+        )
+        await _retry(rec, StreamWrite("w", ANY, named))
+        if unique:
+            rec.case("DuplicateEventId for one event: the other events of the append are free")
+            stored = rec.model.read_stream("s")[0].id
+            fresh = [NewEvent("Fresh"), NewEvent("Fresh2")]
+            error = await rec.append_rejected(
+                DuplicateEventId,
+                StreamWrite("x", ANY, fresh[:1]),
+                StreamWrite("y", ANY, [fresh[1], NewEvent("E", id=stored)]),
+                rule=rules.DUPLICATE_ID,
+            )
+            _require_names(rec, error, stored)
+            await _retry(rec, StreamWrite("x", ANY, fresh[:1]), StreamWrite("y", ANY, fresh[1:]))
+        await rec.verify_all(rule=rules.ATOMIC)
+
+
+async def _retry(rec: Recorder, *writes: StreamWrite) -> None:
+    rec.note("the same events (same ids) again, every condition holding:")
+    try:
+        result = await rec.append(*writes)
+    except Exception as exc:
+        rec.fail(
+            f"appending the events of the rejected append again raised {type(exc).__name__}: "
+            f"{exc}; a rejected append writes nothing, so it reserves no event id either",
+            rules.ATOMIC,
+        )
+    rec.model.apply(writes, result.positions)
+
+
+LARGE_APPEND = 1200
+"""Events in one append whose last event is bad: more than a store that inserts in
+chunks (of 500 or 1,000 rows, say) puts in one statement."""
+HUGE_APPEND = 10_000
+"""Events in one append: more rows than one multi-row INSERT may bind parameters for
+(SQLite allows 32,766, PostgreSQL 65,535)."""
+
+
+@check(
+    "append.large-atomic",
+    f"an append of {LARGE_APPEND} events failing at its last event writes nothing; one of "
+    f"{HUGE_APPEND:,} succeeds or raises a typed error",
+    rules.ATOMIC,
+)
+async def large_atomic(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        first = NewEvent("First")
+        await rec.append_ok(StreamWrite("small", NO_STREAM, [first]))
+        if rec.store.capabilities.unique_event_ids:
+            rec.case(f"{LARGE_APPEND} events, the last one's id already stored")
+            events = [*new_events(LARGE_APPEND - 1), NewEvent("E", id=first.id)]
+            await rec.append_rejected(
+                DuplicateEventId, StreamWrite("big", NO_STREAM, events), rule=rules.ATOMIC
+            )
+            rec.case(f"{LARGE_APPEND} events in two streams, the last one's id already stored")
+            await rec.append_rejected(
+                DuplicateEventId,
+                StreamWrite("big", NO_STREAM, new_events(LARGE_APPEND - 2)),
+                StreamWrite("big-2", NO_STREAM, [NewEvent("E"), NewEvent("E", id=first.id)]),
+                rule=rules.ATOMIC,
+            )
+        rec.case(f"{LARGE_APPEND} events, the last one not JSON")
+        bad = NewEvent("E", {"x": float("inf")})
+        await rec.append_rejected(
+            InvalidEvent,
+            StreamWrite("big", NO_STREAM, [*new_events(LARGE_APPEND - 1), bad]),
+            rule=rules.ATOMIC,
+        )
+        rec.case(f"{HUGE_APPEND:,} events in one append")
+        write = StreamWrite("huge", NO_STREAM, new_events(HUGE_APPEND))
+        try:
+            result = await rec.append(write)
+        except EventStoreError:
+            await rec.verify_nothing_written([write], rules.ATOMIC)
+            return
+        except Exception as exc:
+            rec.fail(
+                f"the append of {HUGE_APPEND:,} events raised {type(exc).__name__}: {exc}; the "
+                "contract sets no limit on events per append, so it must succeed (or, for a "
+                "store that has one, raise a typed EventStoreError such as InvalidAppend)",
+                rules.ATOMIC,
+            )
+        rec.require(
+            result.versions.get("huge") == HUGE_APPEND and len(result.positions) == HUGE_APPEND,
+            f"the append of {HUGE_APPEND:,} events returned versions {dict(result.versions)} "
+            f"and {len(result.positions)} positions, expected version {HUGE_APPEND:,}",
+            rules.APPEND_RESULT,
+        )
+        rec.model.apply([write], result.positions)
+        version = await rec.stream_version("huge")
+        rec.require(
+            version == HUGE_APPEND,
+            f"stream_version('huge') is {version} after an append of {HUGE_APPEND:,} events",
+            rules.ATOMIC,
+        )
+        await rec.verify_stream("huge", from_version=HUGE_APPEND - 3, rule=rules.ATOMIC)
+
+
+@check(
+    "append.huge-expected-version",
+    "an expected version of 2**63-1 is judged like any other; above it: InvalidAppend or "
+    "WrongExpectedVersion, never a driver's overflow",
+    rules.INVALID_APPEND,
+)
+async def huge_expected_version(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(1)))
+        rec.case("expected version 2**63 - 1, the largest a store must judge")
+        await rec.append_rejected(
+            WrongExpectedVersion,
+            StreamWrite("s", 2**63 - 1, new_events(1)),
+            rule=rules.EXPECTED_VERSION,
+            wrong_version=("s", 2**63 - 1, 1),
+        )
+        for shown, huge in (("2**63", 2**63), ("2**100", 2**100)):
+            for condition_only in (False, True):
+                form = "a condition-only write" if condition_only else "a write with events"
+                rec.case(f"expected version {shown}, on {form}")
+                writes = (
+                    StreamWrite("ok", ANY, new_events(1)),
+                    StreamWrite("s", huge, [] if condition_only else new_events(1)),
+                )
+                try:
+                    await rec.append(*writes)
+                except (InvalidAppend, WrongExpectedVersion):
+                    await rec.verify_nothing_written(writes, rules.INVALID_APPEND)
+                    continue
+                except Exception as exc:
+                    rec.fail(
+                        f"the append raised {type(exc).__name__}: {exc}; an expected version "
+                        "above 2**63 - 1 raises InvalidAppend (validate_writes does; "
+                        "WrongExpectedVersion is tolerated), never an untyped error",
+                        rules.INVALID_APPEND,
+                    )
+                rec.fail(
+                    f"the append with expected version {shown} succeeded on a stream at "
+                    "version 1; expected InvalidAppend",
+                    rules.INVALID_APPEND,
+                )

@@ -62,7 +62,8 @@ async def _rejected(rec: Recorder, error: type[Exception], rule: str, *writes: S
 
 @check(
     "input.invalid-stream-ids",
-    "empty, over-long, control-character, surrogate and non-str ids raise InvalidStreamId",
+    "empty, over-long, control-character, surrogate and non-str ids raise InvalidStreamId, "
+    "in condition-only writes too",
     rules.STREAM_ID,
 )
 async def invalid_stream_ids(ctx: CheckContext) -> None:
@@ -96,6 +97,14 @@ async def invalid_stream_ids(ctx: CheckContext) -> None:
                 rules.STREAM_ID,
                 StreamWrite("ok", 1, new_events(1)),
                 StreamWrite(stream_id, ANY, new_events(1)),
+            )
+            rec.note("the same id in a condition-only write (no events) is refused too:")
+            await _rejected(
+                rec,
+                InvalidStreamId,
+                rules.STREAM_ID,
+                StreamWrite(stream_id, NO_STREAM),
+                StreamWrite("ok", 1, new_events(1)),
             )
 
 
@@ -349,13 +358,18 @@ async def metacharacters(ctx: CheckContext) -> None:
 
 @check(
     "input.json-fidelity",
-    "JSON values keep their type and value: bools, big ints, floats (1e16, -0.0, 17 digits)",
+    "JSON values keep their type and value (bools, u64 ints, floats 1e16, -0.0, 17 digits, "
+    "$ keys), through read_stream and read_all",
     rules.EVENT_DATA,
 )
 async def json_fidelity(ctx: CheckContext) -> None:
     values: list[tuple[str, dict[str, Any]]] = [
         ("booleans are not numbers", {"t": True, "f": False, "one": 1, "zero": 0}),
-        ("ints at the 64-bit limits", {"max": 2**63 - 1, "min": -(2**63), "js": 2**53 + 1}),
+        (
+            "ints at the 64-bit limits",
+            {"max": 2**63 - 1, "min": -(2**63), "js": 2**53 + 1, "u64": 2**64 - 1},
+        ),
+        ("an unsigned 64-bit int", {"u64": 2**64 - 1, "above_i64": 2**63, "list": [2**64 - 2]}),
         (
             "floats",
             {"tenth": 0.1, "half": 1.5, "neg": -2.25, "one": 1.0, "tiny": 5e-324, "big": 1.5e300},
@@ -395,6 +409,12 @@ async def json_fidelity(ctx: CheckContext) -> None:
         ("escapes", {"quote": '"', "backslash": "\\", "slash": "/", "controls": "\t\n\r\b\f\x01"}),
         ("keys that look like other things", {"": 0, "1": 1, "null": None, "true": True, " ": " "}),
         ("many keys", {f"k{i}": i for i in range(300)}),
+        # Keys some stores reserve for themselves (EventStoreDB's "$correlationId"); the
+        # user's own must come back.
+        (
+            "keys starting with $ or @",
+            {"$correlationId": "c-1", "$causationId": "c-0", "$": 1, "@type": "t", "$$": {}},
+        ),
     ]
     async with ctx.store() as rec:
         for index, (label, data) in enumerate(values):
@@ -404,3 +424,91 @@ async def json_fidelity(ctx: CheckContext) -> None:
             )
             await rec.verify_stream(f"json-{index}", rule=rules.EVENT_DATA)
             await rec.verify_stream(f"json-{index}", form="stream", rule=rules.EVENT_DATA)
+        # A store may read read_all from another column or path than read_stream.
+        rec.case("all of the above through read_all, collected and streamed")
+        await rec.verify_all(rule=rules.EVENT_DATA)
+        await rec.verify_all(form="stream", batch_size=5, rule=rules.EVENT_DATA)
+
+
+NESTING_DEPTHS = (150, 250, 1000)
+"""Levels of nesting tried: past MySQL's 100, around orjson's 255, far beyond."""
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """``{"d": [{"d": [... {"leaf": depth} ...]}]}``: ``depth`` levels of objects and lists."""
+    value: Any = {"leaf": depth}
+    for level in range(depth - 1):
+        value = {"d": value} if level % 2 else [value]
+    return value if isinstance(value, dict) else {"d": value}
+
+
+def _same_nested(got: Any, want: Any) -> bool:
+    """Compare two deeply nested JSON values without recursion (1000 levels would hit
+    Python's recursion limit in ``==``)."""
+    pairs = [(got, want)]
+    while pairs:
+        a, b = pairs.pop()
+        if isinstance(b, dict):
+            if not isinstance(a, dict) or a.keys() != b.keys():
+                return False
+            pairs.extend((a[k], b[k]) for k in b)
+        elif isinstance(b, list):
+            if not isinstance(a, list) or len(a) != len(b):
+                return False
+            pairs.extend(zip(a, b, strict=True))
+        elif type(a) is not type(b) or a != b:
+            return False
+    return True
+
+
+@check(
+    "input.deep-nesting",
+    "data nested 150, 250 and 1000 levels deep is stored exactly or raises InvalidEvent, "
+    "nothing written; never another error",
+    rules.EVENT_DATA,
+)
+async def deep_nesting(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await rec.append_ok(StreamWrite("ok", NO_STREAM, new_events(1)))
+        for depth in NESTING_DEPTHS:
+            for where in ("data", "metadata"):
+                rec.case(f"{where} nested {depth} levels deep (objects and lists)")
+                nested = _nested(depth)
+                event = (
+                    NewEvent("Deep", nested) if where == "data" else NewEvent("Deep", {}, nested)
+                )
+                stream = f"deep-{depth}-{where}"
+                writes = (StreamWrite("ok", ANY, new_events(1)), StreamWrite(stream, ANY, [event]))
+                # Not rec.append: showing the event in the example would recurse too deep.
+                rec.note(
+                    f"await store.append(StreamWrite('ok', ANY, [...]), StreamWrite({stream!r}, "
+                    f"ANY, [NewEvent('Deep', {where}=<{depth} levels>)]))"
+                )
+                try:
+                    result = await rec.within(rec.store.append(*writes), "append")
+                except InvalidEvent:
+                    await rec.verify_nothing_written(writes, rules.EVENT_DATA)
+                    continue
+                except Exception as exc:
+                    rec.fail(
+                        f"the append raised {type(exc).__name__}: {exc}; data nested {depth} "
+                        "levels deep must be stored exactly or refused with InvalidEvent "
+                        "(a limit of the storage is the store's to translate)",
+                        rules.EVENT_DATA,
+                    )
+                rec.model.apply(writes, result.positions)
+                deepest = depth == NESTING_DEPTHS[-1]
+                for form in ("collect", "stream"):
+                    read = rec.read_stream(stream)
+                    events = await rec.consume(read, form, None)
+                    got = getattr(events[0], where) if len(events) == 1 else None
+                    rec.require(
+                        got is not None and _same_nested(got, nested),
+                        f"read_stream({stream!r}) [{form}] did not return the event nested "
+                        f"{depth} levels deep exactly as appended ({len(events)} events read)",
+                        rules.EVENT_DATA,
+                    )
+                if deepest:
+                    # The model's comparisons recurse: with an event this deep stored,
+                    # the walk above is the last comparison.
+                    return

@@ -33,6 +33,7 @@ from harness.conformance.model import ModelEvent
 from harness.contract import (
     ANY,
     NO_STREAM,
+    DuplicateEventId,
     EventStore,
     EventStream,
     NewEvent,
@@ -338,6 +339,63 @@ async def _read_beside(read: EventStream, other: Recorder) -> list[RecordedEvent
                     StreamWrite("fresh", fresh or NO_STREAM, new_events(1)),
                 )
     return seen
+
+
+@check(
+    "instances.close-one",
+    "closing one instance of a store leaves another instance over the same data working",
+    rules.INSTANCES,
+)
+async def close_one(ctx: CheckContext) -> None:
+    async with two_instances(ctx) as pair:
+        a, b = pair.first, pair.second
+        await a.append_ok(StreamWrite("kept", NO_STREAM, new_events(2)))
+        a.case("instance b is closed; instance a goes on")
+        a.note("await b.aclose()")
+        await b.within(b.store.aclose(), "aclose() of the second instance")
+        try:
+            version = await a.stream_version("kept")
+            await a.verify_stream("kept", rule=rules.INSTANCES)
+            await a.verify_all(form="stream", rule=rules.INSTANCES)
+            await a.append(StreamWrite("kept", 2, new_events(1)))
+        except ContractViolation:
+            raise
+        except Exception as exc:
+            a.fail(
+                f"after instance b was closed, instance a raised {type(exc).__name__}: {exc}; "
+                "closing an instance closes its own connections, not those of every "
+                "instance at its location (a shared pool closed by the first aclose?)",
+                rules.INSTANCES,
+            )
+        a.require(version == 2, f"stream_version('kept') is {version}, expected 2", rules.INSTANCES)
+
+
+@check(
+    "instances.unique-ids",
+    "with unique_event_ids, an id stored through one instance is a duplicate through another",
+    rules.DUPLICATE_ID,
+)
+async def unique_ids(ctx: CheckContext) -> None:
+    async with two_instances(ctx) as pair:
+        a, b = pair.first, pair.second
+        if not a.store.capabilities.unique_event_ids:
+            raise NotApplicable("the store does not declare Capabilities.unique_event_ids")
+        a.show_ids = b.show_ids = True
+        event = NewEvent("Once")
+        a.case("instance a stores an event; instance b appends its id again")
+        await a.append_ok(StreamWrite("first", NO_STREAM, [event]))
+        b.case("instance b appends an id that instance a stored")
+        b.note(f"instance a stored id={event.id!r}")
+        error = await b.append_rejected(
+            DuplicateEventId,
+            StreamWrite("second", ANY, [NewEvent("E"), NewEvent("Again", id=event.id)]),
+            rule=rules.DUPLICATE_ID,
+        )
+        b.require(
+            error.event_id == event.id,
+            f"DuplicateEventId.event_id is {error.event_id}, expected {event.id}",
+            rules.DUPLICATE_ID,
+        )
 
 
 # --------------------------------------------------------------------------- processes

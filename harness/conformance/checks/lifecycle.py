@@ -6,12 +6,13 @@ from typing import Any
 
 from harness.conformance import rules
 from harness.conformance.core import CheckContext, NotApplicable, check, new_events
-from harness.contract import ANY, NO_STREAM, StoreUnavailable, StreamWrite
+from harness.contract import ANY, NO_STREAM, EventStream, NewEvent, StoreUnavailable, StreamWrite
 
 
 @check(
     "store.close-and-reopen",
-    "aclose() and open() are safe twice; a closed store raises StoreUnavailable",
+    "aclose() and open() are safe twice; a closed store raises StoreUnavailable (appends, "
+    "collected and streamed reads) and never writes the refused append later",
     rules.LIFECYCLE,
 )
 async def close_and_reopen(ctx: CheckContext) -> None:
@@ -26,11 +27,15 @@ async def close_and_reopen(ctx: CheckContext) -> None:
         rec.note("await store.aclose(); await store.aclose()")
         await rec.within(store.aclose(), "aclose()")
         await rec.within(store.aclose(), "a second aclose()")
+        refused = NewEvent("AppendedWhileClosed")
         attempts: list[tuple[str, Any]] = [
-            ("append", lambda: store.append(StreamWrite("s", ANY, new_events(1)))),
+            ("append", lambda: store.append(StreamWrite("s", ANY, [refused]))),
             ("stream_version", lambda: store.stream_version("s")),
             ("read_stream(...).collect()", lambda: store.read_stream("s").collect()),
             ("read_all().collect()", lambda: store.read_all().collect()),
+            # A streamed read that ends at once would look like an empty stream.
+            ("read_stream(...) by async for", lambda: _streamed(store.read_stream("s"))),
+            ("read_all() by async for", lambda: _streamed(store.read_all())),
         ]
         for name, attempt in attempts:
             rec.note(f"await store.{name}  # on the closed store")
@@ -55,8 +60,20 @@ async def close_and_reopen(ctx: CheckContext) -> None:
         else:
             # A non-persistent store may come back empty: go on from what it holds.
             rec.model = _rebuild(await rec.collected(store.read_all()))
+        held = [e for e in rec.model.read_all() if e.id == refused.id or e.type == refused.type]
+        rec.require(
+            not held,
+            f"after reopening, the store holds {len(held)} event(s) of the append that "
+            "raised StoreUnavailable on the closed store: a refused append must never be "
+            "written, not even later",
+            rules.LIFECYCLE,
+        )
         await rec.append_ok(StreamWrite("after-reopen", NO_STREAM, new_events(2)))
         await rec.verify_stream("after-reopen", rule=rules.LIFECYCLE)
+
+
+async def _streamed(stream: EventStream) -> list[Any]:
+    return [event async for event in stream]
 
 
 def _rebuild(events: list[Any]) -> Any:
