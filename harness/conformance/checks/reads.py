@@ -13,11 +13,35 @@ from harness.contract import (
     EventStream,
     InvalidStreamId,
     NewEvent,
+    RecordedEvent,
     StreamAlreadyConsumed,
     StreamWrite,
 )
 
 FORMS = ("collect", "stream", "batches")
+LONG_STREAM = 5_000
+LARGE_BATCH_SIZES = (2_000, 5_000, 2**31 - 1)
+"""Batch sizes past a server's page cap (1,000 rows is common), the stream's length,
+and the largest 32-bit int. The first is also read by batches() (each batch at most
+batch_size), and read_all by the first and the last."""
+SNAPSHOT_STREAM = 2_500
+"""Longer than a driver's prefetch (often 1,000 rows) or a store's first page."""
+MANY_STREAMS = 1_500
+MANY_PER_APPEND = 500
+"""Streams in one multi-stream append: three appends seed the check."""
+HUGE_OFFSETS = (2**31 - 1, 2**31, 2**32, 2**32 + 3, 2**53 + 1, 2**63 - 1)
+"""from_version / after_position values far past any small store's end (a 64-bit
+column's largest value included): a store binding them as 32-bit ints (or as floats)
+reads from the wrong place instead of returning nothing."""
+
+
+async def _long_stream(rec: Recorder, stream: str, total: int, chunk: int = 1_000) -> None:
+    """``total`` small events appended to ``stream``, ``chunk`` an append."""
+    rec.case(f"a stream of {total} events, appended {chunk} at a time")
+    for lo in range(0, total, chunk):
+        await rec.append_ok(
+            StreamWrite(stream, lo or NO_STREAM, new_events(min(chunk, total - lo)))
+        )
 
 
 async def _three_streams(rec: Recorder) -> None:
@@ -92,6 +116,12 @@ async def exact_ids(ctx: CheckContext) -> None:
         ["stra\u00dfe", "strasse"],
         ["user", "user-1", "user-10", "use"],
         ["\u0130", "i", "I"],
+        # Key-value and SQL stores: a separator or a LIKE wildcard inside an id (a
+        # prefix scan of "a:" must not reach "a:b"), and ids whose hashes collide
+        # (CRC32, Java's String.hashCode) where a hash is used as the key.
+        ["a", "a:b", "a/b", "a|b", "a.b", "a%", "a_", "ab", "a:", "a\\b", "a-b", "a#b"],
+        ["plumless", "buckeroo"],
+        ["Aa", "BB", "AaAa", "BBBB", "AaBB"],
     ]
     async with ctx.store() as rec:
         for family in families:
@@ -120,7 +150,8 @@ async def from_version(ctx: CheckContext) -> None:
         await rec.append_ok(StreamWrite("s", NO_STREAM, new_events(3)))
         await rec.append_ok(StreamWrite("other", NO_STREAM, new_events(2)))
         await rec.append_ok(StreamWrite("s", 3, new_events(4)))
-        for version in range(10):
+        # Past 2**31 and 2**32: a from_version bound as a 32-bit int wraps around.
+        for version in (*range(10), *HUGE_OFFSETS):
             rec.case(f"from_version={version} on a stream of 7 events")
             for form in FORMS:
                 await rec.verify_stream(
@@ -157,13 +188,58 @@ async def all_resume(ctx: CheckContext) -> None:
     async with ctx.store() as rec:
         await _three_streams(rec)
         positions = [e.position for e in rec.model.log]
-        probes = sorted({0, *positions, *(p + 1 for p in positions), positions[-1] + 100})
+        probes = sorted(
+            {0, *positions, *(p + 1 for p in positions), positions[-1] + 100, *HUGE_OFFSETS}
+        )
         for after in probes:
             rec.case(f"read_all(after_position={after}) of {len(positions)} events")
             for form in ("collect", "stream"):
                 await rec.verify_all(
                     after_position=after, batch_size=3, form=form, rule=rules.READ_ALL
                 )
+
+
+@check(
+    "read.all-many-streams",
+    f"read_all yields every event of {MANY_STREAMS:,} one-event streams (past listing "
+    "and page limits of 1,000)",
+    rules.READ_ALL,
+)
+async def all_many_streams(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        rec.case(
+            f"{MANY_STREAMS} streams of one event each, appended {MANY_PER_APPEND} streams "
+            "an append, then read_all"
+        )
+        for lo in range(0, MANY_STREAMS, MANY_PER_APPEND):
+            hi = min(lo + MANY_PER_APPEND, MANY_STREAMS)
+            writes = [
+                StreamWrite(f"many-{i}", NO_STREAM, [NewEvent("E", {"n": i})])
+                for i in range(lo, hi)
+            ]
+            # Straight to the store: the log would hold 500 writes on one line.
+            rec.note(
+                f"await store.append(StreamWrite('many-{lo}', NO_STREAM, [NewEvent('E', "
+                f"{{'n': {lo}}})]), ... one such write for each of 'many-{lo}' to "
+                f"'many-{hi - 1}')"
+            )
+            result = await rec.within(rec.store.append(*writes), "an append")
+            positions = tuple(result.positions)
+            rec.require(
+                len(positions) == len(writes)
+                and all(
+                    a < b for a, b in itertools.pairwise((rec.model.last_position, *positions))
+                ),
+                f"an append of {len(writes)} events (one to each of {len(writes)} streams) "
+                f"returned positions {positions[:5]}... ({len(positions)} in all): expected "
+                f"{len(writes)} positions increasing from {rec.model.last_position}",
+                rules.APPEND_RESULT,
+            )
+            rec.model.apply(writes, positions)
+        for form in ("collect", "stream"):
+            await rec.verify_all(form=form, rule=rules.READ_ALL)
+        last = f"many-{MANY_STREAMS - 1}"
+        await rec.verify_stream(last, form="collect", rule=rules.READ_STREAM)
 
 
 @check(
@@ -245,6 +321,31 @@ async def default_batch_size(ctx: CheckContext) -> None:
             )
         await rec.verify_stream("long", form="batches", rule=rules.STREAMED_EQUALS_COLLECTED)
         await rec.verify_all(form="stream", rule=rules.STREAMED_EQUALS_COLLECTED)
+
+
+@check(
+    "read.large-batch-sizes",
+    f"batch sizes above 1,000 (up to 2**31-1) on a stream of {LONG_STREAM:,} events read "
+    "it whole, streamed as collected",
+    rules.STREAMED_EQUALS_COLLECTED,
+)
+async def large_batch_sizes(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await _long_stream(rec, "long", LONG_STREAM)
+        await rec.append_ok(StreamWrite("other", NO_STREAM, new_events(3)))
+        for batch_size in LARGE_BATCH_SIZES:
+            rec.case(f"a stream of {LONG_STREAM} events read with batch_size={batch_size}")
+            for form in (
+                ("stream", "batches") if batch_size == LARGE_BATCH_SIZES[0] else ("stream",)
+            ):
+                await rec.verify_stream(
+                    "long", batch_size=batch_size, form=form, rule=rules.STREAMED_EQUALS_COLLECTED
+                )
+        rec.case(f"read_all of {LONG_STREAM + 3} events with large batch sizes")
+        for batch_size in (LARGE_BATCH_SIZES[0], LARGE_BATCH_SIZES[-1]):
+            await rec.verify_all(
+                batch_size=batch_size, form="stream", rule=rules.STREAMED_EQUALS_COLLECTED
+            )
 
 
 @check(
@@ -363,6 +464,50 @@ async def snapshot_at_first_use(ctx: CheckContext) -> None:
             rec.compare(seen, rec.model.read_stream("s"), f"read_stream [{form}]", rules.SNAPSHOT)
             seen = await rec.consume(read_all, form, 2)
             rec.compare(seen, rec.model.read_all(), f"read_all [{form}]", rules.SNAPSHOT)
+
+
+@check(
+    "read.snapshot-long-read",
+    f"a streamed read of {SNAPSHOT_STREAM:,} events, appended to all along (past its first "
+    "batches, near its end), yields exactly the events present when it began",
+    rules.SNAPSHOT,
+)
+async def snapshot_long_read(ctx: CheckContext) -> None:
+    async with ctx.store() as rec:
+        await _long_stream(rec, "s", SNAPSHOT_STREAM)
+        await rec.append_ok(StreamWrite("t", NO_STREAM, new_events(2)))
+        for reader, batch_size in (("read_stream", 100), ("read_stream", None), ("read_all", 100)):
+            expected = (
+                rec.model.read_stream("s") if reader == "read_stream" else rec.model.read_all()
+            )
+            total = len(expected)
+            marks = sorted({1, 2 * (batch_size or 1), total // 2, total - 5, total - 1})
+            rec.case(
+                f"{reader}(batch_size={batch_size}) of {total} events: 3 events appended to "
+                f"'s' (and 1 to 'u') after taking events {marks}"
+            )
+            kwargs = {} if batch_size is None else {"batch_size": batch_size}
+            read = (
+                rec.read_stream("s", **kwargs)
+                if reader == "read_stream"
+                else rec.read_all(**kwargs)
+            )
+
+            async def consume(
+                read: EventStream = read, marks: list[int] = marks
+            ) -> list[RecordedEvent]:
+                seen: list[RecordedEvent] = []
+                async with read as events:
+                    async for event in events:
+                        seen.append(event)
+                        if len(seen) in marks:
+                            await rec.append_ok(StreamWrite("s", ANY, new_events(3, late=True)))
+                            await rec.append_ok(StreamWrite("u", ANY, new_events(1, late=True)))
+                return seen
+
+            rec.note("async with read as events: async for event in events: ... (appending)")
+            seen = await rec.within(consume(), f"a streamed {reader} of {total} events")
+            rec.compare(seen, expected, f"the streamed {reader}", rules.SNAPSHOT)
 
 
 @check(

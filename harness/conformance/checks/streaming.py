@@ -29,12 +29,13 @@ import asyncio
 import contextlib
 import gc
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from harness.conformance import rules
 from harness.conformance.core import CheckContext, Recorder, check, new_events
-from harness.contract import EventStream, StreamWrite
+from harness.conformance.model import ModelEvent, describe_difference, describe_event
+from harness.contract import EventStream, RecordedEvent, StreamWrite
 
 SMALL = 2_000
 LARGE = 20_000
@@ -58,6 +59,8 @@ READ_SECONDS = 60.0
 a hang (far more than any store needs; the operation timeout is meant for small steps)."""
 SETTLE_ROUNDS = 5
 READERS = ("read_stream", "read_all")
+ORDER_RULES = {"read_stream": rules.READ_STREAM, "read_all": rules.READ_ALL}
+"""The rule a long read that yields other events than appended, or out of order, breaks."""
 HOLD_BATCHES = 2
 HOLD_EVENTS = 1_000
 """A streamed read may hand over HOLD_BATCHES batches (of the size it yields), or
@@ -169,7 +172,47 @@ async def _start() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-async def _streamed(rec: Recorder, read: EventStream, count: int, what: str) -> StreamedCost:
+def _check_batch(
+    rec: Recorder,
+    batch: Sequence[RecordedEvent],
+    expected: Sequence[ModelEvent],
+    seen: int,
+    what: str,
+    rule: str,
+) -> None:
+    """Fail unless ``batch`` holds ``expected[seen:]``'s next events (their stream,
+    version, position and id), in order.
+
+    Checked batch by batch as the read goes, keeping nothing: the streaming checks
+    measure the read's memory meanwhile (the expected events exist before it begins).
+    A read that yields more events than expected is left for its count to report.
+    """
+    index = seen
+    for event in batch:
+        if index >= len(expected):
+            return
+        want = expected[index]
+        if (
+            event.stream_version != want.stream_version
+            or event.position != want.position
+            or event.id != want.id
+            or event.stream_id != want.stream_id
+        ):
+            rec.fail(
+                f"{what}: event #{index + 1} is {describe_event(event)}, expected "
+                f"{describe_event(want)}: a long read must yield every event as appended "
+                "(its stream, version, position and id), in order, past every length "
+                "where a key, a counter or a page changes width (9,999, 2**16, ...)",
+                rule,
+            )
+        index += 1
+
+
+async def _streamed(
+    rec: Recorder, read: EventStream, expected: Sequence[ModelEvent], what: str, rule: str
+) -> StreamedCost:
+    count = len(expected)
+
     async def consume() -> tuple[StreamedCost, int]:
         seen = 0
         first = 0
@@ -180,6 +223,7 @@ async def _streamed(rec: Recorder, read: EventStream, count: int, what: str) -> 
             async for batch in events.batches():
                 if not seen:
                     first = tracemalloc.get_traced_memory()[1] - base
+                _check_batch(rec, batch, expected, seen, what, rule)
                 seen += len(batch)
                 largest = max(largest, len(batch))
                 del batch
@@ -196,19 +240,19 @@ async def _streamed(rec: Recorder, read: EventStream, count: int, what: str) -> 
     return result
 
 
-async def _collected(rec: Recorder, read: EventStream, count: int, what: str) -> int:
-    async def collect() -> tuple[int, int]:
+async def _collected(
+    rec: Recorder, read: EventStream, expected: Sequence[ModelEvent], what: str
+) -> int:
+    async def collect() -> tuple[int, str | None]:
         base = await _start()
         events = await read.collect()
         peak = tracemalloc.get_traced_memory()[1] - base
-        return peak, len(events)
+        # Compared once measured: the comparison's own allocations are not the read's.
+        return peak, describe_difference(events, expected)
 
-    peak, seen = await rec.within(collect(), what, max(rec.timeout, READ_SECONDS))
-    rec.require(
-        seen == count,
-        f"{what} returned {seen} events, expected {count}",
-        rules.STREAMED_EQUALS_COLLECTED,
-    )
+    peak, difference = await rec.within(collect(), what, max(rec.timeout, READ_SECONDS))
+    if difference is not None:
+        rec.fail(f"{what} returned {difference}", rules.STREAMED_EQUALS_COLLECTED)
     result: int = peak
     return result
 
@@ -227,6 +271,14 @@ async def _seed(rec: Recorder) -> None:
                 rules.APPEND_RESULT,
             )
             rec.model.apply(writes, positions)
+
+
+def _expected(rec: Recorder, reader: str, count: int) -> Sequence[ModelEvent]:
+    """What `_open`'s read of ``count`` events must yield (taken before it is measured)."""
+    if reader == "read_stream":
+        return rec.model.streams["short" if count == SMALL else "long"]
+    log = rec.model.log
+    return log[SMALL:] if count == LARGE else log[-SMALL:]
 
 
 def _open(
@@ -266,7 +318,10 @@ async def _measured(rec: Recorder, reader: str) -> Profile:
             )
             streamed = await _streamed_pair(rec, reader, batch_size)
         collected = await _collected(
-            rec, _open(rec, reader, LARGE)(), LARGE, f"a collected {reader} of {LARGE} events"
+            rec,
+            _open(rec, reader, LARGE)(),
+            _expected(rec, reader, LARGE),
+            f"a collected {reader} of {LARGE} events",
         )
     return Profile(streamed[0], streamed[1], collected, batch_size)
 
@@ -277,7 +332,9 @@ async def _streamed_pair(
     costs = []
     for count in (SMALL, LARGE):
         read = _open(rec, reader, count, batch_size)()
-        costs.append(await _streamed(rec, read, count, f"a streamed {reader} of {count} events"))
+        expected = _expected(rec, reader, count)
+        what = f"a streamed {reader} of {count} events"
+        costs.append(await _streamed(rec, read, expected, what, ORDER_RULES[reader]))
     small, large = costs
     return small, large
 
@@ -359,7 +416,9 @@ class LoopHold:
         return max(HOLD_BATCHES * self.batch, HOLD_EVENTS)
 
 
-async def _loop_hold(rec: Recorder, read: EventStream, what: str) -> LoopHold:
+async def _loop_hold(
+    rec: Recorder, read: EventStream, expected: Sequence[ModelEvent], what: str, rule: str
+) -> LoopHold:
     turns = 0
 
     async def other_task() -> None:
@@ -375,6 +434,7 @@ async def _loop_hold(rec: Recorder, read: EventStream, what: str) -> LoopHold:
             async for batch in events.batches():
                 if turns != seen_turns:  # the loop ran the other task since the last batch
                     seen_turns, run = turns, 0
+                _check_batch(rec, batch, expected, seen, what, rule)
                 run += len(batch)
                 longest = max(longest, run)
                 largest = max(largest, len(batch))
@@ -407,7 +467,9 @@ async def loop_turns(ctx: CheckContext) -> None:
         )
         for reader in READERS:
             what = f"a streamed {reader} of {LARGE} events"
-            hold = await _loop_hold(rec, _open(rec, reader, LARGE)(), what)
+            expected = _expected(rec, reader, LARGE)
+            rule = ORDER_RULES[reader]
+            hold = await _loop_hold(rec, _open(rec, reader, LARGE)(), expected, what, rule)
             if hold.batch > MAX_JUDGED_BATCH:
                 # Two batches of 10,000 would be the whole read: judged in smaller ones.
                 rec.note(
@@ -416,7 +478,7 @@ async def loop_turns(ctx: CheckContext) -> None:
                 )
                 what = f"{what} (batch_size={FALLBACK_BATCH})"
                 read = _open(rec, reader, LARGE, FALLBACK_BATCH)()
-                hold = await _loop_hold(rec, read, what)
+                hold = await _loop_hold(rec, read, expected, what, rule)
             rec.require(
                 hold.events == LARGE,
                 f"{what} yielded {hold.events} events, expected {LARGE}",
