@@ -38,6 +38,7 @@ from harness.contract import (
     STREAM_EXISTS,
     DuplicateEventId,
     EventStore,
+    InvalidAppend,
     InvalidEvent,
     InvalidStreamId,
     NewEvent,
@@ -666,7 +667,7 @@ async def test_wrong_expected_version_names_the_failing_write_and_writes_nothing
         ((StreamWrite("a", 2, events(1)), StreamWrite("b", 3, events(1))), ("b", 3, 1)),
         ((StreamWrite("c", STREAM_EXISTS, events(1)),), ("c", STREAM_EXISTS, 0)),
         ((StreamWrite("a", ANY, events(1)), StreamWrite("b", NO_STREAM)), ("b", NO_STREAM, 1)),
-        ((StreamWrite("a", 2**70, events(1)),), ("a", 2**70, 2)),
+        ((StreamWrite("a", 2**63 - 1, events(1)),), ("a", 2**63 - 1, 2)),
     ]
     for writes, (stream, expected, actual) in cases:
         with pytest.raises(WrongExpectedVersion) as caught:
@@ -676,6 +677,9 @@ async def test_wrong_expected_version_names_the_failing_write_and_writes_nothing
             expected,
             actual,
         )
+    # Past a signed 64-bit count no store can be (the contract's MAX_VERSION).
+    with pytest.raises(InvalidAppend, match="2\\*\\*63 - 1"):
+        await store.append(StreamWrite("a", 2**70, events(1)))
     assert len(await store.read_all().collect()) == 3
     assert (await store.append(StreamWrite("c", NO_STREAM, events(1)))).positions == (4,)
 
