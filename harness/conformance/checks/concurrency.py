@@ -499,8 +499,8 @@ async def _verify_cancelled(
         if not disagreements or time.monotonic() >= deadline:
             break
         await asyncio.sleep(0.05)
-    for message in disagreements:
-        rec.fail(message, rules.CANCELLATION)
+    if disagreements:  # fail() raises: every disagreement is named in one message
+        rec.fail("; ".join(disagreements), rules.CANCELLATION)
 
 
 SETTLE_S = 2.0
