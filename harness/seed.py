@@ -29,6 +29,8 @@ __all__ = [
     "LOAD_CHUNK",
     "SeedError",
     "SeededData",
+    "event_amount",
+    "event_type",
     "generate",
     "load",
     "verify",
@@ -64,6 +66,19 @@ def event_id(seed: int, index: int) -> uuid.UUID:
     return uuid.UUID(bytes=digest, version=4)
 
 
+def event_type(index: int) -> str:
+    """The type of the layout's event number ``index`` (0-based, over all streams)."""
+    return EVENT_TYPES[index % len(EVENT_TYPES)]
+
+
+def event_amount(seed: int, index: int) -> int:
+    """The ``amount`` in the data of event number ``index`` (0-based, over all streams).
+
+    With `event_type`, what a scenario needs to know the answer a correct read gives
+    (fold's balance) without reading the store."""
+    return (index * 7919 + seed) % 1000
+
+
 def generate(layout: Layout, size: int, start: int = 0) -> Iterator[tuple[str, NewEvent]]:
     """Yield (stream id, event) for events ``start`` .. ``size - 1`` of the layout."""
     streams = layout.streams
@@ -77,8 +92,8 @@ def generate(layout: Layout, size: int, start: int = 0) -> Iterator[tuple[str, N
         yield (
             ids[i % streams],
             NewEvent(
-                type=EVENT_TYPES[i % len(EVENT_TYPES)],
-                data={"seq": i, "amount": (i * 7919 + seed) % 1000, "note": note},
+                type=event_type(i),
+                data={"seq": i, "amount": event_amount(seed, i), "note": note},
                 metadata={"seed": seed},
                 id=event_id(seed, i),
             ),

@@ -83,7 +83,7 @@ from harness.registry import (
 )
 from harness.text import join_sentences
 from scenarios import get_scenario
-from scenarios.base import Layout, Probe, RunContext, Scenario
+from scenarios.base import Layout, Outcome, Probe, RunContext, Scenario
 
 __all__ = ["PARENT_FD_ENV", "PARENT_PID_ENV", "PHASE_MARK", "CellRequest", "handle", "main"]
 
@@ -241,19 +241,28 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
                                  layout, prepared)  # fmt: skip
             return ctx
 
-        def check(events: int) -> None:
-            out["events"] = events
+        def check(ctx: RunContext, outcome: Outcome) -> None:
+            out["events"] = events = outcome.events
             if expected is not None and events != expected:
                 raise AssertionError(
                     f"{req.scenario}/{req.mode} on {req.backend} handled {events} events, "
                     f"expected {expected}: the store returned a wrong result"
                 )
+            if scenario.verify is not None and outcome.result is not None:
+                wrong = scenario.verify(ctx, outcome.result)
+                if wrong is not None:
+                    raise AssertionError(
+                        f"{req.scenario}/{req.mode} on {req.backend} at {req.size:,} events "
+                        f"read the right number of events with the wrong content: {wrong}. "
+                        "The store returned a wrong result; its conformance checks "
+                        "(eventbench check) may say where."
+                    )
 
         files: list[str] = []
 
-        def keep(run: Measured) -> Measured:
+        def keep(run: Measured, ctx: RunContext) -> Measured:
             if not req.baseline:
-                check(run.outcome.events)
+                check(ctx, run.outcome)
             for name in run.files:
                 if req.keep_captures:
                     files.append(str(Path(name).resolve()))
@@ -268,18 +277,21 @@ async def measure_cell(req: CellRequest) -> dict[str, Any]:
         for i in range(req.warmups):
             if i == 0 and cold_run:
                 phase(f"warm-up run 1 of {req.warmups} (the cold run, measured)")
-                cold = keep(await instrument.measure(scenario.run, await context()))
+                ctx = await context()
+                cold = keep(await instrument.measure(scenario.run, ctx), ctx)
                 out["cold"] = dict(cold.figures)
                 continue
             phase(f"warm-up run {i + 1} of {req.warmups}")
-            warm = await scenario.run(await context())
-            check(warm.events)
+            ctx = await context()
+            warm = await scenario.run(ctx)
+            check(ctx, warm)
             del warm
         runs = []
         for i in range(req.repeats):
             what = {"time": "timed", "memory": "tracked"}.get(req.measure, "counted")
             phase(f"{what} run {i + 1} of {req.repeats}")
-            runs.append(keep(await instrument.measure(scenario.run, await context())))
+            ctx = await context()
+            runs.append(keep(await instrument.measure(scenario.run, ctx), ctx))
         series = gathered(runs)
         if req.measure == "time":
             latencies = [x for run in runs for x in run.outcome.latencies_s]

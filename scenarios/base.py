@@ -141,6 +141,12 @@ class Scenario:
     expected_events: Callable[[int, Params], int | None] | None = None
     """Events a run must report at size N (default: N; None: not checked). A run that
     reports another count fails its cell: a short read must never pass as fast."""
+    verify: Callable[[RunContext, Any], str | None] | None = None
+    """Checks one run's answer (`Outcome.result`) against the data of its layout:
+    returns what is wrong, or None. The worker calls it after each run, outside every
+    measurement (never for a memray-tracked run, whose answer is dropped inside the
+    tracker), and a wrong answer fails the cell: a store that returns the right number
+    of wrong events (stale, reordered, another stream's) must not pass as fast."""
     tracks_memory: bool = True
     """False: measured by timed runs only (its figures are latencies and series, and a
     memray-tracked run would only add minutes)."""

@@ -7,7 +7,10 @@ Collected fetches the whole log as one list; streamed applies events as pages ar
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.contract import RecordedEvent
+from harness.seed import expected_version
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import batch_size
 
@@ -53,6 +56,31 @@ async def run(ctx: RunContext) -> Outcome:
     return Outcome(events=count, result=projection, counters={"streams": len(projection)})
 
 
+def verify(ctx: RunContext, result: Any) -> str | None:
+    """Every stream of the layout seen exactly as often as it holds events, its last
+    event seen last: a read of all streams that returns the right total with an
+    event missing here and doubled there, or a stream's events out of order, fails."""
+    assert ctx.layout is not None
+    layout = ctx.layout
+    if not isinstance(result, dict):
+        return f"the projection is a {type(result).__name__}, not a dict"
+    streams = min(layout.streams, ctx.size)
+    wrong: list[str] = []
+    for number in range(streams):
+        stream_id = layout.stream_id(number)
+        want = expected_version(layout, ctx.size, number)
+        got = result.get(stream_id)
+        if got != [want, want]:
+            seen = "never seen" if got is None else f"{got[0]} events, the last at {got[1]}"
+            wrong.append(f"{stream_id}: {seen}, expected {want} events, the last at {want}")
+    strangers = set(result) - {layout.stream_id(number) for number in range(streams)}
+    wrong.extend(f"{stream_id}: not a stream of the layout" for stream_id in sorted(strangers))
+    if not wrong:
+        return None
+    shown = "; ".join(wrong[:3]) + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+    return f"{len(wrong)} of {streams} streams read wrongly ({shown})"
+
+
 SCENARIO = Scenario(
     name="catch-up",
     summary="a projection catches up over read_all across many streams: collected vs streamed",
@@ -60,4 +88,5 @@ SCENARIO = Scenario(
     modes=lambda params: ("collected", "streamed"),
     run=run,
     layout=layout,
+    verify=verify,
 )

@@ -9,8 +9,11 @@ account: a balance, counts per event type, and the last sequence number seen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from harness.contract import RecordedEvent
+from harness.seed import EVENT_TYPES, event_amount, event_type
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import READ_MODES, REQUIRES, read_one_stream
 
@@ -43,6 +46,39 @@ async def run(ctx: RunContext) -> Outcome:
     return Outcome(events=events, result=state)
 
 
+@lru_cache(maxsize=4)
+def expected_account(size: int, seed: int) -> Account:
+    """The state a correct fold of the layout's stream of ``size`` events ends in,
+    worked out from the seed's formulas rather than by reading anything."""
+    by_type: dict[str, int] = {}
+    balance = 0
+    kinds = len(EVENT_TYPES)
+    for first in range(min(kinds, size)):
+        indices = range(first, size, kinds)
+        kind = event_type(first)
+        by_type[kind] = by_type.get(kind, 0) + len(indices)
+        total = sum(event_amount(seed, i) for i in indices)
+        balance += -total if kind == "Withdrawn" else total
+    return Account(balance=balance, by_type=by_type, last_seq=size - 1)
+
+
+def verify(ctx: RunContext, result: Any) -> str | None:
+    """A collected or streamed fold must end in `expected_account`; raw and floor
+    fold nothing (their rows are counted by the runner)."""
+    if ctx.mode not in ("collected", "streamed"):
+        return None
+    assert ctx.layout is not None
+    want = expected_account(ctx.size, ctx.layout.seed)
+    if result == want:
+        return None
+    got = result if isinstance(result, Account) else Account()
+    return (
+        f"the fold ended with balance {got.balance}, events by type {got.by_type} and "
+        f"last seq {got.last_seq}; the stream as seeded gives {want.balance}, "
+        f"{want.by_type} and {want.last_seq}"
+    )
+
+
 SCENARIO = Scenario(
     name="fold",
     summary="rebuild state from one stream: collected-then-fold vs fold-while-streaming",
@@ -51,4 +87,5 @@ SCENARIO = Scenario(
     run=run,
     layout=layout,
     requires=REQUIRES,
+    verify=verify,
 )

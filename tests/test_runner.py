@@ -261,6 +261,57 @@ def test_a_short_read_fails_its_cell_and_the_run_goes_on() -> None:
     assert "handled 49 events, expected 50" in (by_mode["streamed"].error or "")
 
 
+class StaleStore(MemoryStore):
+    """A broken store whose streamed reads hand over the right number of events, the
+    last one replaced by a second copy of the first (a stale cache, say)."""
+
+    @staticmethod
+    def _stale(full: EventStream) -> EventStream:
+        async def batches():  # type: ignore[no-untyped-def]
+            events = await full.collect()
+            yield events[:-1] + events[:1]
+
+        return EventStream(batches, full.collect)
+
+    def read_stream(
+        self, stream_id: str, *, from_version: int = 0, batch_size: int | None = None
+    ) -> EventStream:
+        return self._stale(
+            super().read_stream(stream_id, from_version=from_version, batch_size=batch_size)
+        )
+
+    def read_all(self, *, after_position: int = 0, batch_size: int | None = None) -> EventStream:
+        return self._stale(super().read_all(after_position=after_position, batch_size=batch_size))
+
+
+def stale_store() -> StaleStore:
+    return StaleStore()
+
+
+def test_a_read_of_the_right_count_with_wrong_events_fails_its_cell() -> None:
+    plan = make_plan(
+        scenarios=["fold", "catch-up"],
+        backends=["test_runner:stale_store"],
+        sizes=[50],
+        repeats=1,
+        memory_repeats=0,
+        rounds=1,
+        overrides={"catch-up.streams": 5},
+    )
+    here = Side(env={"PYTHONPATH": str(Path(__file__).parent)})
+    [results] = run_plan(plan, sides=[here])
+    by_cell = {(c.scenario, c.mode): c for c in results.cells}
+    # Collected reads are the store's own, correct: the answer is checked, and right.
+    assert by_cell["fold", "collected"].error is None
+    assert by_cell["catch-up", "collected"].error is None
+    fold = by_cell["fold", "streamed"].error or ""
+    assert "wrong content" in fold and "last seq 0" in fold and "49" in fold, fold
+    catch_up = by_cell["catch-up", "streamed"].error or ""
+    assert "2 of 5 streams read wrongly" in catch_up, catch_up
+    assert "bench-000000: 11 events, the last at 1, expected 10" in catch_up, catch_up
+    assert "bench-000004: 9 events, the last at 9, expected 10" in catch_up, catch_up
+
+
 def test_an_interpreter_without_eventbench_is_a_clear_error() -> None:
     plan = make_plan(scenarios=["read-stream"], backends=["memory"], sizes=[50])
     with pytest.raises(RuntimeError, match="is eventbench installed there"):
