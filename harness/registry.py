@@ -476,8 +476,20 @@ def as_store_factory(func: Callable[..., Any]) -> StoreFactory:
 
 def _checked(store: object) -> EventStore:
     if not isinstance(store, EventStore):
+        missing = [name for name in _protocol_members() if not hasattr(store, name)]
+        lacks = f": it has no {', '.join(missing)}" if missing else ""
         raise TypeError(
             f"the factory gave a {type(store).__name__}, which does not implement the "
-            "EventStore protocol (see harness.contract.EventStore)"
+            f"EventStore protocol (see harness.contract.EventStore){lacks}"
         )
     return store
+
+
+def _protocol_members() -> list[str]:
+    """What `EventStore` asks of a store, in the order it declares them."""
+    dunders = {"__aenter__", "__aexit__"}
+    return [
+        name
+        for name in vars(EventStore)
+        if (not name.startswith("_") or name in dunders) and name != "_is_protocol"
+    ]

@@ -41,6 +41,14 @@ def plugin_module() -> types.ModuleType:
     module.as_coroutine = as_coroutine  # type: ignore[attr-defined]
     module.as_plain = MemoryStore  # type: ignore[attr-defined]
     module.not_a_store = lambda: object()  # type: ignore[attr-defined]
+
+    class HalfStore:
+        async def append(self, *writes: StreamWrite) -> None: ...
+
+        async def stream_version(self, stream_id: str) -> int:
+            return 0
+
+    module.half_store = HalfStore  # type: ignore[attr-defined]
     sys.modules[module.__name__] = module
     yield module
     del sys.modules[module.__name__]
@@ -66,3 +74,9 @@ async def test_bad_factories_say_what_is_wrong(plugin_module: types.ModuleType) 
         load_factory("third_party_store:missing")
     with pytest.raises(TypeError, match="EventStore protocol"):
         await use("third_party_store:not_a_store")
+    # A store that is half written is told what it still lacks.
+    with pytest.raises(TypeError) as half:
+        await use("third_party_store:half_store")
+    assert str(half.value).endswith(
+        "it has no capabilities, open, aclose, __aenter__, __aexit__, read_stream, read_all"
+    ), half.value
