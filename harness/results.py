@@ -14,8 +14,9 @@ what to do.
 from __future__ import annotations
 
 import json
+import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,7 @@ def _cell_from_json(c: dict[str, Any]) -> Cell:
         c.get("instructions"),
         c.get("cold"),
     )
-    return Cell(
+    cell = Cell(
         **{
             **c,
             "time": TimeSamples(**time) if time else None,
@@ -271,6 +272,43 @@ def _cell_from_json(c: dict[str, Any]) -> Cell:
             "cold": ColdSamples(**cold) if cold else None,
         }
     )
+    for part in (cell.time, cell.memory, cell.instructions, cell.cold):
+        if part is not None:
+            _check_samples(cell, part)
+    return cell
+
+
+def _check_samples(cell: Cell, part: Any) -> None:
+    """Refuse samples no worker writes (text, negative or infinite figures, rounds that
+    are not counts): a damaged or hand-edited file must stop a comparison with a clear
+    error, not crash it or slip a made-up figure into a verdict."""
+    assert is_dataclass(part)
+    where = f"cell {'/'.join(map(str, cell.key))}, {type(part).__name__}"
+
+    def bad(name: str, what: str) -> ResultsError:
+        return ResultsError(
+            f"{where}.{name} {what}; no eventbench run writes that: the file was edited "
+            "or damaged. Measure again (`eventbench run`) or restore the file"
+        )
+
+    for spec in fields(part):
+        value = getattr(part, spec.name)
+        if spec.name == "counters" and isinstance(value, dict):
+            items = [(f"counters[{k!r}]", v) for k, v in value.items()]
+        elif value is not None and "list[" in str(spec.type) and spec.name != "captures":
+            items = [(spec.name, value)]
+        else:
+            continue
+        for name, samples in items:
+            if not isinstance(samples, list):
+                raise bad(name, f"is {samples!r}, not a list of numbers")
+            counts = name == "rounds" or name.endswith("_rounds")
+            for i, x in enumerate(samples):
+                number = isinstance(x, int | float) and not isinstance(x, bool)
+                if counts and not (isinstance(x, int) and not isinstance(x, bool) and x >= 0):
+                    raise bad(f"{name}[{i}]", f"is {x!r}, not a round number (0, 1, ...)")
+                if not number or not math.isfinite(x) or x < 0:
+                    raise bad(f"{name}[{i}]", f"is {x!r}, not a figure (a finite number >= 0)")
 
 
 def save_results(results: RunResults, path: Path) -> Path:
