@@ -28,7 +28,7 @@ from harness.analysis.compare import (
     parse_bytes,
 )
 from harness.cli import main
-from harness.results import Cell, RunResults, load_results, save_results
+from harness.results import Cell, ResultsError, RunResults, load_results, save_results
 
 TIME, FIRST, MEMORY, CPU = (
     {m.name: m for m in METRICS}[n] for n in ("total_s", "first_event_s", "peak_bytes", "cpu_s")
@@ -299,6 +299,64 @@ def test_a_new_failure_is_a_regression() -> None:
         ("catch-up", "sqlite", "collected"),
     }
     assert all("disk I/O" in (c.failure or "") for c in failed)
+
+
+def test_a_cell_that_failed_on_both_sides_is_never_unchanged_or_improved() -> None:
+    # A worker that failed in its last round leaves the rounds before it: head's
+    # figures are then part of a cell that did not finish, and say nothing good.
+    def failing(cell: Cell) -> Cell:
+        if cell.backend == "sqlite" and cell.mode == "collected":
+            return replace(cell, error="timed out after 120 s")
+        return cell
+
+    base = make_results(seed=1, with_append=False, sizes=(10_000,), tweak=failing)
+    same = make_results(seed=1, with_append=False, sizes=(10_000,))
+    halved = make_results(
+        seed=1,
+        with_append=False,
+        sizes=(10_000,),
+        tweak=lambda c: failing(
+            replace(c, time=replace(c.time, total_s=[x / 2 for x in c.time.total_s]))
+            if c.time is not None
+            else c
+        ),
+    )
+    for other in (same, halved):
+        comparison = compare_results(base, replace(other, cells=[failing(c) for c in other.cells]))
+        both = [c for c in comparison.cells if c.key[1:3] == ("sqlite", "collected")]
+        assert both and all(c.verdict == "inconclusive" for c in both), [c.verdict for c in both]
+        assert all(c.failure == "base: timed out after 120 s; head: timed out after 120 s"
+                   for c in both)  # fmt: skip
+        assert not comparison.regressions
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        (("time", "total_s", 0), "fast", "total_s[0] is 'fast', not a figure"),
+        (("time", "total_s", 0), -0.5, "total_s[0] is -0.5, not a figure"),
+        (("time", "first_event_s", 1), None, "first_event_s[1] is None, not a figure"),
+        (("time", "rounds", 0), "x", "rounds[0] is 'x', not a round number"),
+        (("memory", "peak_bytes"), "lots", "peak_bytes is 'lots', not a list of numbers"),
+        (("memory", "allocations", 0), True, "allocations[0] is True, not a figure"),
+    ],
+)
+def test_a_damaged_results_file_is_refused_with_what_is_wrong(
+    tmp_path: Path, path: tuple[str | int, ...], value: object, says: str
+) -> None:
+    good = save_results(make_results(seed=1, with_append=False), tmp_path / "good.json")
+    doc = json.loads(good.read_text())
+    target = doc["cells"][0]
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(doc))
+    with pytest.raises(ResultsError, match="edited or damaged") as refused:
+        load_results(damaged)
+    assert says in str(refused.value)
+    result = CliRunner().invoke(main, ["compare", str(good), str(damaged)])
+    assert result.exit_code == 2 and says in result.output, result.output
 
 
 def test_cells_only_on_one_side_are_listed_not_judged() -> None:

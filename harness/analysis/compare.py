@@ -857,7 +857,12 @@ def _compare_cell(
         for metric in metrics
         if (b := metric.samples(base)) is not None and (h := metric.samples(head)) is not None
     )
-    failure = f"base: {base.error}" if base.error else None
+    failure = (
+        "; ".join(
+            f"{side}: {cell.error}" for side, cell in (("base", base), ("head", head)) if cell.error
+        )
+        or None
+    )
     if not compared:
         return CellComparison(
             *base.key,
@@ -866,6 +871,10 @@ def _compare_cell(
             failure=failure or "no metric was measured on both sides",
         )
     verdict = max((m.verdict for m in compared), key=_SEVERITY.__getitem__)
+    if head.error and verdict in (Verdict.UNCHANGED, Verdict.IMPROVED):
+        # Failed in both: not a new failure, but what head measured before it failed
+        # is a part of the cell, so it shows neither an improvement nor "unchanged".
+        verdict = Verdict.INCONCLUSIVE
     return CellComparison(*base.key, metrics=compared, verdict=verdict, failure=failure)
 
 
