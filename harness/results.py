@@ -272,10 +272,35 @@ def _cell_from_json(c: dict[str, Any]) -> Cell:
             "cold": ColdSamples(**cold) if cold else None,
         }
     )
+    _check_identity(cell)
     for part in (cell.time, cell.memory, cell.instructions, cell.cold):
         if part is not None:
             _check_samples(cell, part)
     return cell
+
+
+def _check_identity(cell: Cell) -> None:
+    """What a cell is matched and labelled by must have the types a run writes: a size
+    written as text would match nothing and drop the cell out of a comparison unseen."""
+    wrong = [
+        f"{name} is {value!r}"
+        for name, value, ok in (
+            ("scenario", cell.scenario, isinstance(cell.scenario, str)),
+            ("backend", cell.backend, isinstance(cell.backend, str)),
+            ("mode", cell.mode, isinstance(cell.mode, str)),
+            ("size", cell.size, type(cell.size) is int and cell.size >= 0),
+            ("params", cell.params, isinstance(cell.params, dict)),
+            ("settings", cell.settings, isinstance(cell.settings, dict)),
+            ("summary", cell.summary, isinstance(cell.summary, dict)),
+            ("error", cell.error, cell.error is None or isinstance(cell.error, str)),
+        )
+        if not ok
+    ]
+    if wrong:
+        raise ResultsError(
+            f"a cell's {'; '.join(wrong)}, which no eventbench run writes: the file was "
+            "edited or damaged. Measure again (`eventbench run`) or restore the file"
+        )
 
 
 def _check_samples(cell: Cell, part: Any) -> None:

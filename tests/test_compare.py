@@ -339,6 +339,8 @@ def test_a_cell_that_failed_on_both_sides_is_never_unchanged_or_improved() -> No
         (("time", "rounds", 0), "x", "rounds[0] is 'x', not a round number"),
         (("memory", "peak_bytes"), "lots", "peak_bytes is 'lots', not a list of numbers"),
         (("memory", "allocations", 0), True, "allocations[0] is True, not a figure"),
+        (("size",), "10k", "a cell's size is '10k'"),
+        (("params",), [1], "a cell's params is [1]"),
     ],
 )
 def test_a_damaged_results_file_is_refused_with_what_is_wrong(
