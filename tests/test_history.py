@@ -20,7 +20,7 @@ from harness.cli import main
 from harness.history import HistoryError, Series, add_run, list_runs, load_series, open_database
 from harness.history.db import SCHEMA_VERSION
 from harness.history.synthetic import PLANTED, planted_values, write_planted_history
-from harness.results import load_results
+from harness.results import Cell, load_results
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -234,3 +234,43 @@ def test_check_on_an_empty_history_says_what_to_do(history_target: str) -> None:
     got = CliRunner().invoke(main, ["history", "check", "--db", history_target])
     assert got.exit_code == 2
     assert "holds no runs" in got.output and "history add" in got.output
+
+
+def test_each_machine_is_its_own_history(history_target: str, tmp_path: Path) -> None:
+    # Twelve commits on bench-1; the last six also on bench-2, a machine 1.6x slower.
+    # Pooled per commit, bench-2's runs looked like a step at commit 7.
+    path = tmp_path / "repo"
+    commits = git_repo(path, 12)
+
+    def slower(cell: Cell) -> Cell:
+        assert cell.time is not None
+        return replace(cell, time=replace(cell.time, total_s=[x * 1.6 for x in cell.time.total_s]))
+
+    db = open_database(history_target)
+    try:
+        for i, commit in enumerate(commits):
+            for host, tweak in (("bench-1", None), ("bench-2", slower)):
+                if host == "bench-2" and i < 6:
+                    continue
+                results = make_results(
+                    seed=i, backends=("sqlite",), sizes=(10_000,), with_append=False,
+                    env=environment(git_commit=commit, hostname=host), tweak=tweak,
+                )  # fmt: skip
+                run = replace(results, started_at=f"2026-01-01T{host}-{i}")
+                add_run(db, write_run(run, tmp_path / f"{host}-{i}.json"), repo=path)
+        pooled = [s for s in load_series(db) if s.metric == "total_s"]
+    finally:
+        db.close()
+    assert any(check_series(s, Thresholds()) is not None for s in pooled)
+    cli = CliRunner()
+    got = cli.invoke(main, ["history", "check", "--db", history_target])
+    assert got.exit_code == 0, got.output
+    assert "from 2 machines, each on its own" in got.output
+    # A report is one page of series: it asks which machine's.
+    report = ["history", "report", "--db", history_target, "-o", str(tmp_path / "r")]
+    got = cli.invoke(main, report)
+    assert got.exit_code == 2, got.output
+    assert "2 machines: bench-1 (12 runs), bench-2 (6 runs)" in got.output
+    assert "--machine" in got.output
+    got = cli.invoke(main, [*report, "--machine", "bench-2"])
+    assert got.exit_code == 0, got.output

@@ -14,7 +14,7 @@ from rich.markup import escape
 from harness.analysis.changepoints import Alarm, Thresholds, check_series, metric_kind
 from harness.cli.run import plan_options
 from harness.history.db import DEFAULT_PATH, Database, HistoryError, open_database
-from harness.history.store import Series, add_run, load_series
+from harness.history.store import Series, add_run, load_series, machines
 from harness.report.format import fmt_bytes, fmt_count, fmt_seconds
 from harness.results import ResultsError
 
@@ -115,6 +115,16 @@ def _threshold_options(command: Any) -> Any:
 
 
 def _series(db: Database, machine: str | None) -> list[Series]:
+    if machine is None:
+        hosts = machines(db)
+        if len(hosts) > 1:
+            held = ", ".join(f"{host} ({runs} runs)" for host, runs in hosts.items())
+            raise click.UsageError(
+                f"{db.label} holds runs from {len(hosts)} machines: {held}. Times and "
+                "memory from different machines are not comparable, and one series "
+                "mixing them shows a change of machine as a step. Pass --machine HOST "
+                "(once for each machine)"
+            )
     series = load_series(db, hostname=machine)
     if not series:
         where = f" from machine {machine}" if machine else ""
@@ -164,12 +174,23 @@ def check_command(
     thresholds = Thresholds(time=time_threshold, memory=memory_threshold, count=count_threshold)
     console = Console()
     with _database(target) as db:
-        series = _series(db, machine)
-    alarms = [a for s in series if (a := check_series(s, thresholds)) is not None]
+        # Each machine is its own history: its runs are only compared with each other.
+        hosts: list[str | None] = [machine] if machine is not None else [*machines(db)]
+        hosts = hosts or [None]
+        by_host = [(host, _series(db, host)) for host in hosts]
+    series = [s for _, of_host in by_host for s in of_host]
+    found = [
+        (host, a) for host, of_host in by_host for s in of_host
+        if (a := check_series(s, thresholds)) is not None
+    ]  # fmt: skip
+    alarms = [a for _, a in found]
     commits = len({c for s in series for c in s.commits})
-    for alarm in alarms:
+    for host, alarm in found:
+        on = f"on {host}: " if len(hosts) > 1 else ""
         console.print(
-            f"[red]REGRESSION[/] {escape(describe_alarm(alarm))}", highlight=False, soft_wrap=True
+            f"[red]REGRESSION[/] {escape(on + describe_alarm(alarm))}",
+            highlight=False,
+            soft_wrap=True,
         )
     if alarms:
         console.print(
@@ -178,8 +199,9 @@ def check_command(
             highlight=False,
         )
         raise SystemExit(1)
+    machines_said = f" from {len(hosts)} machines, each on its own" if len(hosts) > 1 else ""
     console.print(
-        f"no lasting regression in {len(series)} series across {commits} commits "
+        f"no lasting regression in {len(series)} series{machines_said} across {commits} commits "
         f"(minimum effects: time {time_threshold:.0%}, memory {memory_threshold:.0%}, "
         f"counts {count_threshold:.0%}).",
         highlight=False,

@@ -31,6 +31,7 @@ __all__ = [
     "list_runs",
     "load_series",
     "lower_is_better",
+    "machines",
     "tracked_metrics",
 ]
 
@@ -205,6 +206,12 @@ def tracked_metrics(summary: dict[str, Any]) -> list[str]:
         and key not in _NOT_TRACKED
         and not key.endswith(_NOT_TRACKED_SUFFIXES)
     ]
+
+
+def machines(db: Database) -> dict[str, int]:
+    """The machines runs were recorded from, with how many runs each."""
+    rows = db.execute("SELECT hostname, COUNT(*) FROM eventbench_runs GROUP BY hostname")
+    return {str(host): int(count) for host, count in sorted(rows)}
 
 
 def load_series(db: Database, *, hostname: str | None = None) -> list[Series]:
