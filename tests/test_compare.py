@@ -361,6 +361,33 @@ def test_a_damaged_results_file_is_refused_with_what_is_wrong(
     assert result.exit_code == 2 and says in result.output, result.output
 
 
+def test_cells_of_different_workloads_are_not_judged() -> None:
+    # Head measured 10x the payload: twice the time is no verdict on the code.
+    def bigger(cell: Cell) -> Cell:
+        assert cell.time is not None
+        slower = replace(cell.time, total_s=[x * 2 for x in cell.time.total_s])
+        return replace(cell, params={**cell.params, "payload_bytes": 1024}, time=slower)
+
+    base = make_results(seed=1, with_append=False, sizes=(10_000,))
+    head = make_results(seed=1, with_append=False, sizes=(10_000,), tweak=bigger)
+    comparison = compare_results(base, head)
+    assert not comparison.regressions
+    for cell in comparison.cells:
+        assert cell.verdict == "inconclusive"
+        assert all("payload_bytes: 100 vs 1024" in m.reason for m in cell.metrics)
+    assert any("parameters differ (payload_bytes)" in w for w in comparison.warnings)
+
+    # A parameter only head names (a scenario gained it, with a default): warned
+    # about, and judged.
+    def gained(cell: Cell) -> Cell:
+        return replace(bigger(cell), params={**cell.params, "new_knob": 1})
+
+    head = make_results(seed=1, with_append=False, sizes=(10_000,), tweak=gained)
+    comparison = compare_results(base, head)
+    assert len(comparison.regressions) == len(comparison.cells)
+    assert any("parameters differ (new_knob)" in w for w in comparison.warnings)
+
+
 def test_cells_only_on_one_side_are_listed_not_judged() -> None:
     base = make_results(seed=1, sizes=(10_000, 100_000), with_append=False)
     head = make_results(seed=2, sizes=(10_000, 1_000_000), with_append=False)

@@ -93,7 +93,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Final
@@ -870,6 +870,14 @@ def _compare_cell(
             verdict=Verdict.INCONCLUSIVE,
             failure=failure or "no metric was measured on both sides",
         )
+    differ = _differing_params(base, head)
+    if differ:
+        # Not the same workload: whatever moved, the code is not what is being judged.
+        why = (
+            f"not judged: the two sides measured different workloads ({differ}); "
+            "measure both with the same -p"
+        )
+        compared = tuple(replace(m, verdict=Verdict.INCONCLUSIVE, reason=why) for m in compared)
     verdict = max((m.verdict for m in compared), key=_SEVERITY.__getitem__)
     if head.error and verdict in (Verdict.UNCHANGED, Verdict.IMPROVED):
         # Failed in both: not a new failure, but what head measured before it failed
@@ -995,6 +1003,18 @@ def _setting_differences(base: RunResults, head: RunResults) -> list[tuple[str, 
         if bv != hv and any(k[0] == key[0] for k in b) and any(k[0] == key[0] for k in h):
             out.append((key[0], key[1], bv, hv))
     return out
+
+
+def _differing_params(base: Cell, head: Cell) -> str:
+    """The parameters both sides name with different values ("payload_bytes: 250 vs
+    1024"); "" when none. A parameter only one side names (a scenario gained it with a
+    default) is only warned about: its default may be what the other side did."""
+    shared = sorted(set(base.params) & set(head.params))
+    return ", ".join(
+        f"{k}: {base.params[k]!r} vs {head.params[k]!r}"
+        for k in shared
+        if base.params[k] != head.params[k]
+    )
 
 
 def _param_warnings(pairs: list[tuple[Cell, Cell]]) -> list[str]:
