@@ -274,3 +274,37 @@ def test_each_machine_is_its_own_history(history_target: str, tmp_path: Path) ->
     assert "--machine" in got.output
     got = cli.invoke(main, [*report, "--machine", "bench-2"])
     assert got.exit_code == 0, got.output
+
+
+def test_runs_of_other_parameters_are_other_series(history_target: str, tmp_path: Path) -> None:
+    # From commit 7 on, the job ran with -p payload_bytes=1024: twice the time, a new
+    # workload, not a step.
+    path = tmp_path / "repo"
+    commits = git_repo(path, 12)
+
+    def bigger(cell: Cell) -> Cell:
+        assert cell.time is not None
+        slower = replace(cell.time, total_s=[x * 2 for x in cell.time.total_s])
+        return replace(cell, params={**cell.params, "payload_bytes": 1024}, time=slower)
+
+    db = open_database(history_target)
+    try:
+        for i, commit in enumerate(commits):
+            results = make_results(
+                seed=i, backends=("sqlite",), sizes=(10_000,), with_append=False,
+                env=environment(git_commit=commit), tweak=bigger if i >= 6 else None,
+            )  # fmt: skip
+            add_run(db, write_run(results, tmp_path / f"{i}.json"), repo=path)
+        series = [s for s in load_series(db) if s.metric == "total_s"]
+    finally:
+        db.close()
+    cells = {s.cell: len(s.commits) for s in series if s.scenario == "read-stream"}
+    assert cells == {
+        "read-stream/sqlite/collected/10000 [payload_bytes=100]": 6,
+        "read-stream/sqlite/collected/10000 [payload_bytes=1024]": 6,
+        "read-stream/sqlite/streamed/10000 [payload_bytes=100]": 6,
+        "read-stream/sqlite/streamed/10000 [payload_bytes=1024]": 6,
+    }
+    assert all(check_series(s, Thresholds()) is None for s in series)
+    got = CliRunner().invoke(main, ["history", "check", "--db", history_target])
+    assert got.exit_code == 0, got.output

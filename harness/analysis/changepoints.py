@@ -71,10 +71,14 @@ class Series:
     values: list[float]
     runs: list[int]
     """How many runs each point pools."""
+    params: str = ""
+    """The scenario parameters that tell this series from another of the same cell run
+    with other values ("payload_bytes=1024"); "" when the cell was only run one way."""
 
     @property
     def cell(self) -> str:
-        return f"{self.scenario}/{self.backend}/{self.mode}/{self.size}"
+        where = f"{self.scenario}/{self.backend}/{self.mode}/{self.size}"
+        return f"{where} [{self.params}]" if self.params else where
 
 
 MIN_POINTS = 6

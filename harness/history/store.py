@@ -215,39 +215,75 @@ def machines(db: Database) -> dict[str, int]:
 
 
 def load_series(db: Database, *, hostname: str | None = None) -> list[Series]:
-    """Every (cell, metric) series in the database, optionally from one machine only."""
+    """Every (cell, metric) series in the database, optionally from one machine only.
+
+    Runs of one cell with different scenario parameters (``-p payload_bytes=1024`` on
+    some commits) measured different workloads: they are separate series, labelled by
+    the parameters that differ (`Series.params`), never points of one series, where the
+    change of workload would look like a step.
+    """
     sql = (
         "SELECT r.git_commit, r.commit_order, r.commit_subject, c.scenario, c.backend, "
-        "c.mode, c.size, c.summary_json FROM eventbench_cells c JOIN eventbench_runs r "
-        "ON r.run_id = c.run_id"
+        "c.mode, c.size, c.summary_json, c.cell_json FROM eventbench_cells c "
+        "JOIN eventbench_runs r ON r.run_id = c.run_id"
     )
     params: tuple[Any, ...] = ()
     if hostname is not None:
         sql += " WHERE r.hostname = ?"
         params = (hostname,)
-    points: dict[tuple[Any, ...], dict[tuple[int, str], list[float]]] = {}
+    points: dict[tuple[str, str, str, int, str, str], dict[tuple[int, str], list[float]]] = {}
     subjects: dict[str, str] = {}
-    for commit, order, subject, scenario, backend, mode, size, summary_json in db.execute(
-        sql, params
-    ):
+    workloads: dict[tuple[str, str, str, int], dict[str, dict[str, Any]]] = {}
+    for (
+        commit,
+        order,
+        subject,
+        scenario,
+        backend,
+        mode,
+        size,
+        summary_json,
+        cell_json,
+    ) in db.execute(sql, params):
         subjects[str(commit)] = str(subject)
         summary = json.loads(summary_json)
+        cell_params = json.loads(cell_json).get("params") or {}
+        workload = json.dumps(cell_params, sort_keys=True, default=str)
+        cell = (str(scenario), str(backend), str(mode), int(size))
+        workloads.setdefault(cell, {})[workload] = cell_params
         for metric in tracked_metrics(summary):
-            key = (str(scenario), str(backend), str(mode), int(size), metric)
+            key = (*cell, metric, workload)
             points.setdefault(key, {}).setdefault((int(order), str(commit)), []).append(
                 float(summary[metric])
             )
     out = []
     for key in sorted(points):
         by_commit = sorted(points[key].items())
+        scenario, backend, mode, size, metric, workload = key
         out.append(
             Series(
-                *key,
+                scenario,
+                backend,
+                mode,
+                size,
+                metric,
                 commits=[c for (_, c), _ in by_commit],
                 orders=[o for (o, _), _ in by_commit],
                 subjects=[subjects[c] for (_, c), _ in by_commit],
                 values=[statistics.median(v) for _, v in by_commit],
                 runs=[len(v) for _, v in by_commit],
+                params=_differing(workloads[scenario, backend, mode, size], workload),
             )
         )
     return out
+
+
+def _differing(workloads: dict[str, dict[str, Any]], workload: str) -> str:
+    """``workload``'s values of the parameters that differ between a cell's workloads
+    ("payload_bytes=1024"); "" when the cell was only ever run one way."""
+    if len(workloads) < 2:
+        return ""
+    names = sorted({k for p in workloads.values() for k in p})
+    differ = [k for k in names if len({repr(p.get(k)) for p in workloads.values()}) > 1]
+    mine = workloads[workload]
+    return ", ".join(f"{k}={mine[k]!r}" if k in mine else f"{k} unset" for k in differ)
