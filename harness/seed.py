@@ -29,8 +29,6 @@ __all__ = [
     "LOAD_CHUNK",
     "SeedError",
     "SeededData",
-    "event_amount",
-    "event_type",
     "generate",
     "load",
     "verify",
@@ -39,7 +37,6 @@ __all__ = [
 LOAD_CHUNK = 50_000
 """Events per bulk_load call: large enough to amortize, small enough to stay light."""
 APPEND_CHUNK = 1_000
-EVENT_TYPES = ("Deposited", "Withdrawn", "Deposited", "Noted")
 FORMAT_VERSION = 1
 """Bump when generation changes, so that no one compares data of two formats."""
 
@@ -66,19 +63,6 @@ def event_id(seed: int, index: int) -> uuid.UUID:
     return uuid.UUID(bytes=digest, version=4)
 
 
-def event_type(index: int) -> str:
-    """The type of the layout's event number ``index`` (0-based, over all streams)."""
-    return EVENT_TYPES[index % len(EVENT_TYPES)]
-
-
-def event_amount(seed: int, index: int) -> int:
-    """The ``amount`` in the data of event number ``index`` (0-based, over all streams).
-
-    With `event_type`, what a scenario needs to know the answer a correct read gives
-    (fold's balance) without reading the store."""
-    return (index * 7919 + seed) % 1000
-
-
 def generate(layout: Layout, size: int, start: int = 0) -> Iterator[tuple[str, NewEvent]]:
     """Yield (stream id, event) for events ``start`` .. ``size - 1`` of the layout."""
     streams = layout.streams
@@ -92,8 +76,8 @@ def generate(layout: Layout, size: int, start: int = 0) -> Iterator[tuple[str, N
         yield (
             ids[i % streams],
             NewEvent(
-                type=event_type(i),
-                data={"seq": i, "amount": event_amount(seed, i), "note": note},
+                type=layout.event_type(i),
+                data={"seq": i, "amount": layout.event_amount(i), "note": note},
                 metadata={"seed": seed},
                 id=event_id(seed, i),
             ),
@@ -137,8 +121,7 @@ async def load(store: EventStore, layout: Layout, size: int) -> float:
 
 def expected_version(layout: Layout, size: int, stream: int) -> int:
     """How many of the layout's events stream number ``stream`` holds."""
-    full, extra = divmod(size, layout.streams)
-    return full + (1 if stream < extra else 0)
+    return layout.events_in(stream, size)
 
 
 async def verify(store: EventStore, layout: Layout, size: int) -> None:

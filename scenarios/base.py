@@ -35,6 +35,10 @@ Series: TypeAlias = Mapping[str, Sequence[tuple[float, float]]]
 """Named time series: name -> [(seconds since the run began, value), ...]."""
 
 
+EVENT_TYPES: tuple[str, ...] = ("Deposited", "Withdrawn", "Deposited", "Noted")
+"""The types seeded events take in turn (see `Layout.event_type`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """The data a read scenario needs: ``size`` events spread over ``streams`` streams.
@@ -51,6 +55,21 @@ class Layout:
 
     def stream_id(self, index: int) -> str:
         return f"bench-{index:06d}"
+
+    def event_type(self, index: int) -> str:
+        """The type of event number ``index`` (0-based, over all streams)."""
+        return EVENT_TYPES[index % len(EVENT_TYPES)]
+
+    def event_amount(self, index: int) -> int:
+        """The ``amount`` in the data of event number ``index``: with `event_type`,
+        what a scenario needs to know the answer a correct read gives (fold's
+        balance) without reading the store."""
+        return (index * 7919 + self.seed) % 1000
+
+    def events_in(self, stream: int, size: int) -> int:
+        """How many of the first ``size`` events stream number ``stream`` holds."""
+        full, extra = divmod(size, self.streams)
+        return full + (1 if stream < extra else 0)
 
     def key(self, size: int) -> str:
         """A name for the seeded data, unique per layout and size (safe in paths)."""

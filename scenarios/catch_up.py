@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from harness.contract import RecordedEvent
-from harness.seed import expected_version
 from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import batch_size
 
@@ -68,7 +67,7 @@ def verify(ctx: RunContext, result: Any) -> str | None:
     wrong: list[str] = []
     for number in range(streams):
         stream_id = layout.stream_id(number)
-        want = expected_version(layout, ctx.size, number)
+        want = layout.events_in(number, ctx.size)
         got = result.get(stream_id)
         if got != [want, want]:
             seen = "never seen" if got is None else f"{got[0]} events, the last at {got[1]}"

@@ -13,8 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from harness.contract import RecordedEvent
-from harness.seed import EVENT_TYPES, event_amount, event_type
-from scenarios.base import Layout, Outcome, Params, RunContext, Scenario, int_param
+from scenarios.base import EVENT_TYPES, Layout, Outcome, Params, RunContext, Scenario, int_param
 from scenarios.reads import READ_MODES, REQUIRES, read_one_stream
 
 PARAMS: Params = {"payload_bytes": 250, "batch_size": 0, "seed": 0}
@@ -50,14 +49,15 @@ async def run(ctx: RunContext) -> Outcome:
 def expected_account(size: int, seed: int) -> Account:
     """The state a correct fold of the layout's stream of ``size`` events ends in,
     worked out from the seed's formulas rather than by reading anything."""
+    seeded = Layout(streams=1, seed=seed)
     by_type: dict[str, int] = {}
     balance = 0
     kinds = len(EVENT_TYPES)
     for first in range(min(kinds, size)):
         indices = range(first, size, kinds)
-        kind = event_type(first)
+        kind = seeded.event_type(first)
         by_type[kind] = by_type.get(kind, 0) + len(indices)
-        total = sum(event_amount(seed, i) for i in indices)
+        total = sum(seeded.event_amount(i) for i in indices)
         balance += -total if kind == "Withdrawn" else total
     return Account(balance=balance, by_type=by_type, last_seq=size - 1)
 
